@@ -1,0 +1,20 @@
+"""python run_eval.py [key=value ...]: Scores a run's test_results.json with traditional metrics and an LLM judge (config/eval/)."""
+
+import hydra
+from omegaconf import DictConfig
+
+from sure_vqa.config import load_env, run_entry
+
+load_env()
+
+
+@hydra.main(version_base="1.3", config_path="config", config_name="eval/metrics_eval_defaults")
+@run_entry
+def main(cfg: DictConfig) -> None:
+    from sure_vqa.evaluation import run_evaluation
+
+    run_evaluation(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Settings shared by every entry point: paths from `.env`, start-up validation and the exit-code-2 contract.
+
+A bad setting must stop the program before any heavy work, with one message that names the setting and what
+would be valid, and exit code 2 (like argparse). Every check raises `ConfigError`; `run_entry` turns it into
+that exit.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sure_vqa import naming
+
+MODEL_TYPES = ("lora", "ia3", "prompt", "full", "pretrained")
+LEGACY_FLAGS = {"lora_enable": "lora", "ia3_enable": "ia3", "prompt_enable": "prompt"}
+ENV_PATHS = ("DATASET_ROOT_DIR", "EXPERIMENT_ROOT_DIR", "LLAVA_MED_MODEL_PATH", "JUDGE_MODEL_PATH")
+EXIT_CONFIG_ERROR = 2
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A setting, file or field that is not valid. The message names it and says what is valid."""
+
+
+def load_env(dotenv_path: str | Path | None = None) -> Path | None:
+    """Loads `.env` from the working directory (or the given file) without overriding the environment."""
+    from dotenv import find_dotenv, load_dotenv
+
+    path = Path(dotenv_path) if dotenv_path else Path(find_dotenv(usecwd=True) or "")
+    if path and path.is_file():
+        load_dotenv(path, override=False)
+        return path
+    return None
+
+
+def require_path(value: Any, setting: str, env_var: str | None = None, must_exist: bool = True) -> Path:
+    """A configured path that must be set (and usually exist); the error names the setting and the .env key."""
+    where = f"{setting}" + (f" (set {env_var} in .env or the environment)" if env_var else "")
+    if value in (None, "", "null", "???"):
+        raise ConfigError(f"{where} is not set; it must be a path")
+    path = Path(str(value)).expanduser()
+    if must_exist and not path.exists():
+        raise ConfigError(f"{where} = {path} does not exist")
+    return path
+
+
+def check_choice(value: Any, setting: str, valid: tuple[str, ...] | list[str]) -> str:
+    if value not in valid:
+        raise ConfigError(f"{setting}={value!r} is not valid; valid values: {', '.join(map(str, valid))}")
+    return value
+
+
+def resolve_model_type(cfg: Mapping[str, Any]) -> str:
+    """model_type is the source of truth; the original's lora/ia3/prompt_enable flags are accepted if they agree."""
+    model_type = check_choice(cfg.get("model_type"), "model_type", MODEL_TYPES)
+    for flag, method in LEGACY_FLAGS.items():
+        value = cfg.get(flag)
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            raise ConfigError(f"{flag}={value!r} is not valid; it must be true, false or left unset (null)")
+        if value != (model_type == method):
+            expected = "true" if model_type == method else "false"
+            raise ConfigError(
+                f"{flag}={str(value).lower()} contradicts model_type={model_type}; "
+                f"set {flag}={expected} or leave it unset (it is derived from model_type)"
+            )
+    return model_type
+
+
+def legacy_flags(model_type: str) -> dict[str, bool]:
+    """The original code's flags, derived from model_type (written into the resolved config)."""
+    return {flag: model_type == method for flag, method in LEGACY_FLAGS.items()}
+
+
+def check_corruption(probabilities: Mapping[str, Any], strengths: Mapping[str, Any]) -> tuple[dict, dict]:
+    """corruption_probabilities in [0, 1] and corruption_strength in low/medium/high, for each corruption."""
+    probs: dict[str, float] = {}
+    levels: dict[str, str] = {}
+    for name in naming.CORRUPTIONS:
+        if probabilities is None or name not in probabilities:
+            raise ConfigError(f"corruption_probabilities.{name} is missing; give a probability in [0, 1]")
+        try:
+            p = float(probabilities[name])
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"corruption_probabilities.{name}={probabilities[name]!r} is not a number in [0, 1]"
+            ) from None
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(f"corruption_probabilities.{name}={p} is outside [0, 1]")
+        probs[name] = p
+        if strengths is None or name not in strengths:
+            raise ConfigError(f"corruption_strength.{name} is missing; valid values: low, medium, high")
+        levels[name] = check_choice(strengths[name], f"corruption_strength.{name}", naming.STRENGTHS)
+    for extra in set(probabilities or {}) - set(naming.CORRUPTIONS):
+        raise ConfigError(f"corruption_probabilities.{extra} is not a corruption; valid: blur, brightness, noise")
+    for extra in set(strengths or {}) - set(naming.CORRUPTIONS):
+        raise ConfigError(f"corruption_strength.{extra} is not a corruption; valid: blur, brightness, noise")
+    return probs, levels
+
+
+def run_entry(fn: Callable[..., T]) -> Callable[..., T]:
+    """Wraps an entry point: a ConfigError becomes one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(EXIT_CONFIG_ERROR)
+
+    return wrapper
+
+
+def env_path(name: str) -> str | None:
+    return os.environ.get(name) or None

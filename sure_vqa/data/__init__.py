@@ -1,0 +1,1 @@
+"""Datasets: one reader per raw dataset behind a registry, shifts and split files, answer categories."""

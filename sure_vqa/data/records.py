@@ -1,0 +1,52 @@
+"""The one QA record type that every dataset reader produces and every split file stores."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OPEN = "OPEN"
+CLOSED = "CLOSED"
+
+
+@dataclass(frozen=True)
+class QARecord:
+    """One question about one image, as every later stage sees it.
+
+    `image` is relative to the dataset folder (`{DATASET_ROOT_DIR}/{dataset}`) so that split files stay valid
+    when the data moves; `img_name` is the dataset's own name for the image (written to test_results.json).
+    `fields` holds the attributes a shift can use (modality, location, content_type, age, ...).
+    `categories` are the answer options of a closed question (DESIGN §4.1), None for open questions.
+    `source` is the raw file the record came from (train, validate/valid, test).
+    """
+
+    qid: str
+    image: str
+    img_name: str
+    question: str
+    answer: str
+    answer_type: str
+    source: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    categories: list[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A split-file row: `id` plus the record; the shift fields are also flattened to the top level."""
+        row = {"id": self.qid, **{k: v for k, v in asdict(self).items() if k != "qid"}}
+        for key, value in self.fields.items():
+            row.setdefault(key, value)
+        return row
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> QARecord:
+        return cls(
+            qid=str(row["id"]),
+            image=row["image"],
+            img_name=row["img_name"],
+            question=row["question"],
+            answer=str(row["answer"]),
+            answer_type=row["answer_type"],
+            source=row.get("source", ""),
+            fields=dict(row.get("fields", {})),
+            categories=row.get("categories"),
+        )

@@ -1,0 +1,1 @@
+"""Models: loading LLaVA-style VLMs through transformers, the shared prompt, fine-tuning methods."""

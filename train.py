@@ -1,0 +1,20 @@
+"""python train.py [key=value ...]: Fine-tunes a VLM on the iid train split of a shift (config/train/training_defaults.yaml)."""
+
+import hydra
+from omegaconf import DictConfig
+
+from sure_vqa.config import load_env, run_entry
+
+load_env()
+
+
+@hydra.main(version_base="1.3", config_path="config", config_name="train/training_defaults")
+@run_entry
+def main(cfg: DictConfig) -> None:
+    from sure_vqa.training import train
+
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()
