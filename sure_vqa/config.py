@@ -28,6 +28,10 @@ class ConfigError(Exception):
     """A setting, file or field that is not valid. The message names it and says what is valid."""
 
 
+class DataError(ConfigError):
+    """Bad input data (a missing or unreadable image, a malformed dataset file): the message names the file."""
+
+
 def load_env(dotenv_path: str | Path | None = None) -> Path | None:
     """Loads `.env` from the working directory (or the given file) without overriding the environment."""
     from dotenv import find_dotenv, load_dotenv
