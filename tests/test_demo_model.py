@@ -1,0 +1,56 @@
+"""The demo VLM carries SmolLM2's real weights and loads through the ordinary LLaVA classes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_model_dir(tmp_path_factory):
+    from sure_vqa.models.demo_model import build_demo_model
+
+    return build_demo_model(tmp_path_factory.mktemp("demo") / "demo-llava")
+
+
+def test_language_model_is_smollm2(demo_model_dir):
+    """On a text-only prompt the LLaVA folder gives SmolLM2's own logits: the real weights were carried over."""
+    from transformers import AutoModelForCausalLM, AutoProcessor, LlavaForConditionalGeneration
+
+    from sure_vqa.judge.smollm2 import smollm2_dir
+
+    processor = AutoProcessor.from_pretrained(demo_model_dir)
+    llava = LlavaForConditionalGeneration.from_pretrained(demo_model_dir).eval()
+    smollm2 = AutoModelForCausalLM.from_pretrained(smollm2_dir()).eval()
+    ids = processor.tokenizer("What organ is shown in this CT image?", return_tensors="pt").input_ids
+    with torch.no_grad():
+        expected = smollm2(input_ids=ids).logits
+        got = llava(input_ids=ids).logits[..., : expected.shape[-1]]
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_image_prompt_runs_and_build_is_reused(demo_model_dir):
+    import numpy as np
+    from PIL import Image
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    from sure_vqa.models.demo_model import build_demo_model
+    from sure_vqa.models.prompting import prompt_text
+
+    mtime = (demo_model_dir / "model.safetensors").stat().st_mtime_ns
+    assert build_demo_model(demo_model_dir) == demo_model_dir
+    assert (demo_model_dir / "model.safetensors").stat().st_mtime_ns == mtime  # not rebuilt
+
+    processor = AutoProcessor.from_pretrained(demo_model_dir)
+    model = LlavaForConditionalGeneration.from_pretrained(demo_model_dir).eval()
+    prompt = prompt_text(processor, "What modality is this?", "OPEN", None, with_image=True)
+    assert prompt.count("<image>") == 1
+    image = Image.fromarray(np.full((50, 70, 3), 128, dtype=np.uint8))
+    inputs = processor(images=[image], text=[prompt], return_tensors="pt")
+    n_image_tokens = int((inputs["input_ids"] == model.config.image_token_index).sum())
+    assert n_image_tokens == (64 // 16) ** 2  # the processor expands <image> to one token per patch
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
+    assert out.shape[1] > inputs["input_ids"].shape[1]
