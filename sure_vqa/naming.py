@@ -6,8 +6,10 @@ where another stage wrote its output without loading models or datasets.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 MODS = ("train", "val", "test")
 SPLITS = ("iid", "ood", "all", "sample")
@@ -20,13 +22,27 @@ EVAL_DIR = "eval"
 INIT_WEIGHT_DIR = "init_weight"
 TEST_RESULTS_FILE = "test_results.json"
 PREDICTION_LOG_FILE = "predictions.partial.jsonl"
+PREDICTION_LOG_GLOB = "predictions.partial*.jsonl"  # the logs of every rank of one inference run
+INFERENCE_INFO_FILE = "inference_info.json"  # settings and fingerprint of a finished inference run
+MERGED_MODEL_DIR = "merged_for_vllm"  # an adapter merged into its base model, for the vLLM backend
 OPEN_METRICS_FILE = "open_ended_metrics.json"
 CLOSED_METRICS_FILE = "closed_ended_metrics.json"
 RESOLVED_CONFIG_FILE = "resolved_config.yaml"
 TRAINER_STATE_FILE = "trainer_state.json"
+# Inside a fine-tuned model folder (DESIGN §4.3), besides the resolved config and trainer state:
+ADAPTER_CONFIG_FILE = "adapter_config.json"  # peft's name; its presence marks an adapter folder
+MODEL_CONFIG_FILE = "config.json"  # transformers' name
+PROJECTOR_WEIGHTS_FILE = "mm_projector.safetensors"  # the trained projector alone (LLaVA's non-LoRA trainables)
+MODEL_README_FILE = "README.md"
+CHECKPOINT_PREFIX = "checkpoint-"  # the Trainer's resumable checkpoints, `checkpoint-{step}`, inside the folder
 PRETRAINED_DIR = "pretrained"
 REPORT_DIR = "report"
 JUDGE_CACHE_FILE = "judge_cache.sqlite"
+# SLAKE's raw layout as released (DESIGN §4.1), which the demo dataset copies: images under `imgs/`,
+# one question file per part.
+SLAKE_IMAGE_DIR = "imgs"
+SLAKE_RAW_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
+DEMO_DATASET = "demo"  # the demo dataset's name, and its folder under DATASET_ROOT_DIR
 
 
 def _compact(value: object) -> str:
@@ -132,9 +148,164 @@ def eval_run_name(
     return name
 
 
+def prediction_log_name(rank: int = 0) -> str:
+    """Rank 0 (and a single process) logs to `predictions.partial.jsonl`, rank r to `predictions.partial.rank{r}.jsonl`."""
+    return PREDICTION_LOG_FILE if rank == 0 else f"predictions.partial.rank{rank}.jsonl"
+
+
+def stale_prediction_log_name(fingerprint: str, attempt: int = 0) -> str:
+    """Where a log written with other settings is kept (not read, not deleted): `predictions.stale-{fp}[-n].jsonl`."""
+    suffix = f"-{attempt}" if attempt else ""
+    return f"predictions.stale-{fingerprint[:12]}{suffix}.jsonl"
+
+
 def judge_metrics_files(judge_name: str) -> tuple[str, str]:
     """(open, closed) judge score files: `gemma_metrics.json`, `gemma_metrics_closed.json`."""
     return f"{judge_name}_metrics.json", f"{judge_name}_metrics_closed.json"
+
+
+# --- reading names back (the report scans folders; these invert the builders above) -------------
+
+# Shift fields of the built-in datasets (DESIGN §4.1). A split name does not mark where the field ends and
+# the ood value begins (`location_Chest_heart`), so known fields are matched first; for any other field, the
+# field is taken to be the leading lower-case words (`some_field_Value`), leaving at least one word as value.
+SHIFT_FIELDS = (
+    "modality", "location", "content_type", "answer_type", "base_type", "question_type", "image_organ",
+    "semantic_type", "gender", "age", "ethnicity",
+)
+MOST_FREQUENT_PREFIX = "most_frequent-"
+REPORT_SUMMARY_CSV = "robustness.csv"  # one row per dataset × shift × method × metric
+REPORT_CORRUPTION_CSV = "corruptions.csv"  # one row per corrupted run setting × method × metric
+REPORT_MISSING_CSV = "missing_runs.csv"  # expected runs (or files) that were not found
+REPORT_MARKDOWN = "report.md"
+REPORT_HTML = "report.html"
+
+_SPLIT_NAME = re.compile(
+    r"^(?P<dataset>.+?)_(?P<mod>train|val|test)_(?P<split>iid|ood|all|sample)(?:_(?P<shift>.+?))??(?P<no_image>_no_image)?$"
+)
+_FINETUNE_TAG = re.compile(
+    r"^finetune_(?P<model_type>[A-Za-z0-9]+)(?:_rank(?P<lora_rank>\d+))?(?:_ntok(?P<num_virtual_tokens>\d+))?"
+    r"_lr(?P<lr>[0-9.]+e-?\d+)_seed(?P<seed>-?\d+)$"
+)
+_STRENGTH = "|".join(STRENGTHS)
+_CORRUPTION_SUFFIX = re.compile(
+    "_corruption" + "".join(rf"_{name}-(?P<{name}>{_STRENGTH})-p(?P<p_{name}>[^_]+)" for name in CORRUPTIONS) + "$"
+)
+_IMAGE_CONTROL_SUFFIX = re.compile(r"_(?P<control>" + "|".join(IMAGE_CONTROLS) + r")_image$")
+
+
+def _split_shift(shift: str, shift_fields: Sequence[str]) -> tuple[str, str]:
+    for known in sorted(shift_fields, key=len, reverse=True):
+        if shift.startswith(known + "_") and len(shift) > len(known) + 1:
+            return known, shift[len(known) + 1 :]
+    words = shift.split("_")
+    if len(words) < 2:
+        raise ValueError(f"{shift!r} is not `{{data_shift}}_{{ood_value}}`")
+    n_field = 1
+    while n_field < len(words) - 1 and words[n_field].islower():
+        n_field += 1
+    return "_".join(words[:n_field]), "_".join(words[n_field:])
+
+
+def parse_split_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
+    """Inverse of `split_name`: dataset, mod, split, data_shift, ood_value (as written in names), no_image.
+
+    >>> parse_split_name("OVQA_test_ood_image_organ_LEG+HAND")["ood_value"]
+    'LEG+HAND'
+    """
+    match = _SPLIT_NAME.match(name)
+    if match is None:
+        raise ValueError(f"{name!r} is not a split name `{{dataset}}_{{mod}}_{{split}}[_{{data_shift}}_{{ood_value}}]`")
+    parts = match.groupdict()
+    data_shift = ood_value = None
+    if parts["split"] in ("iid", "ood"):
+        if parts["shift"] is None:
+            raise ValueError(f"{name!r}: split {parts['split']} needs `_{{data_shift}}_{{ood_value}}`")
+        data_shift, ood_value = _split_shift(parts["shift"], shift_fields)
+    elif parts["shift"] is not None:
+        raise ValueError(f"{name!r}: split {parts['split']} takes no shift")
+    return {
+        "dataset": parts["dataset"],
+        "mod": parts["mod"],
+        "split": parts["split"],
+        "data_shift": data_shift,
+        "ood_value": ood_value,
+        "no_image": parts["no_image"] is not None,
+    }
+
+
+def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
+    """Inverse of `experiment_name(split_name(...), finetune_tag(...))`.
+
+    Returns train_split_name, finetune_tag, the parsed train split (dataset, mod, split, data_shift, ood_value,
+    no_image: trained without images) and the hyperparameters (model_type, lr, seed, lora_rank,
+    num_virtual_tokens; None where the method has none). Raises ValueError for any other name.
+    """
+    if not name.startswith("llava-") or "-finetune_" not in name:
+        raise ValueError(f"{name!r} is not an experiment name `llava-{{train split}}-finetune_...`")
+    train_split, tag = name[len("llava-") :].rsplit("-finetune_", 1)
+    tag = "finetune_" + tag
+    match = _FINETUNE_TAG.match(tag)
+    if match is None:
+        raise ValueError(f"{name!r}: {tag!r} is not `finetune_{{model_type}}[_rank..|_ntok..]_lr.._seed..`")
+    hp = match.groupdict()
+    return {
+        "train_split_name": train_split,
+        "finetune_tag": tag,
+        **parse_split_name(train_split, shift_fields),
+        "model_type": hp["model_type"],
+        "lr": float(hp["lr"]),
+        "seed": int(hp["seed"]),
+        "lora_rank": int(hp["lora_rank"]) if hp["lora_rank"] else None,
+        "num_virtual_tokens": int(hp["num_virtual_tokens"]) if hp["num_virtual_tokens"] else None,
+    }
+
+
+def parse_eval_run_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
+    """Inverse of `eval_run_name`: test_split_name and its parts, no_image, corruption, image_control.
+
+    `corruption` is None or {"probabilities": {blur: p, ...}, "strengths": {blur: "low", ...}}, so that
+    `eval_run_name(test_split_name, no_image, (probabilities, strengths), image_control)` gives `name` back.
+    """
+    rest = name
+    image_control = None
+    control = _IMAGE_CONTROL_SUFFIX.search(rest)
+    if control is not None:
+        image_control = control.group("control")
+        rest = rest[: control.start()]
+    corruption = None
+    corrupted = _CORRUPTION_SUFFIX.search(rest)
+    if corrupted is not None:
+        found = corrupted.groupdict()
+        try:
+            probabilities = {c: float(found[f"p_{c}"]) for c in CORRUPTIONS}
+        except ValueError:
+            raise ValueError(f"{name!r}: a corruption probability is not a number") from None
+        corruption = {"probabilities": probabilities, "strengths": {c: found[c] for c in CORRUPTIONS}}
+        rest = rest[: corrupted.start()]
+    split = parse_split_name(rest, shift_fields)
+    no_image = split.pop("no_image")
+    test_split_name = rest[: -len("_no_image")] if no_image else rest
+    return {"test_split_name": test_split_name, **split, "no_image": no_image, "corruption": corruption,
+            "image_control": image_control}
+
+
+def parse_most_frequent_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
+    """Inverse of `most_frequent_dir(...).name`: train_split_name and its parts."""
+    if not name.startswith(MOST_FREQUENT_PREFIX):
+        raise ValueError(f"{name!r} is not a most-frequent baseline folder `{MOST_FREQUENT_PREFIX}{{train split}}`")
+    train_split = name[len(MOST_FREQUENT_PREFIX) :]
+    return {"train_split_name": train_split, **parse_split_name(train_split, shift_fields)}
+
+
+def parse_judge_metrics_file(filename: str) -> tuple[str, str] | None:
+    """(judge name, "open" | "closed") for a judge score file (inverse of `judge_metrics_files`), else None."""
+    if filename in (OPEN_METRICS_FILE, CLOSED_METRICS_FILE):
+        return None
+    for suffix, kind in (("_metrics_closed.json", "closed"), ("_metrics.json", "open")):
+        if filename.endswith(suffix) and len(filename) > len(suffix):
+            return filename[: -len(suffix)], kind
+    return None
 
 
 # --- paths ---------------------------------------------------------------------------------------
@@ -149,6 +320,28 @@ def split_file(dataset_root: str | Path, dataset: str, name: str) -> Path:
     return dataset_dir(dataset_root, dataset) / SPLIT_FILES_DIR / f"{name}.json"
 
 
+# Bookkeeping of the split files, kept in hidden folders so that split_files/ holds only split files.
+SPLIT_CACHE_DIR = ".cache"
+SPLIT_BACKUP_DIR = ".backup"
+SHIFT_FIELDS_FILE = "shift_fields.json"
+
+
+def split_fingerprint_file(dataset_root: str | Path, dataset: str, name: str) -> Path:
+    """What a split file was built from (raw files, rule version, arguments): decides when it is stale."""
+    return dataset_dir(dataset_root, dataset) / SPLIT_FILES_DIR / SPLIT_CACHE_DIR / f"{name}.fingerprint.json"
+
+
+def shift_fields_file(dataset_root: str | Path, dataset: str) -> Path:
+    """The cached summary of a dataset's shift fields, values and counts (start-up validation, `list`)."""
+    return dataset_dir(dataset_root, dataset) / SPLIT_FILES_DIR / SPLIT_CACHE_DIR / SHIFT_FIELDS_FILE
+
+
+def split_backup_file(dataset_root: str | Path, dataset: str, name: str, tag: str) -> Path:
+    """Where a split file that SURE-VQA did not write (or that was edited) is kept before it is rebuilt:
+    `.backup/{name}.{tag}.json`, the tag naming its content so that a second backup never overwrites a first."""
+    return dataset_dir(dataset_root, dataset) / SPLIT_FILES_DIR / SPLIT_BACKUP_DIR / f"{name}.{tag}.json"
+
+
 def experiment_dir(experiment_root: str | Path, name: str) -> Path:
     return Path(experiment_root) / name
 
@@ -160,7 +353,7 @@ def pretrained_dir(experiment_root: str | Path, dataset: str) -> Path:
 
 def most_frequent_dir(experiment_root: str | Path, train_split_name: str) -> Path:
     """The most-frequent-answer baseline, learned on one train split, is laid out like a model folder."""
-    return Path(experiment_root) / f"most_frequent-{train_split_name}"
+    return Path(experiment_root) / f"{MOST_FREQUENT_PREFIX}{train_split_name}"
 
 
 def eval_dir(model_dir: str | Path, run_name: str) -> Path:
@@ -173,3 +366,44 @@ def report_dir(experiment_root: str | Path) -> Path:
 
 def judge_cache_file(root: str | Path) -> Path:
     return Path(root) / JUDGE_CACHE_FILE
+
+
+# --- human rater study (DESIGN §4.10) ------------------------------------------------------------
+
+ANSWER_KINDS = ("open", "closed")
+RATER_STUDY_FILE = "study.json"
+RATER_IMAGES_DIR = "images"
+RATER_DB_FILE = "ratings.sqlite"
+RATER_ANALYSIS_DIR = "analysis"
+RATER_CORRELATIONS_FILE = "correlations.json"
+RATER_TABLE_FILE = "correlations.md"
+
+
+def _check_answer_kind(answer_kind: str) -> str:
+    if answer_kind not in ANSWER_KINDS:
+        raise ValueError(f"answer_kind must be one of {ANSWER_KINDS}, got {answer_kind!r}")
+    return answer_kind
+
+
+def rater_study_dir(eval_dir_path: str | Path, answer_kind: str) -> Path:
+    """A rater study's own folder (study file, copied images, ratings database): `{eval}/rater_study_open`."""
+    return Path(eval_dir_path) / f"rater_study_{_check_answer_kind(answer_kind)}"
+
+
+def human_metrics_file(answer_kind: str, rater: str) -> str:
+    """One rater's exported scores, beside the eval folder's other metric files: `human_metrics_open_alice.json`."""
+    return f"human_metrics_{_check_answer_kind(answer_kind)}_{rater}.json"
+
+
+def rater_heatmap_file(statistic: str) -> str:
+    """`kendall_heatmap.png` / `spearman_heatmap.png`."""
+    return f"{statistic}_heatmap.png"
+
+
+def rater_scatter_file(x_name: str, y_name: str) -> str:
+    """`scatter_<x>_vs_<y>.png`, with the scorer names reduced to file-safe characters."""
+
+    def safe(name: str) -> str:
+        return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.replace(" ", "_"))
+
+    return f"scatter_{safe(x_name)}_vs_{safe(y_name)}.png"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 OPEN = "OPEN"
@@ -32,7 +33,13 @@ class QARecord:
 
     def to_json(self) -> dict[str, Any]:
         """A split-file row: `id` plus the record; the shift fields are also flattened to the top level."""
-        row = {"id": self.qid, **{k: v for k, v in asdict(self).items() if k != "qid"}}
+        # Built field by field rather than with dataclasses.asdict, whose deep copies made writing a large split
+        # file (MIMIC: 10^5 rows) take seconds; the rows are the same.
+        row: dict[str, Any] = {"id": self.qid}
+        for item in dataclass_fields(self):
+            if item.name != "qid":
+                value = getattr(self, item.name)
+                row[item.name] = value.copy() if isinstance(value, dict | list) else value
         for key, value in self.fields.items():
             row.setdefault(key, value)
         return row

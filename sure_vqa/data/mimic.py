@@ -1,0 +1,165 @@
+"""MIMIC-CXR-VQA, prepared with patient demographics (DESIGN §4.1, §4.2): the reader and its shift groups.
+
+The reader reads the files that data/prepare_mimic.py writes into the MIMIC folder (`train.json`,
+`validate.json`, `test.json`; the original SURE-VQA code wrote the same files, which are read as they are).
+Each entry holds the builder's fields (`qid` = the builder's `idx`, `image_path`, `subject_id`, `study_id`,
+`semantic_type`, `content_type`, `template`, `template_arguments`, `question`) plus `answer_orig` (the builder's
+answer list), `answer` (a string), `answer_type`, `gender`, `age`, `year`, `ethnicity` and `image`.
+
+Shift groups: `age=young` (iid: age >= 60, ood: age < 40), `age=old` (the reverse), `ethnicity=nonwhite` (iid:
+WHITE, ood: BLACK, ASIAN, HISPANIC/LATINO), `ethnicity=white` (the reverse); UNKNOWN/OTHER and ages 40-59 are in
+neither side. Under the gender shift, the gender questions are removed from every split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sure_vqa.config import DataError
+from sure_vqa.data.categories import YES_NO, mimic_choose_options
+from sure_vqa.data.rawfiles import answer_text, answer_type, read_rows
+from sure_vqa.data.records import QARecord
+from sure_vqa.data.registry import DatasetReader, register
+from sure_vqa.data.shifts import ShiftGroup
+
+PREPARED_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
+# Where the images are when the folder is laid out as in the original code (data/README_MIMIC.md).
+IMAGE_DIR = "mimic-cxr-vqa/physionet.org/files/mimic-cxr-jpg/2.0.0/files"
+REQUIRED_KEYS = (
+    "qid",
+    "image_path",
+    "question",
+    "answer",
+    "answer_type",
+    "semantic_type",
+    "content_type",
+    "template",
+    "template_arguments",
+)
+SHIFT_FIELDS = ("content_type", "semantic_type", "gender", "age", "ethnicity", "year")
+PREPARE_COMMAND = "python data/prepare_mimic.py --root <DATASET_ROOT_DIR>/MIMIC"
+
+WHITE = "WHITE"
+UNKNOWN_OTHER = "UNKNOWN/OTHER"
+ETHNICITIES = (WHITE, "BLACK", "ASIAN", "HISPANIC/LATINO", UNKNOWN_OTHER)
+YOUNG_BELOW = 40  # age < 40 is young
+OLD_FROM = 60  # age >= 60 is old; 40-59 belongs to neither group
+GENDER_CONTENT = "gender"
+
+
+def _is_age(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _young(age: Any) -> bool:
+    return _is_age(age) and age < YOUNG_BELOW
+
+
+def _old(age: Any) -> bool:
+    return _is_age(age) and age >= OLD_FROM
+
+
+def _known_nonwhite(ethnicity: Any) -> bool:
+    return ethnicity in ETHNICITIES and ethnicity not in (WHITE, UNKNOWN_OTHER)
+
+
+def _white(ethnicity: Any) -> bool:
+    return ethnicity == WHITE
+
+
+SHIFT_GROUPS = {
+    "age": {
+        "young": ShiftGroup(
+            "young", iid=_old, ood=_young, description="iid: age >= 60, ood: age < 40, 40-59 dropped"
+        ),
+        "old": ShiftGroup(
+            "old", iid=_young, ood=_old, description="iid: age < 40, ood: age >= 60, 40-59 dropped"
+        ),
+    },
+    "ethnicity": {
+        "nonwhite": ShiftGroup(
+            "nonwhite",
+            iid=_white,
+            ood=_known_nonwhite,
+            description="iid: WHITE, ood: BLACK, ASIAN, HISPANIC/LATINO; UNKNOWN/OTHER dropped",
+        ),
+        "white": ShiftGroup(
+            "white",
+            iid=_known_nonwhite,
+            ood=_white,
+            description="iid: BLACK, ASIAN, HISPANIC/LATINO, ood: WHITE; UNKNOWN/OTHER dropped",
+        ),
+    },
+}
+
+
+def is_gender_question(record: QARecord) -> bool:
+    return record.fields.get("content_type") == GENDER_CONTENT
+
+
+def _age(value: Any, path: Path, qid: Any) -> int | float | None:
+    """Ages as ints (a file written by pandas may hold 65.0 or "65")."""
+    if value is None or value == "":
+        return None
+    try:
+        age = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: entry qid {qid!r} has age={value!r}; it must be a number or null") from None
+    return int(age) if age.is_integer() else age
+
+
+def _categories(row: dict[str, Any], path: Path) -> list[str] | None:
+    semantic_type = row["semantic_type"]
+    if semantic_type == "verify":
+        return list(YES_NO)
+    if semantic_type == "choose":
+        try:
+            return mimic_choose_options(
+                str(row["template"]), row["template_arguments"] or {}, str(row["question"])
+            )
+        except ValueError as err:
+            raise DataError(f"{path}: choose question qid {row['qid']!r}: {err}") from None
+    return None
+
+
+def read_mimic(dataset_dir: Path) -> list[QARecord]:
+    """Every question of the three prepared files, with `source` train/val/test and closed-answer categories."""
+    hint = f"prepare the MIMIC folder first with `{PREPARE_COMMAND}` (see data/README_MIMIC.md)"
+    records = []
+    for source, filename in PREPARED_FILES.items():
+        path = dataset_dir / filename
+        for row in read_rows(path, REQUIRED_KEYS, hint):
+            fields = {key: row[key] for key in SHIFT_FIELDS if key in row}
+            if "age" in fields:
+                fields["age"] = _age(fields["age"], path, row["qid"])
+            image = row.get("image") or f"{IMAGE_DIR}/{row['image_path']}"
+            records.append(
+                QARecord(
+                    qid=str(row["qid"]),
+                    image=str(image),
+                    img_name=str(row["image_path"]),
+                    question=str(row["question"]).strip(),
+                    answer=answer_text(row, path),
+                    answer_type=answer_type(row, path),
+                    source=source,
+                    fields=fields,
+                    categories=_categories(row, path),
+                )
+            )
+    return records
+
+
+register(
+    DatasetReader(
+        name="MIMIC",
+        read=read_mimic,
+        # Every MIMIC shift is fixed per patient, yet MIMIC keeps its own test file (DESIGN §4.2): no field
+        # adds the train file's ood records to the ood test split.
+        image_level_fields=frozenset(),
+        description="MIMIC-CXR-VQA with patient demographics (prepared by data/prepare_mimic.py)",
+        raw_files=tuple(PREPARED_FILES.values()),
+        shift_groups=SHIFT_GROUPS,
+        shift_exclusions={"gender": is_gender_question},
+    )
+)

@@ -1,0 +1,65 @@
+"""Reading the raw JSON files of a dataset, with errors that name the file, the entry and the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sure_vqa.config import DataError
+from sure_vqa.data.records import CLOSED, OPEN
+
+
+def read_json(path: Path, hint: str = "") -> Any:
+    """Parsed JSON of `path`; a missing or unparsable file is a DataError that says what to do (`hint`)."""
+    if not path.is_file():
+        raise DataError(f"{path} not found" + (f"; {hint}" if hint else ""))
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path} is not valid JSON ({err})") from None
+
+
+def read_rows(path: Path, required: Sequence[str], hint: str = "") -> list[dict[str, Any]]:
+    """The entries of a raw question file: a JSON list of objects, each holding every `required` key."""
+    rows = read_json(path, hint)
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise DataError(f"{path} must hold a JSON list with one object per question")
+    for index, row in enumerate(rows):
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise DataError(
+                f"{path}: entry {index} (qid {row.get('qid', row.get('idx'))!r}) lacks "
+                f"{', '.join(missing)}; every entry needs {', '.join(required)}"
+            )
+    return rows
+
+
+def answer_text(row: dict[str, Any], path: Path, key: str = "answer") -> str:
+    """The answer as a string: numbers in the JSON (SLAKE "How many ...": 2) become "2"."""
+    value = row[key]
+    if value is None or isinstance(value, dict | list):
+        raise DataError(
+            f"{path}: entry qid {row.get('qid')!r} has {key}={value!r}; it must be a string or number"
+        )
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def answer_type(row: dict[str, Any], path: Path, key: str = "answer_type") -> str:
+    value = str(row[key]).strip().upper()
+    if value not in (OPEN, CLOSED):
+        raise DataError(
+            f"{path}: entry qid {row.get('qid')!r} has {key}={row[key]!r}; valid: {OPEN}, {CLOSED}"
+        )
+    return value
+
+
+def json_rows_text(rows: Sequence[dict[str, Any]]) -> str:
+    """A JSON list with one entry per line: valid JSON that stays small and readable (and diffs well)."""
+    if not rows:
+        return "[]\n"
+    return "[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n]\n"

@@ -1,0 +1,77 @@
+"""SLAKE as released (DESIGN §4.1), English subset; also the reader of the demo dataset, which uses its format.
+
+Folder: `imgs/`, `train.json`, `validate.json`, `test.json`; each entry holds `qid`, `img_id`, `img_name`
+(relative to `imgs/`), `question`, `answer` (sometimes a number), `q_lang` (en or zh), `location`, `modality`,
+`answer_type`, `base_type`, `content_type`, `triple`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sure_vqa.data.categories import derive_categories
+from sure_vqa.data.rawfiles import answer_text, answer_type, read_rows
+from sure_vqa.data.records import QARecord
+from sure_vqa.data.registry import DatasetReader, register
+
+RAW_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
+IMAGE_DIR = "imgs"
+REQUIRED_KEYS = ("qid", "img_name", "question", "answer", "answer_type")
+SHIFT_FIELDS = ("location", "modality", "content_type", "base_type")
+# Fixed per image, so the train file's ood records can join the ood test split without sharing an image with
+# training; content_type, base_type and answer_type change from question to question on the same image.
+IMAGE_LEVEL_FIELDS = frozenset({"location", "modality"})
+QUESTION_TYPE_FIELD = "content_type"  # the fallback answer set of a closed question is that of its type
+ENGLISH = "en"
+
+
+def read_slake_format(dataset_dir: Path, dataset: str = "SLAKE") -> list[QARecord]:
+    """Every English question of the three files, with `source` train/val/test and closed-answer categories.
+
+    Entries without `q_lang` count as English (the demo dataset writes no language).
+    """
+    hint = f"the {dataset} folder must hold {IMAGE_DIR}/ and {', '.join(RAW_FILES.values())} " + (
+        "as released (see data/README_SLAKE.md)"
+        if dataset == "SLAKE"
+        else "(`make demo` builds the demo dataset)"
+    )
+    records = []
+    for source, filename in RAW_FILES.items():
+        path = dataset_dir / filename
+        for row in read_rows(path, REQUIRED_KEYS, hint):
+            if str(row.get("q_lang", ENGLISH)).strip() != ENGLISH:
+                continue
+            records.append(
+                QARecord(
+                    qid=str(row["qid"]),
+                    image=f"{IMAGE_DIR}/{row['img_name']}",
+                    img_name=str(row["img_name"]),
+                    question=str(row["question"]).strip(),
+                    answer=answer_text(row, path),
+                    answer_type=answer_type(row, path),
+                    source=source,
+                    fields={key: row[key] for key in SHIFT_FIELDS if key in row},
+                )
+            )
+    return derive_categories(records, QUESTION_TYPE_FIELD)
+
+
+register(
+    DatasetReader(
+        name="SLAKE",
+        read=read_slake_format,
+        image_level_fields=IMAGE_LEVEL_FIELDS,
+        description="SLAKE, English questions (q_lang == en)",
+        raw_files=tuple(RAW_FILES.values()),
+    )
+)
+
+register(
+    DatasetReader(
+        name="demo",
+        read=lambda dataset_dir: read_slake_format(dataset_dir, dataset="demo"),
+        image_level_fields=IMAGE_LEVEL_FIELDS,
+        description="the bundled demo dataset, in SLAKE's raw format (built by sure_vqa.data.demo)",
+        raw_files=tuple(RAW_FILES.values()),
+    )
+)

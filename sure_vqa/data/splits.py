@@ -1,0 +1,475 @@
+"""Split files (DESIGN §4.2): the records of one split of one shift, written once and rebuilt when stale.
+
+`split_records(...)` is what every stage calls: it validates the shift, builds
+`{DATASET_ROOT_DIR}/{dataset}/split_files/{split name}.json` when it is missing or stale, and returns its
+records. A split file is stale when a raw file's content changed, when SPLIT_RULES_VERSION changed, or when it
+was built with other arguments; a fingerprint beside it (`split_files/.cache/`) records what it was built from.
+A split file that SURE-VQA did not write, or that was edited, is moved to `split_files/.backup/` before it is
+rebuilt, so nothing is lost.
+
+Rules: train and val splits are always iid; SLAKE and OVQA shifts on an image-level field add the train file's
+ood records to the ood test split; `all` is a whole file; `sample` a seeded random subset of a file (20,000
+train, 5,000 val/test questions, or the whole file if it is smaller). The shift rules themselves are in shifts.py.
+
+CLI (DATASET_ROOT_DIR from the environment or .env; any `paths.*` key of config/paths may be overridden):
+    python -m sure_vqa.data.splits dataset=SLAKE data_shift=modality ood_value=X-Ray
+    python -m sure_vqa.data.splits dataset=MIMIC split=sample
+    python -m sure_vqa.data.splits list dataset=SLAKE
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sure_vqa import naming
+from sure_vqa.atomic_io import write_bytes_atomic, write_json_atomic
+from sure_vqa.config import ConfigError, DataError, check_choice, load_env, require_path, run_entry
+from sure_vqa.data import registry
+from sure_vqa.data.rawfiles import json_rows_text
+from sure_vqa.data.records import CLOSED, QARecord
+from sure_vqa.data.registry import DatasetReader
+from sure_vqa.data.shifts import (
+    IID,
+    OOD,
+    FieldSummary,
+    Shift,
+    as_value_list,
+    count_sides,
+    resolve_shift,
+    summarise,
+)
+
+# Bump when a reader, the answer categories or a shift rule changes what a split file holds: every split file
+# built before is then rebuilt on its next use.
+SPLIT_RULES_VERSION = 1
+SAMPLE_SIZES = {"train": 20_000, "val": 5_000, "test": 5_000}
+DEFAULT_SAMPLE_SEED = 123
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+_HASH_CHUNK = 1 << 20
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_state(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A fingerprint or cache file, or None if it is missing or unreadable (it is then rebuilt)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _hashes(inputs: Sequence[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return [(entry["file"], entry.get("sha256")) for entry in inputs]
+
+
+def select_records(
+    records: Sequence[QARecord],
+    mod: str,
+    split: str,
+    shift: Shift | None = None,
+    seed: int = DEFAULT_SAMPLE_SEED,
+) -> list[QARecord]:
+    """The records of one split, in raw-file order (the ood test split: test file, then train file)."""
+    in_mod = [r for r in records if r.source == mod]
+    if split == "all":
+        return in_mod
+    if split == "sample":
+        size = min(SAMPLE_SIZES[mod], len(in_mod))
+        chosen = sorted(random.Random(seed).sample(range(len(in_mod)), size))
+        return [in_mod[i] for i in chosen]
+    if shift is None:
+        raise ConfigError(f"split={split} needs data_shift and ood_value")
+    selected = [r for r in in_mod if shift.side(r) == split]
+    if mod == "test" and split == OOD and shift.image_level:
+        selected += [r for r in records if r.source == "train" and shift.side(r) == OOD]
+    return selected
+
+
+def _check_unique_ids(records: Sequence[QARecord], name: str) -> None:
+    counts = Counter(r.qid for r in records)
+    repeated = [qid for qid, n in counts.items() if n > 1]
+    if repeated:
+        sources = sorted({r.source for r in records if r.qid == repeated[0]})
+        raise DataError(
+            f"qid {repeated[0]!r} occurs {counts[repeated[0]]} times in split {name} (raw files: "
+            f"{', '.join(sources)}); qids must be unique within a split ({len(repeated)} repeated)"
+        )
+
+
+class DatasetSplits:
+    """One dataset's raw files, read at most once, and the split files built from them."""
+
+    def __init__(self, dataset_root: str | Path, dataset: str) -> None:
+        self.reader: DatasetReader = registry.get(dataset)
+        self.dataset_root = Path(dataset_root)
+        self.dataset = dataset
+        self.dataset_dir = naming.dataset_dir(dataset_root, dataset)
+        if not self.dataset_dir.is_dir():
+            raise DataError(
+                f"{self.dataset_dir} does not exist; the {dataset} folder must be at "
+                f"DATASET_ROOT_DIR/{dataset} (see docs/data.md)"
+            )
+        self._records: list[QARecord] | None = None
+        self._inputs: list[dict[str, Any]] | None = None
+
+    def records(self) -> list[QARecord]:
+        if self._records is None:
+            self._records = list(self.reader.read(self.dataset_dir))
+        return self._records
+
+    def inputs(self, previous: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Size, mtime and sha256 of each raw file; a file whose size and mtime match `previous` isn't re-hashed."""
+        if self._inputs is None:
+            known = {entry["file"]: entry for entry in previous or ()}
+            inputs = []
+            for name in self.reader.raw_files:
+                path = self.dataset_dir / name
+                if not path.is_file():
+                    inputs.append({"file": name, "sha256": None})
+                    continue
+                state = _file_state(path)
+                old = known.get(name, {})
+                same = old.get("size") == state["size"] and old.get("mtime_ns") == state["mtime_ns"]
+                inputs.append({"file": name, **state, "sha256": old["sha256"] if same else _sha256(path)})
+            self._inputs = inputs
+        return self._inputs
+
+    def _unchanged(self, recorded: dict[str, Any] | None) -> bool:
+        if not recorded or recorded.get("version") != SPLIT_RULES_VERSION or not self.reader.raw_files:
+            return False
+        inputs = self.inputs(recorded.get("inputs"))
+        return all(sha is not None for _, sha in _hashes(inputs)) and _hashes(inputs) == _hashes(
+            recorded.get("inputs", ())
+        )
+
+    def summary(self) -> FieldSummary:
+        """Every shift field with its values and their counts per raw file (cached until a raw file changes)."""
+        path = naming.shift_fields_file(self.dataset_root, self.dataset)
+        cached = _read_record(path)
+        if self._unchanged(cached):
+            if cached["inputs"] != self.inputs():  # only mtimes changed: remember them, so no re-hashing
+                write_json_atomic(path, {**cached, "inputs": self.inputs()})
+            return {
+                field: [(value, counts) for value, counts in values]
+                for field, values in cached["summary"].items()
+            }
+        summary = summarise(self.records())
+        write_json_atomic(
+            path,
+            {
+                "version": SPLIT_RULES_VERSION,
+                "dataset": self.dataset,
+                "inputs": self.inputs(),
+                "summary": {f: [[v, c] for v, c in values] for f, values in summary.items()},
+            },
+        )
+        return summary
+
+    def shift(self, data_shift: Any, ood_value: Any) -> Shift:
+        return resolve_shift(
+            self.dataset,
+            self.summary(),
+            data_shift,
+            ood_value,
+            self.reader.shift_groups,
+            self.reader.shift_exclusions,
+            self.reader.image_level_fields,
+        )
+
+    def split(
+        self,
+        mod: str,
+        split: str,
+        data_shift: Any = None,
+        ood_value: Any = None,
+        seed: int = DEFAULT_SAMPLE_SEED,
+    ) -> tuple[str, list[QARecord], bool]:
+        """(split name, records, whether the file was (re)built now)."""
+        check_choice(mod, "mod", naming.MODS)
+        check_choice(split, "split", naming.SPLITS)
+        shift = None
+        if split in (IID, OOD):
+            if split == OOD and mod != "test":
+                raise ConfigError(
+                    f"split=ood with mod={mod} is not valid: train and val splits are always iid "
+                    "(DESIGN §4.2); use split=iid, all or sample"
+                )
+            shift = self.shift(data_shift, ood_value)
+            ood_value = (
+                as_value_list(ood_value) if not isinstance(ood_value, str | int | float) else ood_value
+            )
+            name = naming.split_name(self.dataset, mod, split, data_shift, ood_value)
+        else:
+            name = naming.split_name(self.dataset, mod, split)
+        arguments = {
+            "dataset": self.dataset,
+            "mod": mod,
+            "split": split,
+            "data_shift": shift.data_shift if shift else None,
+            "ood": (shift.group.name if shift.group else sorted(shift.ood_values)) if shift else None,
+            "sample": {"seed": int(seed), "size": SAMPLE_SIZES[mod]} if split == "sample" else None,
+        }
+        path = naming.split_file(self.dataset_root, self.dataset, name)
+        fingerprint_path = naming.split_fingerprint_file(self.dataset_root, self.dataset, name)
+        recorded = _read_record(fingerprint_path)
+        ours = path.is_file() and recorded is not None and self._is_recorded_output(path, recorded)
+        if ours and recorded.get("arguments") == arguments and self._unchanged(recorded):
+            if (
+                recorded["inputs"] != self.inputs()
+                or recorded["output"]["mtime_ns"] != _file_state(path)["mtime_ns"]
+            ):
+                write_json_atomic(
+                    fingerprint_path,
+                    {
+                        **recorded,
+                        "inputs": self.inputs(),
+                        "output": {**_file_state(path), "sha256": _sha256(path)},
+                    },
+                )
+            return name, self._read_split(path), False
+        if path.exists() and not ours:
+            self._back_up(path, name)
+        records = select_records(self.records(), mod, split, shift, seed)
+        _check_unique_ids(records, name)
+        content = json_rows_text([record.to_json() for record in records]).encode("utf-8")
+        write_bytes_atomic(path, content)
+        write_json_atomic(
+            fingerprint_path,
+            {
+                "version": SPLIT_RULES_VERSION,
+                "arguments": arguments,
+                "inputs": self.inputs(),
+                "output": {**_file_state(path), "sha256": hashlib.sha256(content).hexdigest()},
+            },
+        )
+        return name, records, True
+
+    @staticmethod
+    def _is_recorded_output(path: Path, recorded: dict[str, Any]) -> bool:
+        output = recorded.get("output") or {}
+        state = _file_state(path)
+        if output.get("size") != state["size"]:
+            return False
+        return output.get("mtime_ns") == state["mtime_ns"] or output.get("sha256") == _sha256(path)
+
+    def _back_up(self, path: Path, name: str) -> None:
+        backup = naming.split_backup_file(self.dataset_root, self.dataset, name, _sha256(path)[:12])
+        if not backup.exists():
+            write_bytes_atomic(backup, path.read_bytes())
+        print(
+            f"note: {path} was not written by SURE-VQA or was edited; kept a copy at {backup}",
+            file=sys.stderr,
+        )
+
+    @staticmethod
+    def _read_split(path: Path) -> list[QARecord]:
+        with path.open(encoding="utf-8") as handle:
+            rows = json.load(handle)
+        return [QARecord.from_json(row) for row in rows]
+
+
+# --- the API other stages call ------------------------------------------------------------------
+
+
+def split_records(
+    dataset_root: Path,
+    dataset: str,
+    mod: str,
+    split: str,
+    data_shift: str | None = None,
+    ood_value: Any = None,
+    seed: int = DEFAULT_SAMPLE_SEED,
+) -> list[QARecord]:
+    """The records of one split, building its split file if it is missing or stale (DESIGN §4.2).
+
+    `seed` only seeds split=sample (the data seed, 123 in the study; not the training seed). Raises
+    ConfigError for an unknown dataset, mod or split, a data_shift the records lack or an ood_value that
+    matches none, and DataError for a missing or malformed raw file.
+    """
+    _, records, _ = DatasetSplits(dataset_root, dataset).split(mod, split, data_shift, ood_value, seed)
+    return records
+
+
+def check_shift(dataset_root: Path, dataset: str, data_shift: str | None, ood_value: Any) -> Shift:
+    """Start-up validation of a shift against the dataset's records (cached, so it is fast after the first run)."""
+    return DatasetSplits(dataset_root, dataset).shift(data_shift, ood_value)
+
+
+def field_summary(dataset_root: Path, dataset: str) -> FieldSummary:
+    """Every shift field of a dataset with its values and their counts per raw file."""
+    return DatasetSplits(dataset_root, dataset).summary()
+
+
+def record_image_path(dataset_root: Path, dataset: str, record: QARecord) -> Path:
+    """The image of a record: `{DATASET_ROOT_DIR}/{dataset}/{record.image}` (existence is checked on loading)."""
+    registry.get(dataset)
+    return naming.dataset_dir(dataset_root, dataset) / record.image
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+CLI_KEYS = ("dataset", "data_shift", "ood_value", "split", "seed", "paths")
+
+
+def _cli_config(overrides: Sequence[str]) -> Any:
+    from omegaconf import OmegaConf
+
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"argument {item!r} is not key=value; valid keys: {', '.join(CLI_KEYS)}")
+    given = OmegaConf.from_dotlist(list(overrides))
+    for key in given:
+        if key not in CLI_KEYS:
+            raise ConfigError(f"{key} is not a setting of this command; valid keys: {', '.join(CLI_KEYS)}")
+    defaults = OmegaConf.create(
+        {
+            "dataset": None,
+            "data_shift": None,
+            "ood_value": None,
+            "split": IID,
+            "seed": DEFAULT_SAMPLE_SEED,
+            "paths": OmegaConf.load(CONFIG_DIR / "paths" / "default.yaml"),
+        }
+    )
+    cfg = OmegaConf.merge(defaults, given)
+    if cfg.dataset is None:
+        raise ConfigError(f"dataset is not set; valid datasets: {', '.join(registry.names())}")
+    return cfg
+
+
+def _plain(value: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table; columns that hold only counts are right-aligned."""
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    numeric = [all(isinstance(row[i], int) or row[i] == "" for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, numeric, strict=True)
+        ).rstrip()
+        for row in cells
+    )
+
+
+def build_shift_files(
+    dataset_root: Path,
+    dataset: str,
+    split: str,
+    data_shift: Any = None,
+    ood_value: Any = None,
+    seed: int = DEFAULT_SAMPLE_SEED,
+) -> list[tuple[str, str, str, list[QARecord], bool]]:
+    """Every split file of one shift (train/val/test iid and test ood) or of all/sample: (mod, split, name,
+    records, built now)."""
+    splits = DatasetSplits(dataset_root, dataset)
+    if split in (IID, OOD):
+        wanted = [("train", IID), ("val", IID), ("test", IID), ("test", OOD)]
+    else:
+        check_choice(split, "split", naming.SPLITS)
+        wanted = [(mod, split) for mod in naming.MODS]
+    results = []
+    for mod, kind in wanted:
+        name, records, built = splits.split(mod, kind, data_shift, ood_value, seed)
+        results.append((mod, kind, name, records, built))
+    return results
+
+
+def _print_build(dataset_root: Path, cfg: Any) -> None:
+    ood_value = _plain(cfg.ood_value)
+    results = build_shift_files(
+        dataset_root, cfg.dataset, cfg.split, cfg.data_shift, ood_value, int(cfg.seed)
+    )
+    rows = []
+    for mod, kind, name, records, built in results:
+        closed = sum(r.answer_type == CLOSED for r in records)
+        from_train = sum(r.source == "train" for r in records) if mod == "test" else 0
+        rows.append(
+            [
+                mod,
+                kind,
+                len(records),
+                len(records) - closed,
+                closed,
+                from_train or "",
+                "built" if built else "up to date",
+                f"{name}.json",
+            ]
+        )
+    where = naming.split_file(dataset_root, cfg.dataset, "x").parent
+    shift = f" data_shift={cfg.data_shift} ood_value={ood_value}" if cfg.split in (IID, OOD) else ""
+    print(f"{cfg.dataset}{shift} split={cfg.split} -> {where}")
+    print(_table(["mod", "split", "questions", "open", "closed", "from train", "status", "file"], rows))
+
+
+def _print_list(dataset_root: Path, dataset: str) -> None:
+    splits = DatasetSplits(dataset_root, dataset)
+    reader = splits.reader
+    summary = splits.summary()
+    sources = list(naming.MODS)
+    total = Counter()
+    for _, counts in summary["answer_type"]:
+        total.update(counts)
+    print(
+        f"{dataset}: {sum(total.values())} questions ({', '.join(f'{s} {total[s]}' for s in sources)}); "
+        f"{reader.description}"
+    )
+    rows = []
+    for field, values in summary.items():
+        joins = "yes" if field in reader.image_level_fields else "no"
+        for index, (value, counts) in enumerate(values):
+            shown = "(missing)" if value is None else str(value)
+            label = [field, joins] if index == 0 else ["", ""]  # the field is named on its first row only
+            rows.append([*label, shown, *(counts.get(s, 0) for s in sources), sum(counts.values())])
+    print(_table(["data_shift", "train ood joins ood test", "ood_value", *sources, "total"], rows))
+    for field, groups in reader.shift_groups.items():
+        if field not in summary:
+            continue
+        for group in groups.values():
+            sides = count_sides(summary, Shift(data_shift=field, ood_value=group.name, group=group))
+            iid = sum(side[IID] for side in sides.values())
+            ood = sum(side[OOD] for side in sides.values())
+            print(f"group {field}={group.name}: {group.description} ({iid} iid, {ood} ood questions)")
+    for field in reader.shift_exclusions:
+        print(f"under data_shift={field}, the questions about {field} are removed from every split")
+
+
+@run_entry
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    listing = bool(args) and args[0] == "list"
+    load_env()
+    cfg = _cli_config(args[1:] if listing else args)
+    dataset_root = require_path(cfg.paths.dataset_root, "paths.dataset_root", "DATASET_ROOT_DIR")
+    if listing:
+        _print_list(dataset_root, cfg.dataset)
+    else:
+        _print_build(dataset_root, cfg)
+
+
+if __name__ == "__main__":
+    main()
