@@ -1,0 +1,150 @@
+"""From a composed config (config/rater/rater_study_defaults.yaml) to the rater study's stage calls.
+
+The three entry scripts in human_rater_study/ each call one function here. The study's eval folder is found
+from the same settings as inference.py and run_eval.py (`sure_vqa.runs.eval_dir`), or given as eval_dir=PATH;
+the study folder defaults to `<eval_dir>/rater_study_<answer_kind>`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sure_vqa import naming, runs
+from sure_vqa.config import ConfigError, DataError, check_choice
+from sure_vqa.rater import selection
+
+log = logging.getLogger(__name__)
+
+
+def _rater(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    section = cfg.get("rater")
+    if section is None:
+        raise ConfigError("the config has no `rater` section; use config/rater/rater_study_defaults.yaml")
+    return section
+
+
+def answer_kind(cfg: Mapping[str, Any]) -> str:
+    return check_choice(_rater(cfg).get("answer_kind"), "rater.answer_kind", naming.ANSWER_KINDS)
+
+
+def study_dir(cfg: Mapping[str, Any]) -> Path:
+    """rater.study_dir, or `<eval_dir>/rater_study_<answer_kind>`."""
+    explicit = _rater(cfg).get("study_dir")
+    if explicit:
+        return Path(str(explicit)).expanduser().resolve()
+    return naming.rater_study_dir(runs.eval_dir(cfg), answer_kind(cfg))
+
+
+def _judge_name(cfg: Mapping[str, Any]) -> str | None:
+    judge = cfg.get("judge")
+    return str(judge["name"]) if judge and judge.get("name") else None
+
+
+def image_resolver(cfg: Mapping[str, Any]) -> selection.ImageResolver:
+    """rater.image_root if set (`<image_root>/<img_name>`); else each question's image as the dataset's split
+    records give it (`sure_vqa.data.splits`, the way inference found it), for any dataset layout."""
+    image_root = _rater(cfg).get("image_root")
+    if image_root:
+        return selection.image_folder_resolver(image_root)
+    from sure_vqa.data.splits import record_image_path, split_records
+
+    dataset_root = runs.dataset_root(cfg)
+    dataset = str(cfg["dataset"])
+    split = cfg.get("split", "iid")
+    data_shift, ood_value = runs.shift_of(cfg, split)
+    hint = "; or set rater.image_root=PATH to the folder that holds the results' img_name files"
+    try:
+        records = split_records(dataset_root, dataset, cfg.get("mod", "test"), split, data_shift, ood_value)
+    except DataError as err:
+        raise DataError(f"{err}{hint}") from None
+    except ConfigError as err:
+        raise ConfigError(f"{err}{hint}") from None
+    by_qid = {record.qid: record for record in records}
+    split_name = runs.test_split_name(cfg)
+
+    def resolve(row: Mapping[str, Any]) -> Path:
+        record = by_qid.get(str(row["qid"]))
+        if record is None:
+            raise DataError(f"qid {row['qid']} of the results is not in the split {split_name}{hint}")
+        return record_image_path(dataset_root, dataset, record)
+
+    return resolve
+
+
+def select(cfg: Mapping[str, Any]) -> Path:
+    """human_rater_study/select.py: chooses the questions and writes the study folder; returns it."""
+    rater = _rater(cfg)
+    settings = selection.SelectionSettings(
+        answer_kind=answer_kind(cfg),
+        num_questions=rater.get("num_questions"),
+        seed=int(rater.get("selection_seed", 0)),
+        stratify_by_judge=bool(rater.get("stratify_by_judge", False)),
+        judge=_judge_name(cfg),
+    ).check()
+    eval_dir = runs.eval_dir(cfg)
+    folder = selection.create_study(
+        eval_dir, settings, image_resolver(cfg), study_dir=study_dir(cfg), study_id=rater.get("study_id")
+    )
+    print(f"study: {folder / naming.RATER_STUDY_FILE}")
+    return folder
+
+
+def database(cfg: Mapping[str, Any], folder: Path) -> Path:
+    db = _rater(cfg).get("db")
+    return Path(str(db)).expanduser() if db else folder / naming.RATER_DB_FILE
+
+
+def serve(cfg: Mapping[str, Any]) -> None:
+    """human_rater_study/serve.py: starts the rating app for the study (and rater.extra_study_dirs)."""
+    from sure_vqa.rater.app import serve as serve_app
+    from sure_vqa.rater.study import load_study
+
+    rater = _rater(cfg)
+    folder = study_dir(cfg)
+    studies = [load_study(folder)] + [load_study(extra) for extra in rater.get("extra_study_dirs") or []]
+    port = rater.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"rater.port={port!r} is not valid; it must be an integer between 1 and 65535")
+    serve_app(studies, database(cfg, folder), host=str(rater.get("host")), port=port)
+
+
+def export(cfg: Mapping[str, Any]) -> list[Path]:
+    """Writes human_metrics_<kind>_<rater>.json for every rater of the study into its eval folder."""
+    from sure_vqa.rater.export import export_ratings
+    from sure_vqa.rater.study import load_study
+
+    folder = study_dir(cfg)
+    study = load_study(folder)
+    written = export_ratings(study, database(cfg, folder))
+    for path in written:
+        print(f"exported: {path}")
+    return written
+
+
+def analyze(cfg: Mapping[str, Any]) -> list[Path]:
+    """human_rater_study/analyze.py: exports the ratings (when a database exists), then analyses the eval folder."""
+    from sure_vqa.rater.analysis import run_analysis
+    from sure_vqa.rater.study import load_study
+
+    rater = _rater(cfg)
+    folder = study_dir(cfg)
+    study = load_study(folder)
+    if database(cfg, folder).is_file():
+        export(cfg)
+    raters = rater.get("raters")
+    result, written = run_analysis(
+        study.eval_dir,
+        answer_kind=study.answer_kind,
+        judge=_judge_name(cfg),
+        raters=list(raters) if raters else None,
+        out_dir=Path(str(rater["analysis_dir"])) if rater.get("analysis_dir") else folder / naming.RATER_ANALYSIS_DIR,
+        n_resamples=int(rater.get("n_resamples", 1000)),
+        confidence=float(rater.get("confidence", 0.95)),
+        seed=int(rater.get("bootstrap_seed", 0)),
+    )
+    for path in written:
+        print(f"wrote: {path}")
+    return written
