@@ -171,7 +171,7 @@ def judge_metrics_files(judge_name: str) -> tuple[str, str]:
 # field is taken to be the leading lower-case words (`some_field_Value`), leaving at least one word as value.
 SHIFT_FIELDS = (
     "modality", "location", "content_type", "answer_type", "base_type", "question_type", "image_organ",
-    "semantic_type", "gender", "age", "ethnicity",
+    "semantic_type", "gender", "age", "ethnicity", "year",
 )
 MOST_FREQUENT_PREFIX = "most_frequent-"
 REPORT_SUMMARY_CSV = "robustness.csv"  # one row per dataset × shift × method × metric

@@ -1,0 +1,121 @@
+"""How long the robustness report takes on a study-sized experiment root, phase by phase, side by side for
+several bootstrap sizes.
+
+    python bench/bench_report.py [--questions 1000] [--seeds 3]
+
+Builds a synthetic experiment root in a temporary folder (2 shifts × 3 methods × seeds, each model with iid/ood
+× clean, no image and three corruption strengths; the zero-shot model and the most frequent answer; traditional
+and judge metrics files with `--questions` open and as many closed questions per run), then times scanning,
+reading the metrics files, the summary tables (with their bootstrap intervals) for n_resamples 1000, 2000 and
+9999, the plots, and the whole `build_report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sure_vqa import naming  # noqa: E402
+from sure_vqa.report import ReportSettings, build_report  # noqa: E402
+from sure_vqa.report.grid import group  # noqa: E402
+from sure_vqa.report.scan import scan  # noqa: E402
+from sure_vqa.report.tables import ScoreReader, corruption_table, summary_table  # noqa: E402
+
+SHIFTS = [("SLAKE", "modality", "X-Ray"), ("OVQA", "image_organ", "LEG")]
+METHODS = {"lora": {"lora_rank": 16}, "ia3": {}, "prompt": {"num_virtual_tokens": 80}}
+LR = {"lora": 3e-4, "ia3": 3e-2, "prompt": 3e-2}
+
+
+def write_run(folder: Path, rng: np.random.Generator, questions: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    open_ids = [f"o{i}" for i in range(questions)]
+    closed_ids = [f"c{i}" for i in range(questions)]
+    results = [{"qid": q, "question": "q?", "gt": "a", "pred": "a", "answer_type": t, "img_name": "x.png"}
+               for ids, t in ((open_ids, "OPEN"), (closed_ids, "CLOSED")) for q in ids]
+    f1 = rng.random(questions).round(3)
+    accuracy = (rng.random(questions) < 0.7).astype(float)
+    judge = rng.integers(1, 6, questions).astype(float)
+    files = {
+        naming.TEST_RESULTS_FILE: results,
+        naming.OPEN_METRICS_FILE: [{"avg_f1_score": f1.mean(), "avg_exact_match_score": f1.mean()}]
+        + [{"qid": q, "f1_score": v, "exact_match_score": v} for q, v in zip(open_ids, f1, strict=True)],
+        naming.CLOSED_METRICS_FILE: [{"avg_accuracy": accuracy.mean()}]
+        + [{"qid": q, "accuracy": v} for q, v in zip(closed_ids, accuracy, strict=True)],
+        naming.judge_metrics_files("gemma")[0]: [{"avg_score": judge.mean(), "n_failures": 0, "judge": "gemma"}]
+        + [{"qid": q, "score": v} for q, v in zip(open_ids, judge, strict=True)],
+        naming.judge_metrics_files("gemma")[1]: [{"avg_score": accuracy.mean(), "n_failures": 0, "judge": "gemma"}]
+        + [{"qid": q, "score": v} for q, v in zip(closed_ids, accuracy, strict=True)],
+    }
+    for name, payload in files.items():
+        (folder / name).write_text(json.dumps(payload))
+
+
+def build_root(root: Path, questions: int, seeds: int) -> int:
+    rng = np.random.default_rng(0)
+    corruptions = [({c: 0.5 for c in naming.CORRUPTIONS}, {c: s for c in naming.CORRUPTIONS})
+                   for s in naming.STRENGTHS]
+    count = 0
+    for dataset, field, value in SHIFTS:
+        train_split = naming.split_name(dataset, "train", "iid", field, value)
+        model_dirs = [naming.experiment_dir(root, naming.experiment_name(
+            train_split, naming.finetune_tag(method, LR[method], 123 + s, **hp)))
+            for method, hp in METHODS.items() for s in range(seeds)]
+        for model_dir in model_dirs:
+            for split in ("iid", "ood"):
+                test_split = naming.split_name(dataset, "test", split, field, value)
+                names = [naming.eval_run_name(test_split), naming.eval_run_name(test_split, no_image=True)]
+                names += [naming.eval_run_name(test_split, corruption=c) for c in corruptions]
+                for name in names:
+                    write_run(naming.eval_dir(model_dir, name), rng, questions)
+                    count += 1
+        for model_dir in (naming.pretrained_dir(root, dataset), naming.most_frequent_dir(root, train_split)):
+            for split in ("iid", "ood"):
+                write_run(naming.eval_dir(model_dir, naming.split_name(dataset, "test", split, field, value)), rng,
+                          questions)
+                count += 1
+    return count
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=1000, help="open (and as many closed) questions per run")
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        runs, seconds = timed(build_root, root, args.questions, args.seeds)
+        print(f"experiment root: {runs} runs, {args.questions} open + {args.questions} closed questions each "
+              f"(written in {seconds:.1f} s)")
+        found, scan_s = timed(scan, root)
+        shifts = group(found)
+        reader = ScoreReader()
+        _, read_s = timed(lambda: [reader(run) for run in found.runs])
+        print(f"\n{'phase':<42}{'seconds':>10}")
+        print(f"{'scan folders':<42}{scan_s:>10.2f}")
+        print(f"{'read metrics files':<42}{read_s:>10.2f}")
+        for n_resamples in (1000, 2000, 9999):
+            table, table_s = timed(summary_table, shifts, reader, ReportSettings(n_resamples=n_resamples))
+            print(f"{f'summary table, n_resamples={n_resamples}':<42}{table_s:>10.2f}   ({len(table)} rows)")
+        _, corruption_s = timed(corruption_table, shifts, reader)
+        print(f"{'corruption table':<42}{corruption_s:>10.2f}")
+        files, total_s = timed(build_report, root, root / "out", ReportSettings(n_resamples=2000), progress=False)
+        print(f"{'build_report end to end (n_resamples=2000)':<42}{total_s:>10.2f}   "
+              f"(HTML {files.html.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
