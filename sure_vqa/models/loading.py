@@ -1,0 +1,140 @@
+"""Loading a base VLM, its processor and a fine-tuned experiment folder through transformers and peft.
+
+Any folder that transformers loads as an image-text-to-text model (LlavaForConditionalGeneration, and other
+architectures through the Auto classes) is a valid base model; LLaVA-Med v1.5 is converted to that layout once
+(`python -m sure_vqa.models.convert_llava_med`). An experiment folder (DESIGN §4.3) holds either a peft adapter
+(LoRA, IA3, prompt tuning; the trained projector travels in it as a peft `modules_to_save` module) or, after full
+fine-tuning, the whole model's weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from sure_vqa import naming
+from sure_vqa.config import ConfigError, DataError
+
+# transformers' own file names for a model's weights (single file or sharded index).
+_FULL_WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                       "pytorch_model.bin.index.json")
+_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+
+
+def _dtype(dtype: str | torch.dtype | None) -> torch.dtype | str | None:
+    """`"bfloat16"`/`"bf16"`/torch dtypes/`"auto"`; None keeps transformers' default (the saved dtype)."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    aliases = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+    name = aliases.get(str(dtype), str(dtype))
+    if name == "auto":
+        return "auto"
+    value = getattr(torch, name, None)
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ConfigError(f"dtype={dtype!r} is not valid; valid values: auto, bfloat16, float16, float32")
+    return value
+
+
+def _require_model_folder(path: str | Path, what: str) -> Path:
+    path = Path(path).expanduser()
+    if not (path / naming.MODEL_CONFIG_FILE).is_file():
+        raise ConfigError(
+            f"{what} {path} is not a transformers model folder (no {naming.MODEL_CONFIG_FILE}); "
+            "convert LLaVA-Med v1.5 with: python -m sure_vqa.models.convert_llava_med SRC DST --vision-tower CLIP_DIR"
+        )
+    return path
+
+
+def has_processor(path: str | Path) -> bool:
+    return any((Path(path) / name).is_file() for name in _PROCESSOR_FILES)
+
+
+def load_processor(path: str | Path) -> Any:
+    """The model's processor (tokenizer + image processor + chat template), from a model or experiment folder."""
+    from transformers import AutoProcessor
+
+    path = Path(path).expanduser()
+    if not has_processor(path):
+        raise ConfigError(f"{path} holds no processor ({' or '.join(_PROCESSOR_FILES)}); "
+                          "a base model folder must contain its processor and chat template")
+    processor = AutoProcessor.from_pretrained(path)
+    if getattr(processor, "chat_template", None) is None:
+        raise ConfigError(f"the processor in {path} has no chat template; the prompt needs one (DESIGN §4.4)")
+    return processor
+
+
+def load_base_model(path: str | Path, dtype: str | torch.dtype | None = None) -> Any:
+    """The pretrained VLM in a transformers folder, in train mode (callers choose eval mode)."""
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    path = _require_model_folder(path, "base model")
+    config = AutoConfig.from_pretrained(path)
+    kwargs: dict[str, Any] = {}
+    if _dtype(dtype) is not None:
+        kwargs["dtype"] = _dtype(dtype)
+    try:
+        return AutoModelForImageTextToText.from_pretrained(path, config=config, **kwargs)
+    except ValueError as err:  # transformers says "Unrecognized configuration class ..." for non-VLMs
+        raise ConfigError(f"{path} (model_type={config.model_type}) does not load as an image-text-to-text "
+                          f"model: {err}") from None
+
+
+def finetuned_kind(model_dir: str | Path) -> str:
+    """`"adapter"` (peft: lora, ia3, prompt) or `"full"` (all weights), from the files in the folder."""
+    model_dir = Path(model_dir)
+    if (model_dir / naming.ADAPTER_CONFIG_FILE).is_file():
+        return "adapter"
+    if any((model_dir / name).is_file() for name in _FULL_WEIGHTS_FILES):
+        return "full"
+    raise DataError(f"{model_dir} holds neither a peft adapter ({naming.ADAPTER_CONFIG_FILE}) nor model weights "
+                    f"({', '.join(_FULL_WEIGHTS_FILES)}); is training finished? (python train.py ...)")
+
+
+def load_finetuned(base_model_path: str | Path, model_dir: str | Path, dtype: str | torch.dtype | None = None,
+                   merge: bool = True, is_trainable: bool = False) -> Any:
+    """A fine-tuned model from its experiment folder: the base model with the adapter (and the trained projector)
+    applied, or the fully fine-tuned weights. LoRA is merged into the base weights when `merge` (faster
+    generation, the same outputs). IA3 and prompt tuning stay peft models: prompt tuning cannot be merged, and
+    peft 0.21's IA3 unload fails on the projector kept as a `modules_to_save` module (IA3's scaling costs
+    next to nothing at inference anyway)."""
+    from peft import PeftConfig, PeftModel, PeftType
+
+    model_dir = Path(model_dir).expanduser()
+    if finetuned_kind(model_dir) == "full":
+        return load_base_model(model_dir, dtype=dtype)
+    base = load_base_model(base_model_path, dtype=dtype)
+    peft_config = PeftConfig.from_pretrained(str(model_dir))
+    model = PeftModel.from_pretrained(base, str(model_dir), is_trainable=is_trainable)
+    if merge and peft_config.peft_type == PeftType.LORA and not is_trainable:
+        model = model.merge_and_unload()
+    return model
+
+
+def load_for_inference(base_model_path: str | Path, model_dir: Path | None = None,
+                       dtype: str | torch.dtype | None = None) -> tuple[Any, Any]:
+    """(model in eval mode, processor): the pretrained model when `model_dir` is None, else the experiment
+    folder's fine-tuned model. The processor comes from the experiment folder when it has one (training saves
+    it there), otherwise from the base model."""
+    if model_dir is None:
+        model = load_base_model(base_model_path, dtype=dtype)
+        processor = load_processor(base_model_path)
+    else:
+        model = load_finetuned(base_model_path, model_dir, dtype=dtype)
+        processor = load_processor(model_dir if has_processor(model_dir) else base_model_path)
+    model.eval()
+    return model, processor
+
+
+def training_config(model_dir: str | Path) -> DictConfig | None:
+    """The resolved training config of an experiment folder (None if it has none), e.g. to read
+    `train.pad_to_square` so that inference pads images as training did (DESIGN §4.4)."""
+    path = Path(model_dir) / naming.RESOLVED_CONFIG_FILE
+    if not path.is_file():
+        return None
+    config = OmegaConf.load(path)
+    if not isinstance(config, DictConfig):
+        raise DataError(f"{path} is not a YAML mapping")
+    return config

@@ -1,0 +1,57 @@
+"""IA3 on the language model's k_proj, v_proj and down_proj, down_proj scaled as feed-forward (DESIGN §4.9)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from sure_vqa.config import ConfigError
+from sure_vqa.models import parts
+from sure_vqa.models.methods import FinetuneMethod, PrepareContext, check_keys, register, section
+
+
+@dataclass(frozen=True)
+class IA3Settings:
+    """`finetune.ia3`: the scaled layers (leaf names inside the language model) and which of them are
+    feed-forward (IA3 scales their input instead of their output)."""
+
+    target_modules: tuple[str, ...] = ("k_proj", "v_proj", "down_proj")
+    feedforward_modules: tuple[str, ...] = field(default=("down_proj",))
+
+    @classmethod
+    def from_finetune(cls, finetune_cfg: Mapping[str, Any]) -> IA3Settings:
+        node = section(finetune_cfg, "ia3")
+        check_keys(node, "finetune.ia3", ("target_modules", "feedforward_modules"))
+        settings = cls(**{k: tuple(v) for k, v in node.items() if v is not None})
+        if not settings.target_modules:
+            raise ConfigError("finetune.ia3.target_modules is empty; name at least one layer, e.g. [k_proj, v_proj]")
+        extra = sorted(set(settings.feedforward_modules) - set(settings.target_modules))
+        if extra:
+            raise ConfigError(f"finetune.ia3.feedforward_modules has {extra[0]!r}, which is not in "
+                              f"finetune.ia3.target_modules ({', '.join(settings.target_modules)})")
+        return settings
+
+
+def prepare(model: nn.Module, settings: IA3Settings, context: PrepareContext) -> nn.Module:
+    from peft import IA3Config, get_peft_model
+
+    available = parts.language_model_linear_names(model)
+    missing = sorted(set(settings.target_modules) - set(available))
+    if missing:
+        raise ConfigError(f"finetune.ia3.target_modules has {missing[0]!r}, which is not a linear layer of the "
+                          f"language model; its linear layers: {', '.join(available)}")
+    config = IA3Config(
+        target_modules=parts.language_model_regex(model, settings.target_modules),
+        feedforward_modules=(parts.language_model_regex(model, settings.feedforward_modules)
+                             if settings.feedforward_modules else []),
+        modules_to_save=[context.projector_name],
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+register(FinetuneMethod(name="ia3", config_from=IA3Settings.from_finetune, prepare=prepare, uses_adapter=True,
+                        description="IA3 on k_proj, v_proj and down_proj (feed-forward) of the language model"))

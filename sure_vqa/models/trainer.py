@@ -1,0 +1,68 @@
+"""The Hugging Face Trainer with the two things VLM fine-tuning adds: the projector's own learning rate
+(LLaVA's `mm_projector_lr`) and length grouping from lengths computed once (without reading every image)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from sure_vqa.models import parts
+
+
+def parameter_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], decay_names: set[str],
+                     projector_ids: set[int], weight_decay: float, projector_lr: float | None) -> list[dict[str, Any]]:
+    """AdamW parameter groups over the trainable parameters: (decay, no decay) x (projector, the rest).
+
+    Biases and norms get no weight decay (as the Trainer does); projector groups carry `projector_lr` (None: the
+    base learning rate). Empty groups are left out.
+    """
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, parameter in named_parameters:
+        if not parameter.requires_grad:
+            continue
+        key = (id(parameter) in projector_ids, name in decay_names)
+        groups.setdefault(key, []).append(parameter)
+    result = []
+    for (is_projector, decays), params in sorted(groups.items()):
+        group: dict[str, Any] = {"params": params, "weight_decay": weight_decay if decays else 0.0}
+        if is_projector and projector_lr is not None:
+            group["lr"] = projector_lr
+        result.append(group)
+    return result
+
+
+class VLMTrainer(Trainer):
+    """`Trainer` with a projector learning rate and precomputed lengths for `group_by_length`."""
+
+    def __init__(self, *args: Any, projector_lr: float | None = None, lengths: list[int] | None = None,
+                 sampler_seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.projector_lr = projector_lr
+        self.lengths = lengths
+        self.sampler_seed = sampler_seed
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            opt_model = self.model if model is None else model
+            decay_names = set(self.get_decay_parameter_names(opt_model))
+            projector_ids = {id(p) for p in parts.projector_module(opt_model).parameters()}
+            groups = parameter_groups(opt_model.named_parameters(), decay_names, projector_ids,
+                                      self.args.weight_decay, self.projector_lr)
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
+        # The Trainer would compute lengths by loading every example (every image); ours come from the text.
+        if self.args.train_sampling_strategy == "group_by_length" and self.lengths is not None:
+            return LengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                lengths=self.lengths,
+                generator=torch.Generator().manual_seed(self.sampler_seed),
+            )
+        return super()._get_train_sampler(train_dataset)
