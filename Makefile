@@ -6,7 +6,11 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint clean-demo
+.PHONY: setup system-deps demo test test-fast lint
+
+# Debian's chromium drives the browser tests (report page, rating app); Playwright's own download can't be used.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # The virtual environment is rebuilt when a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt
@@ -21,10 +25,10 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) -m sure_vqa.demo
 
-test: setup
+test: setup system-deps
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup system-deps
 	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
