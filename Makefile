@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup system-deps demo test test-fast lint
+.PHONY: setup setup-test system-deps demo test test-fast lint
 
 # Debian's chromium drives the browser tests (report page, rating app); Playwright's own download can't be used.
 system-deps:
@@ -22,13 +22,19 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 
 setup: $(VENV)/.installed
 
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+setup-test: $(VENV)/.installed-test
+
 demo: setup
 	$(PY) -m sure_vqa.demo
 
-test: setup system-deps
+test: setup-test system-deps
 	$(PY) -m pytest -q
 
-test-fast: setup system-deps
+test-fast: setup-test system-deps
 	$(PY) -m pytest -q -m "not slow"
 
 lint: setup

@@ -1,0 +1,108 @@
+"""VQA-evaluation-style answer normalisation (DESIGN §4.6), shared by every traditional metric.
+
+Hand-written because no maintained package ships it: the VQA evaluation code, and LLaVA-Med's copy of it that
+the original SURE-VQA used, are scripts, not libraries. The rules follow DESIGN §4.6 and are decided for each
+occurrence of a character:
+
+1. lower-case;
+2. each punctuation mark of `PUNCTUATION` is removed where it touches whitespace (or, for a comma, sits between
+   two digits, `1,000` -> `1000`) and is replaced by a space otherwise (`x-ray` -> `x ray`);
+3. a period is removed unless it sits between two digits (`3.5` stays, `liver.` -> `liver`);
+4. on whitespace tokens: the number words zero..ten and "none" become digits, the articles a/an/the are
+   dropped, and common contractions get their apostrophe back (`dont` -> `don't`);
+5. any comma left is removed.
+
+Two quirks of the original script are deliberately not reproduced (docs/evaluation.md): it decided "remove or
+replace" once per punctuation mark for the whole text (so one `x - y` turned every hyphen of the answer into
+nothing) and its period pattern only looked at the character after the period.
+"""
+
+from __future__ import annotations
+
+import re
+
+PUNCTUATION = frozenset(';/[]"{}()=+\\_-><@`,?!')
+ARTICLES = frozenset({"a", "an", "the"})
+NUMBER_WORDS = {
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
+# The VQA evaluation's contraction table (lower-case keys: the text is lower-cased before lookup).
+CONTRACTIONS = {
+    "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've", "couldnt": "couldn't",
+    "couldn'tve": "couldn't've", "couldnt've": "couldn't've", "didnt": "didn't", "doesnt": "doesn't",
+    "dont": "don't", "hadnt": "hadn't", "hadnt've": "hadn't've", "hadn'tve": "hadn't've", "hasnt": "hasn't",
+    "havent": "haven't", "hed": "he'd", "hed've": "he'd've", "he'dve": "he'd've", "hes": "he's",
+    "howd": "how'd", "howll": "how'll", "hows": "how's", "id've": "i'd've", "i'dve": "i'd've", "im": "i'm",
+    "ive": "i've", "isnt": "isn't", "itd": "it'd", "itd've": "it'd've", "it'dve": "it'd've", "itll": "it'll",
+    "maam": "ma'am", "mightnt": "mightn't", "mightnt've": "mightn't've", "mightn'tve": "mightn't've",
+    "mightve": "might've", "mustnt": "mustn't", "mustve": "must've", "neednt": "needn't", "notve": "not've",
+    "oclock": "o'clock", "oughtnt": "oughtn't", "ow's'at": "'ow's'at", "'ows'at": "'ow's'at",
+    "'ow'sat": "'ow's'at", "shant": "shan't", "shed've": "she'd've", "she'dve": "she'd've",
+    "shouldve": "should've", "shouldnt": "shouldn't", "shouldnt've": "shouldn't've",
+    "shouldn'tve": "shouldn't've", "somebodyd": "somebody'd", "somebodyd've": "somebody'd've",
+    "somebody'dve": "somebody'd've", "somebodyll": "somebody'll", "somebodys": "somebody's",
+    "someoned": "someone'd", "someoned've": "someone'd've", "someone'dve": "someone'd've",
+    "someonell": "someone'll", "someones": "someone's", "somethingd": "something'd",
+    "somethingd've": "something'd've", "something'dve": "something'd've", "somethingll": "something'll",
+    "thats": "that's", "thered": "there'd", "thered've": "there'd've", "there'dve": "there'd've",
+    "therere": "there're", "theres": "there's", "theyd": "they'd", "theyd've": "they'd've",
+    "they'dve": "they'd've", "theyll": "they'll", "theyre": "they're", "theyve": "they've", "twas": "'twas",
+    "wasnt": "wasn't", "wed've": "we'd've", "we'dve": "we'd've", "weve": "we've", "werent": "weren't",
+    "whatll": "what'll", "whatre": "what're", "whats": "what's", "whatve": "what've", "whens": "when's",
+    "whered": "where'd", "wheres": "where's", "whereve": "where've", "whod": "who'd", "whod've": "who'd've",
+    "who'dve": "who'd've", "wholl": "who'll", "whos": "who's", "whove": "who've", "whyll": "why'll",
+    "whyre": "why're", "whys": "why's", "wont": "won't", "wouldve": "would've", "wouldnt": "wouldn't",
+    "wouldnt've": "wouldn't've", "wouldn'tve": "wouldn't've", "yall": "y'all", "yall'll": "y'all'll",
+    "y'allll": "y'all'll", "yall'd've": "y'all'd've", "y'alld've": "y'all'd've", "y'all'dve": "y'all'd've",
+    "youd": "you'd", "youd've": "you'd've", "you'dve": "you'd've", "youll": "you'll", "youre": "you're",
+    "youve": "you've",
+}  # fmt: skip
+
+_MARK = re.compile("[" + re.escape("".join(sorted(PUNCTUATION))) + ".]")
+
+
+def _strip_marks(text: str) -> str:
+    """Rules 2 and 3 in one pass; each decision looks at the neighbours in the text as given."""
+
+    def replace(match: re.Match[str]) -> str:
+        at = match.start()
+        before = text[at - 1] if at > 0 else ""
+        after = text[at + 1] if at + 1 < len(text) else ""
+        between_digits = before.isdigit() and after.isdigit()
+        mark = match.group()
+        if mark == ".":
+            return "." if between_digits else ""
+        if before.isspace() or after.isspace() or (mark == "," and between_digits):
+            return ""
+        return " "
+
+    return _MARK.sub(replace, text)
+
+
+def normalize_tokens(text: str) -> list[str]:
+    """The normalised answer as whitespace tokens (what exact match, F1 and BLEU count)."""
+    tokens = []
+    for word in _strip_marks(str(text).lower()).split():
+        word = NUMBER_WORDS.get(word, word)
+        if word in ARTICLES:
+            continue
+        word = CONTRACTIONS.get(word, word).replace(",", "")
+        if word:
+            tokens.append(word)
+    return tokens
+
+
+def normalize_answer(text: str) -> str:
+    """The normalised answer as one string: `"The X-Ray, two."` -> `"x ray 2"`."""
+    return " ".join(normalize_tokens(text))
