@@ -1,0 +1,69 @@
+"""Shared by the inference tests: composing the real configs, a spy on generation, the subprocess command."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+
+from sure_vqa.generation import hf
+from tests.conftest import PROJECT_ROOT
+
+# The demo's ood split for content_type=Size: 18 questions about 9 images.
+SHIFT = ["dataset=demo", "data_shift=content_type", "ood_value=Size", "split=ood"]
+NUM_QUESTIONS = 18
+BATCH = 5
+FAST = ["max_new_tokens=3", f"batch_size={BATCH}", "dtype=float32"]
+RUN = "demo_test_ood_content_type_Size"
+PRETRAINED = "inference/inference_pretrained_defaults"
+
+
+def compose_cfg(dataset_root: Path, experiment_root: Path, model_path: Path, overrides=(), name: str = PRETRAINED):
+    """The real inference config, with the tiny model as the base model (zero-shot unless name says otherwise)."""
+    paths = [f"paths.dataset_root={dataset_root}", f"paths.experiment_root={experiment_root}",
+             f"paths.model_path={model_path}"]
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
+        return compose(config_name=name, overrides=[*SHIFT, *FAST, *paths, *overrides])
+
+
+def inference_command(dataset_root: Path, experiment_root: Path, model_path: Path, eval_dir: Path, hydra_dir: Path,
+                      *extra: str) -> list[str]:
+    """`python inference.py ...` for the same run as compose_cfg (extra overrides win)."""
+    paths = [f"paths.dataset_root={dataset_root}", f"paths.experiment_root={experiment_root}",
+             f"paths.model_path={model_path}", f"eval_dir={eval_dir}", f"hydra.run.dir={hydra_dir}"]
+    return [sys.executable, "inference.py", "--config-name", PRETRAINED, *SHIFT, *FAST, *paths, *extra]
+
+
+ORIGINAL_GENERATE = hf.HFGenerator.generate
+
+
+class GenerateSpy:
+    """Wraps HFGenerator.generate (the real one still runs) and records what each call was given; with
+    `fail_on_call=n` the n-th call raises KeyboardInterrupt instead, as a Ctrl-C would."""
+
+    def __init__(self, monkeypatch, fail_on_call: int | None = None) -> None:
+        self.calls: list[tuple[list[str], list[np.ndarray] | None]] = []
+        spy = self
+
+        def generate(generator, prompts, images=None):
+            if fail_on_call is not None and len(spy.calls) + 1 == fail_on_call:
+                raise KeyboardInterrupt("stopped by the test")
+            spy.calls.append((list(prompts), None if images is None else [np.asarray(i) for i in images]))
+            return ORIGINAL_GENERATE(generator, prompts, images)
+
+        monkeypatch.setattr(hf.HFGenerator, "generate", generate)
+
+    @property
+    def images(self) -> list[np.ndarray]:
+        return [image for _, images in self.calls for image in images or []]
+
+    @property
+    def questions_answered(self) -> int:
+        return sum(len(prompts) for prompts, _ in self.calls)
+
+
+def digest(image: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes() + str(image.shape).encode()).hexdigest()
