@@ -154,24 +154,25 @@ def _splits(value: Any) -> list[str]:
 def run_most_frequent(cfg: Mapping[str, Any]) -> list[Path]:
     """Learns the baseline on the configured train split and writes one eval run per test split.
 
-    Reads dataset, data_shift, ood_value, train_split, mod, split (one or a list), seed and paths.*; returns
-    the eval folders. A run whose test_results.json already holds the same answers is left untouched.
+    Reads dataset, data_shift, ood_value, train_split, mod, split (one or a list), max_samples and paths.*;
+    returns the eval folders (max_samples answers the same part of each test split as inference does). A run whose test_results.json already holds the same answers is left untouched.
     """
     from sure_vqa import runs
-    from sure_vqa.data.splits import split_records
+    from sure_vqa.data.splits import limit_records, split_records
 
     dataset_root = runs.dataset_root(cfg)
     root = runs.experiment_root(cfg)
-    seed = int(cfg.get("seed", 123))
     mod = check_choice(cfg.get("mod", "test"), "mod", ("test", "val"))
     train_split = check_choice(cfg.get("train_split", "iid"), "train_split", ("iid", "all", "sample"))
+    # No seed: split=sample uses the data seed (the same questions as the models are trained and tested on).
     train_records = split_records(dataset_root, cfg["dataset"], "train", train_split,
-                                  *runs.shift_of(cfg, train_split), seed)
+                                  *runs.shift_of(cfg, train_split))
     model = MostFrequentAnswer.fit(train_records)
     model_dir = naming.most_frequent_dir(root, runs.train_split_name(cfg, no_image=False))
     written = []
     for split in _splits(cfg.get("split", ["iid", "ood"])):
-        test_records = split_records(dataset_root, cfg["dataset"], mod, split, *runs.shift_of(cfg, split), seed)
+        test_records = limit_records(split_records(dataset_root, cfg["dataset"], mod, split,
+                                                   *runs.shift_of(cfg, split)), cfg.get("max_samples"))
         test_name = naming.split_name(cfg["dataset"], mod, split, *runs.shift_of(cfg, split))
         out_dir = naming.eval_dir(model_dir, naming.eval_run_name(test_name))
         changed = write_results(result_rows(model, test_records), out_dir)

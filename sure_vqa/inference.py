@@ -64,6 +64,7 @@ class InferenceRun:
     eval_dir: Path
     test_split_name: str
     run_name: str
+    max_samples: int | None = None
 
     @property
     def pretrained(self) -> bool:
@@ -86,6 +87,10 @@ def _int_at_least(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{key}={value!r} is not valid; it must be an integer >= {minimum}")
     return value
+
+
+def _optional_int(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int | None:
+    return None if cfg.get(key) is None else _int_at_least(cfg, key, minimum)
 
 
 def _flag(cfg: Mapping[str, Any], key: str) -> bool:
@@ -137,7 +142,8 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
     dataset = str(cfg.get("dataset"))
     data_shift, ood_value = runs.shift_of(cfg, split)
     dataset_root = runs.dataset_root(cfg)
-    check_shift(dataset_root, dataset, cfg.get("data_shift"), cfg.get("ood_value"))
+    if data_shift is not None:  # split=all / sample use no shift
+        check_shift(dataset_root, dataset, data_shift, ood_value)
     no_image = _flag(cfg, "no_image")
     _flag(cfg, "train_no_image")
     corruption = runs.corruption_settings(cfg)
@@ -176,7 +182,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
         batch_size=_int_at_least(cfg, "batch_size"), num_workers=_int_at_least(cfg, "num_workers", minimum=0),
         backend=backend, dtype=dtype, dataset_root=dataset_root, base_model_path=base_model_path,
         model_dir=model_dir, eval_dir=runs.eval_dir(cfg), test_split_name=runs.test_split_name(cfg),
-        run_name=run_name,
+        run_name=run_name, max_samples=_optional_int(cfg, "max_samples"),
     )
 
 
@@ -273,10 +279,13 @@ def _skip_finished(run: InferenceRun, settings: Mapping[str, Any], expected_fing
 
 
 def _load_records(run: InferenceRun) -> list[QARecord]:
-    from sure_vqa.data.splits import split_records
+    from sure_vqa.data.splits import limit_records, split_records
 
     # No seed: split=sample uses the data seed (the same test questions for every training seed).
-    records = split_records(run.dataset_root, run.dataset, run.mod, run.split, run.data_shift, run.ood_value)
+    records = limit_records(
+        split_records(run.dataset_root, run.dataset, run.mod, run.split, run.data_shift, run.ood_value),
+        run.max_samples,
+    )
     if not records:
         raise DataError(f"split {run.test_split_name} has no questions; check data_shift and ood_value")
     seen: set[str] = set()

@@ -218,7 +218,9 @@ def _most_frequent_cell(cfg: Mapping[str, Any], steps: Sequence[str], report: Ce
         report.add("most frequent answer", "skipped (test_results.json exist)")
     elif "inference" in steps:
         values = {key: _plain(cfg[key]) for key in (*SHARED_KEYS, *SHARED_GROUPS)}
-        written = run_most_frequent({**values, "mod": mod, "split": list(SPLITS)})
+        # The same part of each split as the models answer (stages.inference.max_samples, e.g. in the demo).
+        max_samples = (cfg["stages"].get("inference") or {}).get("max_samples")
+        written = run_most_frequent({**values, "mod": mod, "split": list(SPLITS), "max_samples": max_samples})
         if written != out_dirs:  # both computed through naming; a difference is a bug, not a user error
             raise RuntimeError(f"most frequent answers written to {written}, expected {out_dirs}")
         report.add("most frequent answer", "done")

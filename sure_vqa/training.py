@@ -183,7 +183,8 @@ def build_dataset(p: TrainPlan, processor: Any) -> Any:
     from sure_vqa.data.splits import record_image_path, split_records
     from sure_vqa.models.train_data import ImageSettings, VQATrainDataset
 
-    records = split_records(p.dataset_root, p.dataset, "train", p.train_split, p.data_shift, p.ood_value, p.seed)
+    # No seed: split=sample uses the data seed, so every training seed sees the same sampled questions.
+    records = split_records(p.dataset_root, p.dataset, "train", p.train_split, p.data_shift, p.ood_value)
     if p.settings.max_samples is not None:
         records = records[: p.settings.max_samples]
     images = None if p.no_image else ImageSettings(partial(record_image_path, p.dataset_root, p.dataset),

@@ -320,6 +320,16 @@ def field_summary(dataset_root: Path, dataset: str) -> FieldSummary:
     return DatasetSplits(dataset_root, dataset).summary()
 
 
+def limit_records(records: Sequence[QARecord], max_samples: int | None) -> list[QARecord]:
+    """At most `max_samples` records, evenly spaced over the split (the demo and smoke tests answer a part of a
+    split; the first N would often be questions about one image). None keeps them all."""
+    if max_samples is None or max_samples >= len(records):
+        return list(records)
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+        raise ConfigError(f"max_samples={max_samples!r} is not valid; it must be null or an integer >= 1")
+    return [records[i * len(records) // max_samples] for i in range(max_samples)]
+
+
 def record_image_path(dataset_root: Path, dataset: str, record: QARecord) -> Path:
     """The image of a record: `{DATASET_ROOT_DIR}/{dataset}/{record.image}` (existence is checked on loading)."""
     registry.get(dataset)

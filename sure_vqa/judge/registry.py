@@ -8,6 +8,7 @@ and the backend itself is only built when some row actually needs the judge (a f
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -162,7 +163,10 @@ def resolve_model_path(settings: JudgeSettings) -> Path:
     return Path(str(settings.model_path)).expanduser()
 
 
+@functools.lru_cache(maxsize=1)
 def _hf_backend(settings: JudgeSettings) -> JudgeBackend:
+    """Kept loaded for the next evaluation with the same settings: a study evaluates dozens of runs in one
+    process, and reloading gemma-2-9b-it for each would cost more than judging."""
     from sure_vqa.judge.backends.hf import HFBackend
 
     return HFBackend(

@@ -1,0 +1,110 @@
+"""`make demo`, reduced (--quick): the whole study end to end on the demo dataset and the demo VLM, in a real
+subprocess, then every expected file and the ranges of the numbers; a rerun skips what is done."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sure_vqa import naming
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+SHIFT = ("demo", "modality", "X-Ray")
+CORRUPTION = ({c: 0.5 for c in naming.CORRUPTIONS}, {c: "medium" for c in naming.CORRUPTIONS})
+QUICK_QUESTIONS = 6  # sure_vqa.demo.QUICK_OVERRIDES: stages.inference.max_samples
+
+
+def _test_split(split: str) -> str:
+    return naming.split_name(*SHIFT[:1], "test", split, *SHIFT[1:])
+
+
+def _expected_runs() -> dict[Path, list[str]]:
+    """Model folder (relative to the experiment root) -> the eval runs the demo study must write."""
+    train = naming.split_name(SHIFT[0], "train", "iid", *SHIFT[1:])
+    train_no_image = naming.split_name(SHIFT[0], "train", "iid", *SHIFT[1:], no_image=True)
+    clean = [naming.eval_run_name(_test_split(s)) for s in ("iid", "ood")]
+    no_image = [naming.eval_run_name(_test_split(s), no_image=True) for s in ("iid", "ood")]
+    corrupted = [naming.eval_run_name(_test_split(s), corruption=CORRUPTION) for s in ("iid", "ood")]
+    tags = {
+        "lora": naming.finetune_tag("lora", 3e-4, 123, lora_rank=16),
+        "ia3": naming.finetune_tag("ia3", 3e-2, 123),
+        "prompt": naming.finetune_tag("prompt", 3e-2, 123, num_virtual_tokens=80),
+    }
+    expected = {Path(naming.experiment_name(train, tag)): clean + no_image + corrupted for tag in tags.values()}
+    expected[Path(naming.experiment_name(train_no_image, tags["lora"]))] = clean + no_image
+    expected[naming.most_frequent_dir(Path(), train)] = clean
+    return expected
+
+
+def _run_demo(out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run([sys.executable, "-m", "sure_vqa.demo", "--quick", "--out", str(out)], cwd=PROJECT_ROOT,
+                          env=env, capture_output=True, text=True, timeout=1800)
+
+
+def _in_range(value: float | None, low: float, high: float) -> bool:
+    return value is None or (low <= value <= high)
+
+
+def test_demo_study_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo_run"
+    first = _run_demo(out)
+    assert first.returncode == 0, first.stderr[-4000:]
+    root = out / "experiments"
+    html = naming.report_dir(root) / naming.REPORT_HTML
+    assert f"Report: {html}" in first.stdout
+
+    results_mtimes = {}
+    for model_dir, run_names in _expected_runs().items():
+        if not model_dir.name.startswith(naming.MOST_FREQUENT_PREFIX):
+            assert (root / model_dir / naming.TRAINER_STATE_FILE).is_file(), model_dir
+            assert (root / model_dir / naming.ADAPTER_CONFIG_FILE).is_file(), model_dir
+        for run_name in run_names:
+            folder = naming.eval_dir(root / model_dir, run_name)
+            rows = json.loads((folder / naming.TEST_RESULTS_FILE).read_text())
+            assert len(rows) == QUICK_QUESTIONS and len({r["qid"] for r in rows}) == QUICK_QUESTIONS, folder
+            assert all({"qid", "question", "gt", "pred", "answer_type", "img_name"} <= set(r) for r in rows)
+            if "corruption" in run_name:
+                assert all(r["corruption"]["applied"] for r in rows), folder  # every image was corrupted
+            results_mtimes[folder] = (folder / naming.TEST_RESULTS_FILE).stat().st_mtime_ns
+
+            open_avg = json.loads((folder / naming.OPEN_METRICS_FILE).read_text())[0]
+            for key in ("avg_exact_match_score", "avg_f1_score", "avg_precision", "avg_recall",
+                        "avg_bleu_score_1", "avg_bleu_score_2", "avg_bleu_score_3"):
+                assert _in_range(open_avg[key], 0.0, 1.0), (folder, key, open_avg[key])
+            closed_avg = json.loads((folder / naming.CLOSED_METRICS_FILE).read_text())[0]
+            assert _in_range(closed_avg["avg_accuracy"], 0.0, 1.0)
+            judge_open, judge_closed = (json.loads((folder / name).read_text())[0]
+                                        for name in naming.judge_metrics_files("smollm2"))
+            assert _in_range(judge_open["avg_score"], 1.0, 5.0)
+            assert _in_range(judge_closed["avg_score"], 0.0, 1.0)
+            for summary in (judge_open, judge_closed):
+                assert summary["n_scored"] + summary["n_failures"] == summary["n_rows"]  # failures counted
+
+    report = naming.report_dir(root)
+    for name in (naming.REPORT_SUMMARY_CSV, naming.REPORT_CORRUPTION_CSV, naming.REPORT_MISSING_CSV,
+                 naming.REPORT_MARKDOWN, naming.REPORT_HTML):
+        assert (report / name).is_file(), name
+    with (report / naming.REPORT_SUMMARY_CSV).open() as handle:
+        summary_rows = list(csv.DictReader(handle))
+    methods = {row["method"].split("_")[0] for row in summary_rows if row["role"] == "model"}
+    assert {"lora", "ia3", "prompt"} <= methods
+    for row in summary_rows:
+        if row["metric"] == "exact_match_score" and row["iid_mean"] and row["ood_mean"]:
+            assert 0.0 <= float(row["iid_mean"]) <= 1.0 and 0.0 <= float(row["ood_mean"]) <= 1.0
+            if row["rr_mean"]:
+                assert math.isfinite(float(row["rr_mean"])) and float(row["rr_mean"]) >= 0.0
+
+    second = _run_demo(out)  # everything is done: every step skipped, no result rewritten
+    assert second.returncode == 0, second.stderr[-4000:]
+    for folder, mtime in results_mtimes.items():
+        assert (folder / naming.TEST_RESULTS_FILE).stat().st_mtime_ns == mtime, folder
