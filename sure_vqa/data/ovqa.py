@@ -18,7 +18,7 @@ from typing import Any
 from sure_vqa.atomic_io import write_bytes_atomic, write_text_atomic
 from sure_vqa.config import DataError
 from sure_vqa.data.categories import derive_categories, normalise_yes_no
-from sure_vqa.data.rawfiles import answer_text, answer_type, read_rows
+from sure_vqa.data.rawfiles import qa_record, read_rows
 from sure_vqa.data.records import CLOSED, QARecord
 from sure_vqa.data.registry import DatasetReader, register
 
@@ -100,18 +100,7 @@ def read_ovqa(dataset_dir: Path) -> list[QARecord]:
                 f"{dropped[0]['qid']!r}: {dropped[0]['question']!r}); run `{PREPARE_COMMAND}` first"
             )
         for row in rows:
-            records.append(
-                QARecord(
-                    qid=str(row["qid"]),
-                    image=f"{IMAGE_DIR}/{row['image_name']}",
-                    img_name=str(row["image_name"]),
-                    question=str(row["question"]).strip(),
-                    answer=answer_text(row, path),
-                    answer_type=answer_type(row, path),
-                    source=source,
-                    fields={key: row[key] for key in SHIFT_FIELDS if key in row},
-                )
-            )
+            records.append(qa_record(row, path, source, "image_name", IMAGE_DIR, SHIFT_FIELDS))
     return derive_categories(records, QUESTION_TYPE_FIELD)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa.config import DataError
-from sure_vqa.data.records import CLOSED, OPEN
+from sure_vqa.data.records import CLOSED, OPEN, QARecord
 
 
 def read_json(path: Path, hint: str = "") -> Any:
@@ -63,3 +63,19 @@ def json_rows_text(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "[]\n"
     return "[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\n]\n"
+
+
+def qa_record(row: dict[str, Any], path: Path, source: str, image_key: str, image_dir: str,
+              shift_fields: Sequence[str]) -> QARecord:
+    """A raw entry of a SLAKE-style file (SLAKE, OVQA, demo) as a record: the readers differ only in the key of
+    the image name, the image folder and the shift fields."""
+    return QARecord(
+        qid=str(row["qid"]),
+        image=f"{image_dir}/{row[image_key]}",
+        img_name=str(row[image_key]),
+        question=str(row["question"]).strip(),
+        answer=answer_text(row, path),
+        answer_type=answer_type(row, path),
+        source=source,
+        fields={key: row[key] for key in shift_fields if key in row},
+    )

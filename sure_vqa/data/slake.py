@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sure_vqa.data.categories import derive_categories
-from sure_vqa.data.rawfiles import answer_text, answer_type, read_rows
+from sure_vqa.data.rawfiles import qa_record, read_rows
 from sure_vqa.data.records import QARecord
 from sure_vqa.data.registry import DatasetReader, register
 
@@ -41,18 +41,7 @@ def read_slake_format(dataset_dir: Path, dataset: str = "SLAKE") -> list[QARecor
         for row in read_rows(path, REQUIRED_KEYS, hint):
             if str(row.get("q_lang", ENGLISH)).strip() != ENGLISH:
                 continue
-            records.append(
-                QARecord(
-                    qid=str(row["qid"]),
-                    image=f"{IMAGE_DIR}/{row['img_name']}",
-                    img_name=str(row["img_name"]),
-                    question=str(row["question"]).strip(),
-                    answer=answer_text(row, path),
-                    answer_type=answer_type(row, path),
-                    source=source,
-                    fields={key: row[key] for key in SHIFT_FIELDS if key in row},
-                )
-            )
+            records.append(qa_record(row, path, source, "img_name", IMAGE_DIR, SHIFT_FIELDS))
     return derive_categories(records, QUESTION_TYPE_FIELD)
 
 
