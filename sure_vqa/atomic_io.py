@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +50,21 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 def write_json_atomic(path: str | Path, payload: Any) -> Path:
     return write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def staged_folder(target: str | Path) -> Iterator[Path]:
+    """A temporary folder beside `target` for a folder written whole and then moved into place with os.replace.
+
+    It gets the permissions a plain mkdir would (mkdtemp's 0700 would survive the rename and lock colleagues on a
+    shared cluster out of a model folder); it is removed unless the caller moved it into place.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        os.chmod(workdir, 0o777 & ~_UMASK)
+        yield workdir
+    finally:
+        if workdir.exists():
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -13,17 +13,17 @@ Questions (idx: subject, * = a gender question):
 """
 
 import json
-import random
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.data import registry
 from sure_vqa.data.mimic_prepare import answer_of, demographics, ethnicity_of, race_group
 from sure_vqa.data.records import QARecord
-from sure_vqa.data.splits import SAMPLE_SIZES, select_records, split_records
+from sure_vqa.data.splits import SAMPLE_SIZES, sample_positions, select_records, split_records
 from tests.conftest import PROJECT_ROOT
 from tests.fixtures_data import write_mimic
 
@@ -236,8 +236,18 @@ def test_sample_sizes_are_those_of_the_study_and_seeded():
     order = {r.qid: i for i, r in enumerate(records)}
     assert [order[r.qid] for r in train] == sorted(order[r.qid] for r in train)  # raw-file order
     assert ids(select_records(records, "train", "sample", seed=123)) == ids(train)
-    expected = sorted(random.Random(124).sample(range(25_000), 20_000))
-    assert ids(select_records(records, "train", "sample", seed=124)) == [f"train{i}" for i in expected]
+    # the original's own call on the file as read: pandas DataFrame.sample(n, random_state=seed)
+    for seed, mod, size in ((123, "train", 20_000), (124, "train", 20_000), (123, "val", 5_000)):
+        frame = pd.DataFrame({"qid": [r.qid for r in records if r.source == mod]})
+        expected = set(frame.sample(size, random_state=seed)["qid"])
+        assert set(ids(select_records(records, mod, "sample", seed=seed))) == expected
+
+
+def test_sample_membership_is_the_first_n_of_numpys_permutation():
+    # numpy.random.RandomState(123).permutation(10) is [4, 0, 7, 5, 8, 3, 1, 6, 9, 2] (numpy's documented legacy
+    # generator, stable across versions): a sample of 4 is positions 4, 0, 7, 5, kept in file order.
+    assert sample_positions(10, 4, 123) == [0, 4, 5, 7]
+    assert sample_positions(3, 4, 123) == [0, 1, 2]  # a file smaller than the sample is taken whole
 
 
 def test_unprepared_folder_names_the_command(tmp_path):
@@ -284,3 +294,48 @@ def test_a_group_that_selects_no_record_is_an_error(tmp_path):
         path.write_text(json.dumps([{**row, "age": max(row["age"] or 0, 40) or None} for row in rows]))
     with pytest.raises(ConfigError, match=r"ood_value='young' \(group young: iid: age >= 60, ood: age < 40"):
         split_records(tmp_path, "MIMIC", "test", "ood", "age", "young")
+
+
+def _with_extra_choose_questions(tmp_path, extra: list[tuple[str, str, str, str]]) -> dict[str, QARecord]:
+    """The prepared fixture plus choose questions (qid, content_type, question, answer), read by the reader."""
+    folder = write_mimic(tmp_path, prepared=True, images=False)
+    rows = json.loads((folder / "train.json").read_text())
+    template_row = rows[5]  # the fixture's plane question
+    for qid, content_type, question, answer in extra:
+        rows.append({**template_row, "qid": qid, "content_type": content_type, "question": question,
+                     "template": question, "answer_orig": [answer], "answer": answer})
+    (folder / "train.json").write_text(json.dumps(rows))
+    return {r.qid: r for r in registry.get("MIMIC").read(folder) if r.source == "train"}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "question", "answer", "expected"),
+    [
+        ("plane", "In which view was this image taken, AP or PA?", "ap", ["AP", "PA"]),
+        ("plane", "Which view is in this image, AP or PA?", "pa", ["AP", "PA"]),
+        ("plane", "Is this image taken in the PA view or the AP view?", "ap", ["AP", "PA"]),
+        ("gender", "Please specify the gender of this patient, female or male.", "female", ["male", "female"]),
+        ("gender", "What is the gender of this patient, male or female?", "male", ["male", "female"]),
+        ("gender", "Is this patient female or male?", "male", ["male", "female"]),
+    ],
+)
+def test_plane_and_gender_choose_questions_take_their_two_options_whatever_the_wording(
+        tmp_path, content_type, question, answer, expected):
+    records = _with_extra_choose_questions(tmp_path, [("900", content_type, question, answer)])
+    assert records["900"].categories == expected
+
+
+def test_an_unreadable_choose_question_falls_back_and_is_counted(tmp_path, caplog):
+    question = "Which finding is seen in the image?"  # a choose question naming no options
+    with caplog.at_level("WARNING", logger="sure_vqa.data.mimic"):
+        records = _with_extra_choose_questions(tmp_path, [("901", "attribute", question, "lung opacity")])
+    # the other questions read as before
+    assert records["2"].categories == ["lung opacity", "pleural effusion", "both", "none"]
+    # the fallback of other closed questions: the closed non-yes/no answers of its content type (attribute)
+    attribute_answers = sorted({r.answer for r in records.values()
+                                if r.answer_type == "CLOSED" and r.fields["content_type"] == "attribute"
+                                and r.answer not in ("yes", "no")}, key=str.lower)
+    assert records["901"].categories == attribute_answers == ["lung opacity"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "sure_vqa.data.mimic"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("MIMIC: 1 choose questions (1 in train)") and "901" in warnings[0]

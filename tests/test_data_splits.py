@@ -80,7 +80,7 @@ def test_other_arguments_rebuild_the_same_file(root):
     again = split_records(root, "SLAKE", "train", "sample", seed=2)
     assert sorted(ids(first)) == sorted(ids(again))  # the file is smaller than 20,000: all of it, either seed
     recorded = json.loads(naming.split_fingerprint_file(root, "SLAKE", "SLAKE_train_sample").read_text())
-    assert recorded["arguments"]["sample"] == {"seed": 2, "size": 20_000}
+    assert recorded["arguments"]["sample"] == {"seed": 2, "size": 20_000, "rule": "pandas-DataFrame.sample"}
 
 
 @pytest.mark.parametrize("content", ["not json at all", '[{"id": "32"}]'])

@@ -201,12 +201,22 @@ def shorten_to_answers(options: Sequence[str], answers: Iterable[str]) -> list[s
     return _unique(shortened)
 
 
-def mimic_choose_options(template: str, template_arguments: Mapping[str, Any], question: str) -> list[str]:
+# MIMIC-CXR-VQA choose questions whose two options are fixed by their content type, whatever the wording
+# ("In which view was this image taken, AP or PA?", "Please specify the gender of this patient, female or male.").
+MIMIC_FIXED_OPTIONS = {"plane": ("AP", "PA"), "gender": ("male", "female")}
+
+
+def mimic_choose_options(template: str, template_arguments: Mapping[str, Any], question: str,
+                         content_type: str | None = None) -> list[str]:
     """The categories of a MIMIC-CXR-VQA choose question (DESIGN §4.1).
 
-    `${attribute_1} or ${attribute_2}` names template_arguments["attribute"]["0"] and ["1"]; the JSON keys are
-    strings, but int keys (a re-serialised file) are accepted too. Raises ValueError when nothing can be parsed.
+    Plane and gender questions take their two fixed options. Otherwise `${attribute_1} or ${attribute_2}` names
+    template_arguments["attribute"]["0"] and ["1"] (the JSON keys are strings, but int keys from a re-serialised
+    file are accepted too), and a template without placeholders falls back to the options in the question.
+    Raises ValueError when nothing can be parsed.
     """
+    if content_type in MIMIC_FIXED_OPTIONS:
+        return list(MIMIC_FIXED_OPTIONS[content_type])
     pair = _TEMPLATE_PAIR.search(template)
     if pair is not None:
         options = []

@@ -13,15 +13,19 @@ neither side. Under the gender shift, the gender questions are removed from ever
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from sure_vqa.config import DataError
-from sure_vqa.data.categories import YES_NO, mimic_choose_options
+from sure_vqa.data.categories import YES_NO, derive_categories, mimic_choose_options
 from sure_vqa.data.rawfiles import answer_text, answer_type, read_rows
-from sure_vqa.data.records import QARecord
+from sure_vqa.data.records import CLOSED, QARecord
 from sure_vqa.data.registry import DatasetReader, register
 from sure_vqa.data.shifts import ShiftGroup
+
+log = logging.getLogger(__name__)
 
 PREPARED_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
 # Where the images are when the folder is laid out as in the original code (data/README_MIMIC.md).
@@ -46,6 +50,9 @@ ETHNICITIES = (WHITE, "BLACK", "ASIAN", "HISPANIC/LATINO", UNKNOWN_OTHER)
 YOUNG_BELOW = 40  # age < 40 is young
 OLD_FROM = 60  # age >= 60 is old; 40-59 belongs to neither group
 GENDER_CONTENT = "gender"
+# A choose question whose options can't be read takes the closed answers of its content type (as SLAKE and OVQA
+# closed questions fall back to their question type's answers).
+CATEGORY_FALLBACK_FIELD = "content_type"
 
 
 def _is_age(value: Any) -> bool:
@@ -109,18 +116,31 @@ def _age(value: Any, path: Path, qid: Any) -> int | float | None:
     return int(age) if age.is_integer() else age
 
 
-def _categories(row: dict[str, Any], path: Path) -> list[str] | None:
+def _categories(row: dict[str, Any]) -> list[str] | None:
+    """verify -> yes/no; choose -> its options (None when they can't be read: filled in by derive_categories)."""
     semantic_type = row["semantic_type"]
     if semantic_type == "verify":
         return list(YES_NO)
     if semantic_type == "choose":
+        arguments = row["template_arguments"] if isinstance(row["template_arguments"], dict) else {}
         try:
-            return mimic_choose_options(
-                str(row["template"]), row["template_arguments"] or {}, str(row["question"])
-            )
-        except ValueError as err:
-            raise DataError(f"{path}: choose question qid {row['qid']!r}: {err}") from None
+            return mimic_choose_options(str(row["template"]), arguments, str(row["question"]),
+                                        content_type=row.get("content_type"))
+        except ValueError:
+            return None
     return None
+
+
+def _report_unreadable_options(records: list[QARecord]) -> None:
+    unreadable = [r for r in records if r.answer_type == CLOSED and r.categories is None]
+    if unreadable:
+        per_file = Counter(r.source for r in unreadable)
+        log.warning(
+            "MIMIC: %d choose questions (%s) name no options that can be read from their template or question "
+            "(first qids: %s); their categories are derived as for other closed questions (docs/data.md)",
+            len(unreadable), ", ".join(f"{n} in {source}" for source, n in sorted(per_file.items())),
+            ", ".join(r.qid for r in unreadable[:5]),
+        )
 
 
 def read_mimic(dataset_dir: Path) -> list[QARecord]:
@@ -144,10 +164,11 @@ def read_mimic(dataset_dir: Path) -> list[QARecord]:
                     answer_type=answer_type(row, path),
                     source=source,
                     fields=fields,
-                    categories=_categories(row, path),
+                    categories=_categories(row),
                 )
             )
-    return records
+    _report_unreadable_options(records)
+    return derive_categories(records, CATEGORY_FALLBACK_FIELD)
 
 
 register(

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sure_vqa import naming
 from sure_vqa.atomic_io import write_bytes_atomic, write_json_atomic
@@ -82,6 +83,21 @@ def _hashes(inputs: Sequence[dict[str, Any]]) -> list[tuple[str, str | None]]:
     return [(entry["file"], entry.get("sha256")) for entry in inputs]
 
 
+SAMPLE_RULE = "pandas-DataFrame.sample"
+
+
+def sample_positions(n: int, size: int, seed: int) -> list[int]:
+    """The positions (in file order) of split=sample's questions, the ones the original selects.
+
+    The original draws the sample with pandas `DataFrame.sample(size, random_state=seed)` on the file as read;
+    pandas takes the first `size` entries of `numpy.random.RandomState(seed).permutation(n)` (docs/data.md). A
+    file with fewer than `size` questions is taken whole.
+    """
+    if size >= n:
+        return list(range(n))
+    return sorted(int(i) for i in np.random.RandomState(seed).permutation(n)[:size])
+
+
 def select_records(
     records: Sequence[QARecord],
     mod: str,
@@ -94,9 +110,7 @@ def select_records(
     if split == "all":
         return in_mod
     if split == "sample":
-        size = min(SAMPLE_SIZES[mod], len(in_mod))
-        chosen = sorted(random.Random(seed).sample(range(len(in_mod)), size))
-        return [in_mod[i] for i in chosen]
+        return [in_mod[i] for i in sample_positions(len(in_mod), SAMPLE_SIZES[mod], seed)]
     if shift is None:
         raise ConfigError(f"split={split} needs data_shift and ood_value")
     selected = [r for r in in_mod if shift.side(r) == split]
@@ -227,7 +241,9 @@ class DatasetSplits:
             "split": split,
             "data_shift": shift.data_shift if shift else None,
             "ood": (shift.group.name if shift.group else sorted(shift.ood_values)) if shift else None,
-            "sample": {"seed": int(seed), "size": SAMPLE_SIZES[mod]} if split == "sample" else None,
+            # "rule" names how the sample is drawn, so that files drawn by an earlier rule are rebuilt
+            "sample": ({"seed": int(seed), "size": SAMPLE_SIZES[mod], "rule": SAMPLE_RULE}
+                       if split == "sample" else None),
         }
         path = naming.split_file(self.dataset_root, self.dataset, name)
         fingerprint_path = naming.split_fingerprint_file(self.dataset_root, self.dataset, name)

@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from PIL import Image
 
 from sure_vqa import naming
+from sure_vqa.atomic_io import staged_folder
 from sure_vqa.config import ConfigError
 from sure_vqa.generation import GenerationSettings, LoadRequest
 
@@ -60,16 +60,13 @@ def merged_model(base_model_path: str | Path, model_dir: str | Path, dtype: str)
     model, processor = load_for_inference(base_model_path, model_dir, dtype=dtype)
     if isinstance(model, PeftModel):  # load_for_inference merges what can be merged
         raise ConfigError(f"{model_dir} holds an adapter that cannot be merged into the base model; use backend=hf")
-    workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=model_dir))
-    try:
+    with staged_folder(target) as workdir:
         model.save_pretrained(workdir)
         processor.save_pretrained(workdir)
         (workdir / MERGE_SOURCE_FILE).write_text(json.dumps(source, indent=2), encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)  # merged from an older adapter
         os.replace(workdir, target)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     return target
 
 

