@@ -56,15 +56,25 @@ def write_json_atomic(path: str | Path, payload: Any) -> Path:
 def staged_folder(target: str | Path) -> Iterator[Path]:
     """A temporary folder beside `target` for a folder written whole and then moved into place with os.replace.
 
-    It gets the permissions a plain mkdir would (mkdtemp's 0700 would survive the rename and lock colleagues on a
-    shared cluster out of a model folder); it is removed unless the caller moved it into place.
+    The caller writes into it and moves it with `move_folder_into_place`; it is removed if the caller did not.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        os.chmod(workdir, 0o777 & ~_UMASK)
         yield workdir
     finally:
         if workdir.exists():
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def move_folder_into_place(workdir: str | Path, target: str | Path) -> None:
+    """os.replace(workdir, target), after giving the folder and everything in it the permissions a plain mkdir
+    and open() would have: mkdtemp's 0700 and the 0600 of files some libraries write through temporary files
+    would survive the rename and lock colleagues on a shared cluster out of a model folder."""
+    workdir = Path(workdir)
+    for folder, _, files in os.walk(workdir):
+        os.chmod(folder, 0o777 & ~_UMASK)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o666 & ~_UMASK)
+    os.replace(workdir, target)

@@ -20,3 +20,20 @@ def tiny_llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sure_vqa.models.tiny import build_tiny_llava
 
     return build_tiny_llava(tmp_path_factory.mktemp("models") / "tiny-llava")
+
+
+@pytest.fixture(scope="session")
+def published_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Skeletons of the published downloads (tests/skeletons.py) and LLaVA-Med converted from them (float32):
+    {"llava_med": SRC, "clip": CLIP_DIR, "judge": gemma-2-9b-it, "converted": DST}."""
+    from sure_vqa.models.convert_llava_med import convert
+    from tests import skeletons
+
+    root = tmp_path_factory.mktemp("published")
+    folders = {
+        "llava_med": skeletons.write_llava_med_skeleton(root / "llava-med-v1.5-mistral-7b"),
+        "clip": skeletons.write_clip_skeleton(root / "clip-vit-large-patch14-336"),
+        "judge": skeletons.write_gemma_judge_skeleton(root / "gemma-2-9b-it"),
+    }
+    folders["converted"] = convert(folders["llava_med"], root / "llava-med-v1.5-hf", folders["clip"], dtype="float32")
+    return folders

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from sure_vqa import naming
-from sure_vqa.atomic_io import staged_folder
+from sure_vqa.atomic_io import move_folder_into_place, staged_folder
 from sure_vqa.config import ConfigError
 from sure_vqa.generation import GenerationSettings, LoadRequest
 
@@ -66,7 +65,7 @@ def merged_model(base_model_path: str | Path, model_dir: str | Path, dtype: str)
         (workdir / MERGE_SOURCE_FILE).write_text(json.dumps(source, indent=2), encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)  # merged from an older adapter
-        os.replace(workdir, target)
+        move_folder_into_place(workdir, target)
     return target
 
 

