@@ -392,6 +392,15 @@ def _generate(run: InferenceRun, records: Sequence[QARecord], indices: Sequence[
             progress.update(len(batch))
 
 
+def split_selection(run: InferenceRun) -> dict[str, Any]:
+    """dataset, mod, split, data_shift and ood_value of the run's questions, as the split files take them."""
+    ood_value = run.ood_value
+    if ood_value is not None and not isinstance(ood_value, str | int | float):
+        ood_value = list(ood_value)
+    return {"dataset": run.dataset, "mod": run.mod, "split": run.split, "data_shift": run.data_shift,
+            "ood_value": ood_value, "max_samples": run.max_samples}
+
+
 def _merge(run: InferenceRun, records: Sequence[QARecord], settings: Mapping[str, Any], expected: str,
            elapsed: float, answered_here: int, world_size: int) -> None:
     """Every rank's log into test_results.json (split order) and inference_info.json, both atomically."""
@@ -407,6 +416,8 @@ def _merge(run: InferenceRun, records: Sequence[QARecord], settings: Mapping[str
         "fingerprint": expected,
         "settings": dict(settings),
         "run_name": run.run_name,
+        # which records were asked, so that later stages (the rater study) need only this folder
+        "split_selection": split_selection(run),
         "num_rows": len(records),
         "world_size": world_size,
         "batch_size": run.batch_size,

@@ -90,3 +90,16 @@ def test_convert_train_infer_evaluate_on_the_published_layouts(published_folders
     assert judged[0]["judge_identity"].startswith("gemma-2-9b-it (hf")
     closed_avg = json.loads((eval_dir / naming.CLOSED_METRICS_FILE).read_text())[0]
     assert 0.0 <= closed_avg["avg_accuracy"] <= 1.0
+
+    # the rater study from the eval folder alone: dataset, split and images come from its inference_info.json
+    # (the rater config's defaults name OVQA's validation split)
+    selected = _run("human_rater_study/select_questions.py", f"eval_dir={eval_dir}", f"paths.dataset_root={data_root}",
+                    "rater.num_questions=2", hydra_dir=tmp_path / "hydra-select")
+    assert selected.returncode == 0, selected.stderr[-4000:]
+    from sure_vqa.rater.study import load_study
+
+    study = load_study(naming.rater_study_dir(eval_dir, "open"))
+    assert sorted(item.qid for item in study.items) == ["2001", "2002"]
+    for item in study.items:
+        source = data_root / "SLAKE" / "imgs" / f"xmlab{item.qid}" / "source.png"
+        assert (study.folder / item.image).read_bytes() == source.read_bytes()

@@ -271,3 +271,29 @@ def test_select_entry_finds_images_through_the_split_records(tmp_path):
     for item in study.items:
         source = dataset_root / naming.DEMO_DATASET / by_qid[item.qid].image
         assert (study.folder / item.image).read_bytes() == source.read_bytes()
+
+
+def test_an_info_file_without_the_split_selection_is_read_through_the_split_name(tmp_path):
+    """An inference_info.json written before it recorded `split_selection` names the split in settings.test_split;
+    the study reads dataset, mod, split and shift from that name instead of the rater config's OVQA defaults."""
+    from tests.training_fixtures import write_colour_slake
+
+    dataset_root = tmp_path / "datasets"
+    write_colour_slake(dataset_root, n_train=4)
+    eval_dir = tmp_path / "eval" / "SLAKE_test_ood_modality_X-Ray"
+    eval_dir.mkdir(parents=True)
+    (eval_dir / naming.INFERENCE_INFO_FILE).write_text(json.dumps(
+        {"settings": {"test_split": "SLAKE_test_ood_modality_X-Ray"}}))
+    rows = [{"qid": qid, "question": "What colour is the image?", "gt": "red", "pred": "green", "answer_type": "OPEN",
+             "img_name": f"xmlab{qid}/source.png"} for qid in ("2003", "5", "6")]  # test + train ood questions
+    (eval_dir / naming.TEST_RESULTS_FILE).write_text(json.dumps(rows))
+    done = run_select(tmp_path, f"eval_dir={eval_dir}", f"paths.dataset_root={dataset_root}", "rater.num_questions=3",
+                      "judge.name=null")
+    assert done.returncode == 0, done.stderr
+    study = load_study(naming.rater_study_dir(eval_dir, "open"))
+    assert sorted(item.qid for item in study.items) == ["2003", "5", "6"]
+
+    (eval_dir / naming.INFERENCE_INFO_FILE).write_text(json.dumps({"settings": {"test_split": "not a split"}}))
+    bad = run_select(tmp_path, f"eval_dir={eval_dir}", f"paths.dataset_root={dataset_root}",
+                     f"rater.study_dir={tmp_path / 'other'}", "judge.name=null")
+    assert bad.returncode == 2 and "names no split the rater study can read" in bad.stderr

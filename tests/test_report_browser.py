@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from sure_vqa.report import ReportSettings, build_report
 from tests.report_fixtures import SWAP, D, F, V, build_tree
 
@@ -10,6 +12,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync"]
 
 
+@pytest.mark.slow  # needs Debian's chromium, like the rating app's browser test: `make test` provides it
 def test_report_page_shows_tables_and_plots(tmp_path):
     assert Path(CHROMIUM).is_file(), "Debian's chromium is needed (make system-deps)"
     from playwright.sync_api import sync_playwright

@@ -43,6 +43,31 @@ def _judge_name(cfg: Mapping[str, Any]) -> str | None:
     return str(judge["name"]) if judge and judge.get("name") else None
 
 
+def rated_split(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """dataset, mod, split, data_shift, ood_value of the rated run's questions.
+
+    From the eval folder's inference_info.json when it has one (every run of this project's inference.py), so that
+    `eval_dir=PATH` alone is enough; from the settings otherwise (results written by the original code).
+    """
+    info_path = runs.eval_dir(cfg) / naming.INFERENCE_INFO_FILE
+    if info_path.is_file():
+        info = selection.read_json(info_path)
+        recorded = info.get("split_selection") if isinstance(info, dict) else None
+        if isinstance(recorded, dict) and recorded.get("dataset"):
+            return {key: recorded.get(key) for key in ("dataset", "mod", "split", "data_shift", "ood_value")}
+        test_split = (info.get("settings") or {}).get("test_split") if isinstance(info, dict) else None
+        try:
+            parsed = naming.parse_split_name(str(test_split))
+        except ValueError:
+            raise DataError(f"{info_path} names no split the rater study can read (settings.test_split="
+                            f"{test_split!r}); set rater.image_root=PATH to the folder of the images") from None
+        return {key: parsed[key] for key in ("dataset", "mod", "split", "data_shift", "ood_value")}
+    split = cfg.get("split", "iid")
+    data_shift, ood_value = runs.shift_of(cfg, split)
+    return {"dataset": str(cfg["dataset"]), "mod": cfg.get("mod", "test"), "split": split,
+            "data_shift": data_shift, "ood_value": ood_value}
+
+
 def image_resolver(cfg: Mapping[str, Any]) -> selection.ImageResolver:
     """rater.image_root if set (`<image_root>/<img_name>`); else each question's image as the dataset's split
     records give it (`sure_vqa.data.splits`, the way inference found it), for any dataset layout."""
@@ -52,30 +77,30 @@ def image_resolver(cfg: Mapping[str, Any]) -> selection.ImageResolver:
     from sure_vqa.data.splits import record_image_path, split_records
 
     dataset_root = runs.dataset_root(cfg)
-    dataset = str(cfg["dataset"])
-    split = cfg.get("split", "iid")
-    data_shift, ood_value = runs.shift_of(cfg, split)
+    run = rated_split(cfg)
+    split_name = naming.split_name(run["dataset"], run["mod"], run["split"], run["data_shift"], run["ood_value"])
+    log.info("images of the rated run: split %s of %s", split_name, dataset_root / run["dataset"])
     hint = "; or set rater.image_root=PATH to the folder that holds the results' img_name files"
     try:
-        records = split_records(dataset_root, dataset, cfg.get("mod", "test"), split, data_shift, ood_value)
+        records = split_records(dataset_root, run["dataset"], run["mod"], run["split"], run["data_shift"],
+                                run["ood_value"])
     except DataError as err:
         raise DataError(f"{err}{hint}") from None
     except ConfigError as err:
         raise ConfigError(f"{err}{hint}") from None
     by_qid = {record.qid: record for record in records}
-    split_name = runs.test_split_name(cfg)
 
     def resolve(row: Mapping[str, Any]) -> Path:
         record = by_qid.get(str(row["qid"]))
         if record is None:
             raise DataError(f"qid {row['qid']} of the results is not in the split {split_name}{hint}")
-        return record_image_path(dataset_root, dataset, record)
+        return record_image_path(dataset_root, run["dataset"], record)
 
     return resolve
 
 
 def select(cfg: Mapping[str, Any]) -> Path:
-    """human_rater_study/select.py: chooses the questions and writes the study folder; returns it."""
+    """human_rater_study/select_questions.py: chooses the questions and writes the study folder; returns it."""
     rater = _rater(cfg)
     settings = selection.SelectionSettings(
         answer_kind=answer_kind(cfg),

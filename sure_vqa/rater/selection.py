@@ -67,7 +67,7 @@ class SelectionSettings:
 # --- reading the eval folder ---------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -78,7 +78,7 @@ def _read_json(path: Path) -> Any:
 
 def load_test_results(path: Path) -> list[dict[str, Any]]:
     """The rows of a test_results.json, checked for the keys the study needs and for unique qids."""
-    rows = _read_json(path)
+    rows = read_json(path)
     if not isinstance(rows, list):
         raise DataError(f"{path} must hold a JSON list of rows with keys {', '.join(REQUIRED_RESULT_KEYS)}")
     seen: set[str] = set()
@@ -101,7 +101,7 @@ def load_judge_scores(path: Path, judge: str) -> dict[str, float | None]:
     Accepts the metrics-file layout (element 0 the averages, then one row per question) and a plain list of
     {qid, score}; rows without a qid (the averages) are skipped.
     """
-    rows = _read_json(path)
+    rows = read_json(path)
     if isinstance(rows, dict) and isinstance(rows.get("rows"), list):
         rows = rows["rows"]
     if not isinstance(rows, list):
@@ -130,7 +130,7 @@ def load_categories(rows: Sequence[Mapping[str, Any]], closed_metrics_path: Path
         if row.get("answer_categories", row.get("categories")) is not None
     }
     if closed_metrics_path.is_file():
-        for row in _read_json(closed_metrics_path):
+        for row in read_json(closed_metrics_path):
             if isinstance(row, dict) and "qid" in row and row.get("categories") is not None:
                 categories.setdefault(str(row["qid"]), row["categories"])
     return categories
@@ -141,7 +141,7 @@ def load_judge_rubrics(path: Path) -> dict[str, str]:
     people rate a question on exactly the judge's scale; rows without one are left to `scale_for`."""
     return {
         str(row["qid"]): row["rubric"]
-        for row in _read_json(path)
+        for row in read_json(path)
         if isinstance(row, dict) and "qid" in row and row.get("rubric") in SCALES
     }
 
@@ -314,7 +314,7 @@ def create_study(
     }
     existing = study_format.study_file(study_dir)
     if existing.exists():
-        previous = _read_json(existing)
+        previous = read_json(existing)
         if previous.get("fingerprint") == fingerprint:
             log.info("study %s already selected with these settings; nothing to do", study_dir)
             return study_dir

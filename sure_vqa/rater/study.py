@@ -81,7 +81,7 @@ def load_study(folder: str | Path) -> Study:
     folder = Path(folder).expanduser().resolve()
     path = study_file(folder)
     if not path.is_file():
-        raise ConfigError(f"{path} does not exist; create the study first with human_rater_study/select.py")
+        raise ConfigError(f"{path} does not exist; create the study first with human_rater_study/select_questions.py")
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
