@@ -72,17 +72,32 @@ def _merge_overrides(*groups: Sequence[str]) -> list[str]:
     return list(merged.values())
 
 
+def dataset_root(out_dir: Path) -> Path:
+    return out_dir / "datasets"
+
+
+def model_dir(out_dir: Path) -> Path:
+    return out_dir / "models" / "demo-llava"
+
+
+def demo_paths(out_dir: Path) -> tuple[str, ...]:
+    """The paths overrides of the demo study in `out_dir` (also checked by `python -m sure_vqa.doctor --demo`)."""
+    return (
+        f"paths.dataset_root={dataset_root(out_dir)}",
+        f"paths.experiment_root={out_dir / 'experiments'}",
+        f"paths.model_path={model_dir(out_dir)}",
+    )
+
+
 def prepare(out_dir: Path) -> tuple[Path, Path]:
     """Builds (or reuses) the demo dataset and the demo model; returns (dataset root, model folder)."""
     from sure_vqa.data.demo import build_demo
     from sure_vqa.models.demo_model import build_demo_model
 
-    dataset_root = out_dir / "datasets"
     print("[demo] dataset: building from images shipped in pydicom, pydicom-data, nibabel, scikit-image", flush=True)
-    build_demo(dataset_root / "demo")
+    build_demo(dataset_root(out_dir) / "demo")
     print("[demo] model: SmolLM2-135M-Instruct + random CLIP vision tower (converted once, then cached)", flush=True)
-    model_dir = build_demo_model(out_dir / "models" / "demo-llava")
-    return dataset_root, model_dir
+    return dataset_root(out_dir), build_demo_model(model_dir(out_dir))
 
 
 def run_demo(out_dir: Path = DEFAULT_OUT, quick: bool = False, overrides: Sequence[str] = ()) -> Path:
@@ -90,14 +105,9 @@ def run_demo(out_dir: Path = DEFAULT_OUT, quick: bool = False, overrides: Sequen
     from sure_vqa import naming, study
 
     out_dir = out_dir.resolve()
-    dataset_root, model_dir = prepare(out_dir)
-    paths = (
-        f"paths.dataset_root={dataset_root}",
-        f"paths.experiment_root={out_dir / 'experiments'}",
-        f"paths.model_path={model_dir}",
-    )
+    prepare(out_dir)
     cfg = study.compose_study(
-        _merge_overrides(DEMO_OVERRIDES, QUICK_OVERRIDES if quick else (), paths, overrides)
+        _merge_overrides(DEMO_OVERRIDES, QUICK_OVERRIDES if quick else (), demo_paths(out_dir), overrides)
     )
     study.run_study(cfg)  # ends with the report
     return naming.report_dir(out_dir / "experiments") / naming.REPORT_HTML

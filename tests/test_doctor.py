@@ -1,0 +1,105 @@
+"""`python -m sure_vqa.doctor`: the setup check before a study, on a working setup and on broken ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sure_vqa.doctor import Check, run_checks
+from sure_vqa.study import compose_study
+from tests.conftest import PROJECT_ROOT
+from tests.training_fixtures import write_colour_slake
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, tiny_llava_dir: Path, published_folders) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("doctor")
+    write_colour_slake(root / "datasets", n_train=6)
+    return {"dataset_root": root / "datasets", "experiment_root": root / "experiments", "model_path": tiny_llava_dir,
+            "judge_model_path": published_folders["judge"]}
+
+
+def _overrides(paths: dict[str, Path], *extra: str) -> list[str]:
+    return ["grid.shifts=[slake_modality]", "grid.seeds=[123]", *(f"paths.{k}={v}" for k, v in paths.items()),
+            *extra]
+
+
+def _checks(paths: dict[str, Path], *extra: str) -> dict[str, Check]:
+    return {c.name: c for c in run_checks(compose_study(_overrides(paths, *extra)))}
+
+
+def test_a_working_setup_passes_every_check(setup) -> None:
+    checks = _checks(setup)
+    assert all(c.ok for c in checks.values()), [c for c in checks.values() if not c.ok]
+    assert set(checks) == {"paths.dataset_root", "paths.experiment_root", "base model", "judge", "dataset SLAKE",
+                           "shift SLAKE modality=X-Ray", "accelerator", "memory", "disk"}
+    # the colour fixture: 6 CT + 2 X-Ray train, 2 CT val, 2 CT + 1 X-Ray test; X-Ray train questions join ood test
+    assert checks["dataset SLAKE"].detail.endswith("8 train, 2 val, 3 test questions")
+    assert checks["shift SLAKE modality=X-Ray"].detail == "train iid 6, val iid 2, test iid 2, test ood 3"
+    assert checks["judge"].detail.startswith(f"gemma: {setup['judge_model_path']}") and "chat template" in checks["judge"].detail
+    # the default grid, one seed: lora, ia3, prompt and lora without images are trained; each model with images
+    # has 14 runs (iid/ood x clean, no image, blank, shuffled, 3 corruption levels), the no-image model 4, the
+    # zero-shot model 4 (with and without images), most-frequent 2: 3 x 14 + 4 + 4 + 2 = 52
+    assert "4 trained models" in checks["disk"].detail and "52 inference runs" in checks["disk"].detail
+
+
+def test_an_original_layout_model_names_the_conversion(setup, published_folders) -> None:
+    check = _checks({**setup, "model_path": published_folders["llava_med"]})["base model"]
+    assert not check.ok and "original LLaVA layout (model_type=llava_mistral)" in check.detail
+    assert check.fix.startswith(f"python -m sure_vqa.models.convert_llava_med {published_folders['llava_med']} DST")
+
+
+def test_broken_paths_and_data_are_each_named_with_their_fix(setup, tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    checks = _checks({**setup, "dataset_root": tmp_path / "nowhere", "experiment_root": a_file / "experiments"})
+    assert not checks["paths.dataset_root"].ok and "DATASET_ROOT_DIR" in checks["paths.dataset_root"].fix
+    assert not checks["paths.experiment_root"].ok and "is a file, not a folder" in checks["paths.experiment_root"].detail
+    assert not checks["dataset SLAKE"].ok and "does not exist" in checks["dataset SLAKE"].detail
+    assert checks["base model"].ok and checks["judge"].ok
+
+
+def test_an_empty_ood_split_and_a_judge_without_template_fail(setup, tmp_path: Path) -> None:
+    judge = tmp_path / "judge"
+    shutil.copytree(setup["judge_model_path"], judge)
+    config = json.loads((judge / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (judge / "tokenizer_config.json").write_text(json.dumps(config))
+    (judge / "chat_template.jinja").unlink(missing_ok=True)
+    checks = _checks({**setup, "judge_model_path": judge}, "grid.shifts=[{dataset: SLAKE, data_shift: modality, "
+                     "ood_value: MRI}]")
+    assert not checks["judge"].ok and "has no chat template" in checks["judge"].detail
+    shift = checks["shift SLAKE modality=MRI"]
+    assert not shift.ok and "MRI" in shift.detail
+
+
+def _doctor(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sure_vqa.doctor", *args], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+
+
+def test_exit_codes(setup, published_folders) -> None:
+    good = _doctor(*_overrides(setup, "grid.methods=[lora]"))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.rstrip().endswith("all checks passed")
+    bad = _doctor(*_overrides({**setup, "model_path": published_folders["llava_med"]}, "grid.methods=[lora]"))
+    assert bad.returncode == 1
+    assert "✗" in bad.stdout and "convert_llava_med" in bad.stdout and "checks failed" in bad.stdout
+    unknown = _doctor(*_overrides(setup, "grid.no_such_key=1"))
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error: ")
+
+
+@pytest.mark.slow
+def test_the_demo_setup_passes(tmp_path: Path) -> None:
+    from sure_vqa.demo import prepare
+
+    prepare(tmp_path / "demo_run")
+    done = _doctor("--demo", str(tmp_path / "demo_run"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("✓") == 9 and "✗" not in done.stdout
