@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from sure_vqa.atomic_io import write_json_atomic
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.metrics.extras import add_extra_metrics, check_extra_metrics
 from sure_vqa.metrics.traditional import score_closed_rows, score_open_rows, yes_no_categories
+from sure_vqa.run_lock import run_lock
 
 if TYPE_CHECKING:
     from sure_vqa.judge.registry import JudgeSettings
@@ -35,6 +38,7 @@ REQUIRED_KEYS = ("qid", "question", "gt", "pred", "answer_type")
 ANSWER_TYPES = ("OPEN", "CLOSED")
 # Where a closed row's categories came from (counted in closed_ended_metrics.json).
 FROM_ROW, FROM_DATASET, FROM_GROUND_TRUTH = "test_results", "dataset", "ground_truth_yes_no"
+LOCK_STAGE = "evaluation"
 
 
 @dataclass
@@ -92,6 +96,9 @@ def load_test_results(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"{path} is not valid JSON ({err})") from None
     if not isinstance(rows, list):
         raise DataError(f"{path} must hold a JSON list of rows, found {type(rows).__name__}")
+    if not rows:
+        raise DataError(f"{path} holds no rows; an empty result file is not scored (rerun inference.py with the "
+                        "same settings to complete the run)")
     checked = []
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -104,14 +111,22 @@ def load_test_results(path: Path) -> list[dict[str, Any]]:
         if answer_type not in ANSWER_TYPES:
             raise DataError(f"{path}: row {index} (qid {row['qid']!r}) has answer_type={row['answer_type']!r}; "
                             "valid: OPEN, CLOSED")
+        if row["pred"] is None:
+            raise DataError(f"{path}: row {index} (qid {row['qid']!r}) has pred=null; every prediction must be a "
+                            'string (an empty answer is ""): rerun inference for this folder')
         checked.append({
             **row,
             "qid": str(row["qid"]),
             "question": str(row["question"]),
             "gt": "" if row["gt"] is None else str(row["gt"]),
-            "pred": "" if row["pred"] is None else str(row["pred"]),
+            "pred": str(row["pred"]),
             "answer_type": answer_type,
         })
+    repeated = [(qid, n) for qid, n in Counter(row["qid"] for row in checked).items() if n > 1]
+    if repeated:
+        listed = ", ".join(f"{qid!r} ({n} times)" for qid, n in repeated[:10])
+        raise DataError(f"{path}: {len(repeated)} qids occur more than once ({listed}); each question must have one "
+                        "row, or it would be counted twice")
     return checked
 
 
@@ -166,11 +181,53 @@ def closed_categories(
 # --- the stage -----------------------------------------------------------------------------------
 
 
+def judge_files_to_replace(settings: JudgeSettings, folder: Path, judge_open: bool, judge_closed: bool,
+                           overwrite: bool) -> list[Path]:
+    """The judge files of `folder` that were scored with other judge settings (identity or prompt version).
+
+    As inference treats a changed fingerprint: without `overwrite` such a file is an error that says what
+    differs and the two ways on; with it, the files are returned to be kept as backups before they are replaced.
+    """
+    from sure_vqa.judge import rubrics
+
+    prompts = settings.prompts()
+    open_file, closed_file = naming.judge_metrics_files(settings.name)
+    wanted = []
+    if judge_open:
+        wanted.append((folder / open_file, prompts[rubrics.OPEN].id))
+    if judge_closed:
+        wanted.append((folder / closed_file, [prompts[k].id for k in (rubrics.CLOSED, rubrics.TWO_OPTION)]))
+    differing = []
+    for path, prompt_version in wanted:
+        if not path.is_file():
+            continue
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))[0]
+            before = (summary["judge_identity"], summary["prompt_version"])
+        except (ValueError, LookupError, TypeError):
+            before = None
+        now = (settings.identity, prompt_version)
+        if before == now:
+            continue
+        if not overwrite:
+            was = (f"{before[0]!r} with prompt {before[1]}" if before else
+                   "a judge whose identity it does not record (another program's file?)")
+            raise ConfigError(
+                f"{path} was scored by {was}; these settings give {now[0]!r} with prompt {now[1]}. To keep both, "
+                f"set another judge.name (it names the files); to replace it, set overwrite_judge_files=true (the "
+                "previous file is kept as a .bak beside it)"
+            )
+        differing.append(path)
+    return differing
+
+
 def run_evaluation(cfg: Mapping[str, Any]) -> EvaluationResult:
     """Scores one eval folder; every setting is checked before any file is read or any model loads."""
     metric_types = check_metric_types(cfg)
     name = judge_name(cfg)
     judge_open, judge_closed = name in metric_types, name + CLOSED_SUFFIX in metric_types
+    _flag(cfg, "overwrite_judge_files")
+    _flag(cfg, "wait_for_lock")
     extras = check_extra_metrics(cfg.get("extra_metrics"))
     settings = None
     if judge_open or judge_closed:
@@ -188,7 +245,26 @@ def run_evaluation(cfg: Mapping[str, Any]) -> EvaluationResult:
                "the eval folder of these settings (dataset, shift, split, model_type, seed, no_image, corruption)")
         raise ConfigError(f"{results_file} does not exist ({how}); run inference.py with the same settings first, "
                           "or point eval_dir=PATH at a folder that holds test_results.json")
+    with run_lock(folder, LOCK_STAGE, wait=_flag(cfg, "wait_for_lock")):
+        return _evaluate(cfg, folder, results_file, metric_types, settings, extras)
+
+
+def _flag(cfg: Mapping[str, Any], key: str) -> bool:
+    value = cfg.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is not valid; it must be true or false")
+    return value
+
+
+def _evaluate(cfg: Mapping[str, Any], folder: Path, results_file: Path, metric_types: Sequence[str],
+              settings: JudgeSettings | None, extras: Sequence[str]) -> EvaluationResult:
+    name = judge_name(cfg)
+    judge_open, judge_closed = name in metric_types, name + CLOSED_SUFFIX in metric_types
     rows = load_test_results(results_file)
+    replaced: list[Path] = []
+    if settings is not None:  # before anything is written: a changed judge must not replace a file silently
+        replaced = judge_files_to_replace(settings, folder, judge_open, judge_closed,
+                                          _flag(cfg, "overwrite_judge_files"))
     open_rows = [row for row in rows if row["answer_type"] == "OPEN"]
     closed_rows = [row for row in rows if row["answer_type"] == "CLOSED"]
     categories, sources = [], {}
@@ -207,6 +283,10 @@ def run_evaluation(cfg: Mapping[str, Any]) -> EvaluationResult:
         result.files["closed"] = write_json_atomic(folder / naming.CLOSED_METRICS_FILE, closed_results)
 
     if settings is not None:
+        for path in replaced:
+            backup = naming.backup_file(path, time.strftime("%Y%m%dT%H%M%S"))
+            shutil.copy2(path, backup)
+            log.warning("%s was scored with other judge settings; kept as %s", path.name, backup.name)
         _run_judge(settings, cfg, folder, open_rows if judge_open else None,
                    closed_rows if judge_closed else None, categories, result)
     for path in result.files.values():

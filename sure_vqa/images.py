@@ -49,6 +49,20 @@ def load_image(path: str | Path, pad_to_square: bool = False, fill: Sequence[int
     return _pad_to_square(image, fill) if pad_to_square else image
 
 
+def image_file_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be an image (missing, a folder, an unreadable header), or None; cheap: a stat and the
+    header, no decoding, so a whole split is checked before a model loads."""
+    path = Path(path)
+    if not path.is_file():
+        return "is a folder, not an image file" if path.is_dir() else "does not exist"
+    try:
+        with Image.open(path) as opened:
+            opened.size  # noqa: B018 - parsing the header is the check
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        return f"cannot be read as an image ({err})"
+    return None
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL image as 8-bit RGB: deep modes rescaled by their range, alpha composited onto black."""
     if image.mode in _DEEP_MODES:

@@ -28,6 +28,7 @@ from sure_vqa.atomic_io import write_json_atomic
 from sure_vqa.config import ConfigError, DataError, check_choice, require_path, resolve_model_type
 from sure_vqa.data.records import QARecord
 from sure_vqa.generation import DTYPES, GenerationSettings, check_backend
+from sure_vqa.run_lock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ INFERENCE_MODS = ("test", "val")
 LOG_FORMAT_VERSION = 1
 # Recorded with a run, but not part of its fingerprint (see run_fingerprint).
 LOCATION_SETTINGS = ("base_model_path", "model_dir")
+LOCK_STAGE = "inference"
+MAX_LISTED_PROBLEMS = 100  # images named in one error; the count says how many more
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class InferenceRun:
     test_split_name: str
     run_name: str
     max_samples: int | None = None
+    wait_for_lock: bool = False
 
     @property
     def pretrained(self) -> bool:
@@ -176,13 +180,13 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
                           "true, false")
     return InferenceRun(
         dataset=dataset, mod=mod, split=split, data_shift=data_shift, ood_value=ood_value,
-        seed=_int_at_least(cfg, "seed", minimum=0), model_type=model_type, no_image=no_image,
+        seed=runs.seed_of(cfg), model_type=model_type, no_image=no_image,
         image_control=image_control,
         corruption=corruption, pad_to_square=pad_to_square, generation=generation,
         batch_size=_int_at_least(cfg, "batch_size"), num_workers=_int_at_least(cfg, "num_workers", minimum=0),
         backend=backend, dtype=dtype, dataset_root=dataset_root, base_model_path=base_model_path,
         model_dir=model_dir, eval_dir=runs.eval_dir(cfg), test_split_name=runs.test_split_name(cfg),
-        run_name=run_name, max_samples=_optional_int(cfg, "max_samples"),
+        run_name=run_name, max_samples=_optional_int(cfg, "max_samples"), wait_for_lock=_flag(cfg, "wait_for_lock"),
     )
 
 
@@ -307,7 +311,6 @@ def _distributed_state() -> Any:
 def run_inference(cfg: Mapping[str, Any]) -> Path:
     """Runs (or resumes, or skips) one inference run; returns the path of its test_results.json."""
     from sure_vqa.generation import resolve_dtype
-    from sure_vqa.generation.prediction_log import completed_rows, remove_logs, set_aside_stale_logs
 
     run = resolve_run(cfg)
     state = _distributed_state()
@@ -320,6 +323,37 @@ def run_inference(cfg: Mapping[str, Any]) -> Path:
     if run.results_file.exists():
         _skip_finished(run, settings, expected)
         return run.results_file
+    if not run.no_image:
+        check_images(run, records)  # every missing or unreadable image, before a model loads
+    with run_lock(run.eval_dir, LOCK_STAGE, state.process_index, wait=run.wait_for_lock):
+        if run.results_file.exists():  # finished by the run this one waited for
+            _skip_finished(run, settings, expected)
+            return run.results_file
+        _run_locked(run, records, settings, expected, state)
+    return run.results_file
+
+
+def check_images(run: InferenceRun, records: Sequence[QARecord]) -> None:
+    """A stat and a header read per image: all the problems in one error, with their qids."""
+    from sure_vqa.data.splits import record_image_path
+    from sure_vqa.images import image_file_problem
+
+    problems = []
+    for record in records:
+        path = record_image_path(run.dataset_root, run.dataset, record)
+        problem = image_file_problem(path)
+        if problem is not None:
+            problems.append(f"qid {record.qid}: {path} {problem}")
+    if problems:
+        shown = "; ".join(problems[:MAX_LISTED_PROBLEMS])
+        more = f"; and {len(problems) - MAX_LISTED_PROBLEMS} more" if len(problems) > MAX_LISTED_PROBLEMS else ""
+        raise DataError(f"{len(problems)} of the {len(records)} images of {run.test_split_name} are missing or "
+                        f"unreadable (is paths.dataset_root right?): {shown}{more}")
+
+
+def _run_locked(run: InferenceRun, records: Sequence[QARecord], settings: Mapping[str, Any], expected: str,
+                state: Any) -> None:
+    from sure_vqa.generation.prediction_log import completed_rows, remove_logs, set_aside_stale_logs
 
     if state.is_main_process:
         run.eval_dir.mkdir(parents=True, exist_ok=True)
@@ -343,7 +377,6 @@ def run_inference(cfg: Mapping[str, Any]) -> Path:
         remove_logs(run.eval_dir, expected)
         log.info("wrote %s (%d rows)", run.results_file, len(records))
     state.wait_for_everyone()
-    return run.results_file
 
 
 def _generate(run: InferenceRun, records: Sequence[QARecord], indices: Sequence[int], settings: Mapping[str, Any],

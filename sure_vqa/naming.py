@@ -34,7 +34,8 @@ ADAPTER_CONFIG_FILE = "adapter_config.json"  # peft's name; its presence marks a
 MODEL_CONFIG_FILE = "config.json"  # transformers' name
 PROJECTOR_WEIGHTS_FILE = "mm_projector.safetensors"  # the trained projector alone (LLaVA's non-LoRA trainables)
 MODEL_README_FILE = "README.md"
-CHECKPOINT_PREFIX = "checkpoint-"  # the Trainer's resumable checkpoints, `checkpoint-{step}`, inside the folder
+CHECKPOINT_PREFIX = "checkpoint-"
+LOSS_TOTAL_FILE = "loss_total.json"  # in each checkpoint: the sum of the step losses so far (a resumed run's mean)  # the Trainer's resumable checkpoints, `checkpoint-{step}`, inside the folder
 PRETRAINED_DIR = "pretrained"
 REPORT_DIR = "report"
 JUDGE_CACHE_FILE = "judge_cache.sqlite"
@@ -156,6 +157,22 @@ def eval_run_name(
 def prediction_log_name(rank: int = 0) -> str:
     """Rank 0 (and a single process) logs to `predictions.partial.jsonl`, rank r to `predictions.partial.rank{r}.jsonl`."""
     return PREDICTION_LOG_FILE if rank == 0 else f"predictions.partial.rank{rank}.jsonl"
+
+
+def backup_file(path: str | Path, stamp: str) -> Path:
+    """Where a file replaced on request is kept: `<name>.<stamp>.bak` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.{stamp}.bak")
+
+
+def run_lock_name(stage: str, rank: int = 0) -> str:
+    """The lock one stage (train, inference, evaluation) holds in its folder while it runs (sure_vqa.run_lock)."""
+    return f".{stage}.rank{rank}.lock"
+
+
+def run_lock_holder_name(stage: str, rank: int = 0) -> str:
+    """Who holds that lock (pid, host, command), for the message a second run gets."""
+    return f"{run_lock_name(stage, rank)}.holder.json"
 
 
 def stale_prediction_log_name(fingerprint: str, attempt: int = 0) -> str:

@@ -49,7 +49,20 @@ def test_split_name(cfg: Mapping[str, Any]) -> str:
 
 def learning_rate(cfg: Mapping[str, Any], model_type: str) -> float:
     lr = _get(cfg, "finetune.lr")
-    return float(lr) if lr is not None else DEFAULT_LR[model_type]
+    if lr is None:
+        return DEFAULT_LR[model_type]
+    try:
+        return float(lr)
+    except (TypeError, ValueError):
+        raise ConfigError(f"finetune.lr={lr!r} is not a number (e.g. 3e-4)") from None
+
+
+def seed_of(cfg: Mapping[str, Any]) -> int:
+    """The run's seed, an integer (`seed=abc` is a setting error, not a traceback)."""
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed={seed!r} is not valid; it must be an integer (the study uses 123, 124, 125)")
+    return seed
 
 
 def finetune_tag(cfg: Mapping[str, Any]) -> str:
@@ -57,7 +70,7 @@ def finetune_tag(cfg: Mapping[str, Any]) -> str:
     return naming.finetune_tag(
         model_type,
         learning_rate(cfg, model_type),
-        int(cfg["seed"]),
+        seed_of(cfg),
         lora_rank=_get(cfg, "finetune.lora.rank"),
         num_virtual_tokens=_get(cfg, "finetune.prompt.num_virtual_tokens"),
     )
@@ -90,9 +103,15 @@ def model_dir(cfg: Mapping[str, Any], training: bool = False) -> Path:
 
 
 def corruption_settings(cfg: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]] | None:
-    if not cfg.get("corruption", False):
-        return None
-    return check_corruption(cfg.get("corruption_probabilities"), cfg.get("corruption_strength"))
+    """The corruption settings of a corrupted run, else None. The probabilities and strengths are checked
+    whenever they are given, also with corruption=false, so a bad value never waits for someone to turn it on."""
+    enabled = cfg.get("corruption", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"corruption={enabled!r} is not valid; it must be true or false")
+    checked = None
+    if enabled or cfg.get("corruption_probabilities") is not None or cfg.get("corruption_strength") is not None:
+        checked = check_corruption(cfg.get("corruption_probabilities"), cfg.get("corruption_strength"))
+    return checked if enabled else None
 
 
 def eval_run_name(cfg: Mapping[str, Any]) -> str:

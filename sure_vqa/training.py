@@ -25,9 +25,11 @@ from sure_vqa.config import ConfigError, check_choice, legacy_flags, require_pat
 from sure_vqa.models import experiment_folder as folder
 from sure_vqa.models import methods
 from sure_vqa.models.train_settings import TrainSettings
+from sure_vqa.run_lock import run_lock
 
 log = logging.getLogger(__name__)
 
+LOCK_STAGE = "train"
 TRAIN_SPLITS = ("iid", "all", "sample")  # training never sees the ood split (DESIGN §4.2)
 
 
@@ -51,6 +53,7 @@ class TrainPlan:
     model_dir: Path
     world_size: int
     resolved: dict[str, Any]
+    wait_for_lock: bool = False
 
 
 def _world_size() -> int:
@@ -60,6 +63,13 @@ def _world_size() -> int:
 
 def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def _flag(cfg: Mapping[str, Any], key: str) -> bool:
+    value = cfg.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is not valid; it must be true or false")
+    return value
 
 
 def _float_setting(value: Any, setting: str) -> float:
@@ -108,7 +118,8 @@ def plan(cfg: Mapping[str, Any]) -> TrainPlan:
                      base_model_path=base_model_path, dataset_root=dataset_root, dataset=dataset,
                      train_split=train_split, data_shift=data_shift, ood_value=ood_value,
                      no_image=bool(cfg.get("no_image", False)), seed=seed, settings=settings,
-                     method_config=method_config, model_dir=model_dir, world_size=world_size, resolved=resolved)
+                     method_config=method_config, model_dir=model_dir, world_size=world_size, resolved=resolved,
+                     wait_for_lock=_flag(cfg, "wait_for_lock"))
 
 
 def _resolved_config(cfg: Mapping[str, Any], model_type: str, learning_rate: float, settings: TrainSettings,
@@ -206,7 +217,7 @@ def _save_init_weight(model: Any, model_dir: Path) -> None:
     folder.install_dir(tmp, target)
 
 
-def _finish(p: TrainPlan, trainer: Any, model: Any, processor: Any, train_output: Any, num_records: int) -> None:
+def _finish(p: TrainPlan, trainer: Any, model: Any, processor: Any, train_loss: float, num_records: int) -> None:
     """Writes the final files into a staging folder and moves them into place, trainer_state.json last."""
     from sure_vqa.models import parts
 
@@ -228,7 +239,7 @@ def _finish(p: TrainPlan, trainer: Any, model: Any, processor: Any, train_output
         "train_split_name": runs.train_split_name(p.resolved, no_image=p.no_image),
         "num_records": num_records,
         "global_step": trainer.state.global_step,
-        "train_loss": round(float(train_output.training_loss), 4),
+        "train_loss": round(train_loss, 4),  # the mean over every step of the run, resumed or not
         "inference_overrides": _inference_overrides(p),
     }
     write_text_atomic(staging / naming.MODEL_README_FILE, folder.readme_text(p.model_dir, p.resolved, summary))
@@ -253,15 +264,28 @@ def train_model(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> Traini
 
     `callbacks` are extra transformers `TrainerCallback`s (logging, early inspection of the model).
     """
+    p = plan(cfg)
+    if folder.is_finished(p.model_dir):
+        return _already_trained(p)
+    rank = int(os.environ.get("RANK", "0"))
+    with run_lock(p.model_dir, LOCK_STAGE, rank, wait=p.wait_for_lock):  # before the model loads
+        if folder.is_finished(p.model_dir):  # finished by the run this one waited for
+            return _already_trained(p)
+        return _train_locked(p, callbacks)
+
+
+def _already_trained(p: TrainPlan) -> TrainingOutcome:
+    """A finished folder is not trained again; one trained with other settings is reported, not taken as done."""
+    folder.check_finished_settings(p.model_dir, p.resolved)
+    print(f"already trained: {p.model_dir} (delete the folder to train again)", flush=True)
+    return TrainingOutcome(model_dir=p.model_dir)
+
+
+def _train_locked(p: TrainPlan, callbacks: Sequence[Any]) -> TrainingOutcome:
     from sure_vqa.models.train_data import VQACollator, pad_token_id
     from sure_vqa.models.trainer import VLMTrainer
 
-    p = plan(cfg)
-    if folder.is_finished(p.model_dir):
-        print(f"already trained: {p.model_dir} (delete the folder to train again)", flush=True)
-        return TrainingOutcome(model_dir=p.model_dir)
     folder.check_resumable(p.model_dir, p.resolved)
-
     model, processor = build_model(p)
     dataset = build_dataset(p, processor)
     if _is_main_process():
@@ -285,8 +309,10 @@ def train_model(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> Traini
     checkpoint = folder.last_checkpoint(p.model_dir)
     if checkpoint is not None:
         print(f"resuming from {checkpoint}", flush=True)
+        trainer.resume_loss_total(checkpoint)
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    _finish(p, trainer, model, processor, output, num_records=len(dataset))
+    train_loss = trainer.whole_run_train_loss(float(output.training_loss))
+    _finish(p, trainer, model, processor, train_loss, num_records=len(dataset))
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         print(f"trained: {p.model_dir}", flush=True)

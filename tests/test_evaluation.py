@@ -68,7 +68,8 @@ def test_original_folder_with_eval_dir(server: StandInServer, tmp_path: Path) ->
 
     assert sorted(p.name for p in folder.iterdir()) == sorted([
         naming.TEST_RESULTS_FILE, naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE, "gemma_metrics.json",
-        "gemma_metrics_closed.json", naming.JUDGE_CACHE_FILE])  # no temp files left, cache in the eval folder
+        "gemma_metrics_closed.json", naming.JUDGE_CACHE_FILE,
+        naming.run_lock_name("evaluation")])  # no temp files left, cache in the eval folder; the run's lock file
 
     open_metrics = read(folder / naming.OPEN_METRICS_FILE)
     # qid 11: "2" vs "two" -> all 1 (BLEU-1 1); qid 12: EM 2/5, F1 8/9, P 4/5, R 1, BLEU-1 2/5 (tests/test_metrics_traditional.py)

@@ -45,4 +45,6 @@ def test_two_processes_continue_a_run_and_match_one_process(tiny_llava_dir, tmp_
     assert json.loads((eval_dir / naming.TEST_RESULTS_FILE).read_text()) == clean
     info = json.loads((eval_dir / naming.INFERENCE_INFO_FILE).read_text())
     assert info["world_size"] == 2
-    assert sorted(p.name for p in eval_dir.iterdir()) == [naming.INFERENCE_INFO_FILE, naming.TEST_RESULTS_FILE]
+    assert sorted(p.name for p in eval_dir.iterdir()) == sorted([
+        naming.INFERENCE_INFO_FILE, naming.TEST_RESULTS_FILE,
+        naming.run_lock_name("inference", 0), naming.run_lock_name("inference", 1)])  # one lock per rank

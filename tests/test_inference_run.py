@@ -82,7 +82,8 @@ def test_a_run_writes_its_info_and_removes_its_log(make_cfg, tmp_path):
     assert info["num_rows"] == 18 and len(info["fingerprint"]) == 64
     assert info["settings"]["generation"] == {"max_new_tokens": 3, "do_sample": False}
     assert info["settings"]["pad_to_square"] is True  # LLaVA(-Med) v1.5 pads; so does the zero-shot run
-    assert sorted(p.name for p in eval_dir.iterdir()) == [naming.INFERENCE_INFO_FILE, naming.TEST_RESULTS_FILE]
+    assert sorted(p.name for p in eval_dir.iterdir()) == sorted([naming.INFERENCE_INFO_FILE, naming.TEST_RESULTS_FILE,
+                                                                 naming.run_lock_name("inference")])
 
 
 def test_a_finished_run_is_skipped_and_a_changed_one_refused(make_cfg, monkeypatch, caplog):

@@ -27,7 +27,7 @@ STAGING_DIR = ".final.tmp"  # where the final files are written before they are 
 RESUME_IGNORED_SETTINGS = (
     "paths.dataset_root", "paths.experiment_root", "paths.judge_model_path", "experiment_dir",
     "train.dataloader_num_workers", "train.logging_steps", "train.save_steps", "train.save_total_limit",
-    "train.keep_checkpoints", "train.report_to", "runtime",
+    "train.keep_checkpoints", "train.report_to", "runtime", "wait_for_lock",
 )
 
 _CHECKPOINT = re.compile(rf"^{re.escape(naming.CHECKPOINT_PREFIX)}(\d+)$")
@@ -151,6 +151,22 @@ def check_resumable(model_dir: Path, resolved: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"{model_dir} holds an unfinished run with other settings ({'; '.join(differences[:5])}); "
             "rerun with the same settings to resume it, or delete the folder to start again"
+        )
+
+
+def check_finished_settings(model_dir: Path, resolved: Mapping[str, Any]) -> None:
+    """A finished folder trained with other settings than these (its name does not encode them all, e.g.
+    train.max_steps) is not taken as this run: say what differs and how to proceed."""
+    path = model_dir / naming.RESOLVED_CONFIG_FILE
+    if not path.is_file():
+        return  # a folder written without one (the original code): nothing to compare
+    old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    differences = settings_differences(old, resolved)
+    if differences:
+        raise ConfigError(
+            f"{model_dir} is already trained, with other settings ({'; '.join(differences[:5])}); to train with "
+            "these, move or delete that folder or set experiment_dir=PATH; to use it as it is, run with its "
+            f"settings ({naming.RESOLVED_CONFIG_FILE} in the folder lists them)"
         )
 
 

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -11,7 +14,11 @@ from torch import nn
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from sure_vqa import naming
+from sure_vqa.atomic_io import write_json_atomic
 from sure_vqa.models import parts
+
+log = logging.getLogger(__name__)
 
 
 def parameter_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], decay_names: set[str],
@@ -37,7 +44,13 @@ def parameter_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], decay
 
 
 class VLMTrainer(Trainer):
-    """`Trainer` with a projector learning rate and precomputed lengths for `group_by_length`."""
+    """`Trainer` with a projector learning rate, precomputed lengths for `group_by_length`, and a training loss
+    that is the mean over the whole run, resumed or not.
+
+    transformers averages the loss over the steps of the current process only, so after a resume it reports the
+    steps since the last checkpoint. Each checkpoint here also records the sum of the losses of every step up to
+    it (`naming.LOSS_TOTAL_FILE`), and `resume_loss_total` reads it back.
+    """
 
     def __init__(self, *args: Any, projector_lr: float | None = None, lengths: list[int] | None = None,
                  sampler_seed: int = 0, **kwargs: Any) -> None:
@@ -45,6 +58,41 @@ class VLMTrainer(Trainer):
         self.projector_lr = projector_lr
         self.lengths = lengths
         self.sampler_seed = sampler_seed
+        self.loss_sum_before = 0.0  # losses of the steps before this process resumed (their sum)
+
+    def _running_loss_sum(self) -> float:
+        """Sum of the per-step losses up to now: earlier processes' plus this one's (as the Trainer sums them)."""
+        return self.loss_sum_before + self._total_loss_scalar + float(self._tr_loss.item())
+
+    def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        if self.is_world_process_zero():
+            checkpoint = Path(self.args.output_dir) / f"{naming.CHECKPOINT_PREFIX}{self.state.global_step}"
+            write_json_atomic(checkpoint / naming.LOSS_TOTAL_FILE,
+                              {"global_step": self.state.global_step, "loss_sum": self._running_loss_sum()})
+
+    def resume_loss_total(self, checkpoint: Path) -> None:
+        """Continues the loss sum of the checkpoint a run resumes from (a checkpoint without the file, written by
+        an older version, leaves the mean over this process's steps, as transformers computes it)."""
+        path = Path(checkpoint) / naming.LOSS_TOTAL_FILE
+        try:
+            self.loss_sum_before = float(json.loads(path.read_text(encoding="utf-8"))["loss_sum"])
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("%s is missing or unreadable: train_loss will average only the steps after the resume",
+                        path)
+            self.loss_sum_before = float("nan")
+
+    def whole_run_train_loss(self, session_loss: float) -> float:
+        """The mean loss per optimiser step over the whole run; written into the final log entry too."""
+        if self.loss_sum_before != self.loss_sum_before:  # NaN: the resumed checkpoint had no loss sum
+            return session_loss
+        steps = max(self.state.global_step, 1)
+        mean = (self.loss_sum_before + self._total_loss_scalar) / steps
+        for entry in reversed(self.state.log_history):
+            if "train_loss" in entry:
+                entry["train_loss"] = mean
+                break
+        return mean
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
