@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from sure_vqa.config import load_env, run_entry
+from sure_vqa.config import load_env, run_entry, run_hydra_app
 
 load_env()
 
@@ -17,4 +17,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)

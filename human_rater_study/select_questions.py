@@ -9,7 +9,7 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from sure_vqa.config import load_env, run_entry  # noqa: E402
+from sure_vqa.config import load_env, run_entry, run_hydra_app  # noqa: E402
 
 load_env()
 
@@ -23,4 +23,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)

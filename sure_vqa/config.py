@@ -123,5 +123,26 @@ def run_entry(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def run_hydra_app(app: Callable[[], Any]) -> None:
+    """Runs a `@hydra.main` app so that an override Hydra refuses (an unknown key, a missing config group option,
+    bad override syntax) exits 2 like every other bad setting, with Hydra's own message on one line.
+
+    Hydra reports those itself and exits 1, the code of a crash; with HYDRA_FULL_ERROR set, its exceptions reach
+    this wrapper instead (other errors then keep their full traceback).
+    """
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    try:
+        app()
+    except (ConfigCompositionException, MissingConfigException, OverrideParseException) as err:
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        cause = err.__cause__
+        if cause is not None and str(cause).strip():
+            message += f" ({str(cause).splitlines()[0].strip()})"
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG_ERROR)
+
+
 def env_path(name: str) -> str | None:
     return os.environ.get(name) or None

@@ -48,7 +48,14 @@ def run_lock(folder: Path, stage: str, rank: int = 0, wait: bool = False) -> Ite
     lock = FileLock(str(lock_file), is_singleton=False)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        lock.acquire(timeout=-1 if wait else 0)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if not wait:
+                raise
+            print(f"waiting for the {stage} run of {folder} that holds its lock ({_holder_text(holder_file)})",
+                  file=sys.stderr, flush=True)
+            lock.acquire(timeout=-1)
     except Timeout:  # a TimeoutError, so an OSError: caught first
         raise RunBusy(
             f"another {stage} run of {folder} is in progress ({_holder_text(holder_file)}); let it finish, "

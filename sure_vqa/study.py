@@ -25,7 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sure_vqa import naming, runs
-from sure_vqa.config import ConfigError, check_choice, load_env, run_entry
+from sure_vqa.config import ConfigError, check_choice, load_env, run_entry, run_hydra_app
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +368,7 @@ def main() -> None:
         else:
             run_study(cfg)
 
-    entry()
+    run_hydra_app(entry)
 
 
 if __name__ == "__main__":

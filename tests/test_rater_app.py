@@ -291,3 +291,39 @@ def test_export_never_replaces_ratings_from_elsewhere(app, studies, db_path):
     with pytest.raises(ConfigError, match="holds ratings that are not from study"):
         export_ratings(study, db_path)
     assert json.loads(foreign.read_text()) == [{"qid": "o001", "human_score": 4}]
+
+
+def test_a_large_body_is_refused_before_it_is_parsed(app, studies, db_path) -> None:
+    """10 MB announced by Content-Length, and 1 MB streamed in chunks without a length: 413 each, nothing stored."""
+    client, _ = login(app, "ana")
+    study = studies["open"]
+    big = json.dumps({"qid": study.items[0].qid, "score": 3, "request_id": "request-0001", "pad": "x" * 10_000_000})
+    announced = client.post(f"/api/studies/{study.study_id}/ratings", content=big,
+                            headers={"content-type": "application/json"})
+    assert announced.status_code == 413 and "at most 16384 bytes" in announced.json()["detail"]
+    assert len(announced.content) < 200
+
+    def chunks():
+        yield b'{"name": "'
+        for _ in range(64):
+            yield b"y" * 16_384
+        yield b'"}'
+
+    streamed = TestClient(app).post("/api/login", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert db_rows(db_path) == []
+    fine = rate(client, study, study.items[0].qid, 3, "request-0002")
+    assert fine.status_code == 200, fine.text  # the app still serves normal requests
+
+
+def test_a_422_reply_does_not_echo_the_input(app, studies) -> None:
+    client, _ = login(app, "ben")
+    study = studies["open"]
+    secret = "s" * 5000
+    reply = client.post(f"/api/studies/{study.study_id}/ratings",
+                        json={"qid": study.items[0].qid, "score": "five", "request_id": "r1", "note": secret})
+    assert reply.status_code == 422
+    assert secret not in reply.text and "five" not in reply.text
+    detail = reply.json()["detail"]
+    assert {tuple(e["loc"]) for e in detail} >= {("body", "note")} and all(set(e) == {"loc", "msg", "type"}
+                                                                            for e in detail)

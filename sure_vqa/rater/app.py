@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
@@ -49,6 +50,50 @@ IMAGE_MEDIA_TYPES = {
     ".webp": "image/webp",
     ".bmp": "image/bmp",
 }
+
+
+# A login or a rating is a few hundred bytes; a larger body is refused before it is read or parsed.
+MAX_BODY_BYTES = 16 * 1024
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body over `max_bytes` gets 413, whether it announces its length
+    (Content-Length, refused before reading) or streams it in chunks (refused as soon as the limit is passed).
+    Written here because Starlette and uvicorn have no body-size setting."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = HTTPException(413, f"request body too large (at most {self.max_bytes} bytes)")
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            response = JSONResponse({"detail": too_large.detail}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise too_large  # raised where the route reads its body: answered as a 413
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _validation_errors(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with where and why a request is invalid, never the input itself (FastAPI's default echoes it)."""
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 class LoginRequest(BaseModel):
@@ -124,6 +169,8 @@ def create_app(studies: Sequence[Study], store: RatingStore) -> FastAPI:
     images = {study_id: study.image_files() for study_id, study in by_id.items()}
 
     app = FastAPI(title="SURE-VQA rater study", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(RequestValidationError, _validation_errors)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.state.store = store
     app.state.studies = by_id
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
