@@ -86,6 +86,32 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_llava_dir: 
     again = subprocess.run(command, cwd=PROJECT_ROOT, env=env(), capture_output=True, text=True)
     assert again.returncode == 0 and f"already trained: {model_dir}" in again.stdout
 
+    # 5. ... but not when the settings differ from those it was trained with (its name does not encode them all)
+    before = {p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file()}
+    other = subprocess.run([*command, "train.max_steps=9"], cwd=PROJECT_ROOT, env=env(), capture_output=True,
+                           text=True)
+    assert other.returncode == 2, other.stderr[-2000:]
+    assert "is already trained, with other settings (train.max_steps: -1 -> 9)" in other.stderr
+    assert {p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file()} == before
+
+    # 6. the resumed run reports the loss of the whole run: the same train_loss as an uninterrupted run
+    uninterrupted_root = tmp_path / "uninterrupted"
+    clean = subprocess.run(train_command(data_root, model_path, uninterrupted_root), cwd=PROJECT_ROOT, env=env(),
+                           capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    clean_state = json.loads((uninterrupted_root / FOLDER / naming.TRAINER_STATE_FILE).read_text())
+
+    def final_train_loss(trainer_state: dict) -> float:
+        return next(e["train_loss"] for e in reversed(trainer_state["log_history"]) if "train_loss" in e)
+
+    step_losses = [e["loss"] for e in state["log_history"] if "loss" in e]  # logged every step, 4 decimals
+    assert final_train_loss(state) == pytest.approx(final_train_loss(clean_state), abs=1e-4)
+    assert final_train_loss(state) == pytest.approx(sum(step_losses) / len(step_losses), abs=1e-3)
+    after_resume = step_losses[steps_before:]
+    assert abs(final_train_loss(state) - sum(after_resume) / len(after_resume)) > 1e-3  # not the resumed part only
+    readme_loss = f"| final training loss | {round(final_train_loss(clean_state), 4)} |"
+    assert readme_loss in (model_dir / naming.MODEL_README_FILE).read_text()
+
 
 def test_sweep_with_the_submitit_local_launcher(tmp_path: Path, tiny_llava_dir: Path) -> None:
     """`python train.py -m hydra/launcher=submitit_local model_type=lora,ia3`: one job (process) per run; the
