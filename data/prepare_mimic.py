@@ -1,4 +1,4 @@
-"""Prepares MIMIC-CXR-VQA (DESIGN §4.1): string answers, answer types and patient demographics.
+"""Prepares MIMIC-CXR-VQA (docs/method.md#datasets): string answers, answer types and patient demographics.
 
     python data/prepare_mimic.py [--root $DATASET_ROOT_DIR/MIMIC] [--questions DIR] [--hosp DIR] [--images DIR]
 

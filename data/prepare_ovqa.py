@@ -1,4 +1,4 @@
-"""Cleans OVQA in place (DESIGN §4.1), keeping each original file as <name>_old.json.
+"""Cleans OVQA in place (docs/method.md#datasets), keeping each original file as <name>_old.json.
 
     python data/prepare_ovqa.py [--root $DATASET_ROOT_DIR/OVQA]
 

@@ -1,4 +1,4 @@
-"""The most-frequent-answer baseline (DESIGN §4.8): what a model scores that never looks at the image.
+"""The most-frequent-answer baseline (docs/method.md#baselines-and-robustness): what a model scores that never looks at the image.
 
 For each test question it answers with the answer most often given in the train split to the same question
 text; for a question never seen in training, the most frequent answer of its question type (SLAKE/MIMIC
@@ -119,7 +119,7 @@ class MostFrequentAnswer:
 
 
 def result_rows(model: MostFrequentAnswer, records: Iterable[QARecord]) -> list[dict[str, Any]]:
-    """test_results.json rows (DESIGN §4.3), plus `baseline_level`: which table gave the answer."""
+    """test_results.json rows (docs/method.md#experiment-folders), plus `baseline_level`: which table gave the answer."""
     rows = []
     for record in records:
         prediction = model.predict(record)

@@ -1,4 +1,4 @@
-"""Image corruptions for inference (DESIGN §4.5): Gaussian blur, brightness and noise.
+"""Image corruptions for inference (docs/method.md#corruptions): Gaussian blur, brightness and noise.
 
 Like torchvision's v2 transforms, a corruption is split in two pure steps: `draw_parameters` draws every
 random value from a generator seeded by (run seed, question id) and `apply_parameters` applies them without
@@ -35,7 +35,7 @@ from sure_vqa.images import load_image, to_rgb
 CORRUPTIONS = naming.CORRUPTIONS  # ("blur", "brightness", "noise"): also the order of application
 STRENGTHS = naming.STRENGTHS
 
-# DESIGN §4.5, one entry per strength.
+# docs/method.md#corruptions, one entry per strength.
 BLUR_KERNEL_SIZE = {"low": 5, "medium": 7, "high": 11}
 BRIGHTNESS_FACTOR_RANGE = {"low": (1.1, 2.0), "medium": (2.5, 4.0), "high": (4.5, 6.0)}
 NOISE_MEAN_RANGE = {"low": (0.0, 0.06), "medium": (0.09, 0.15), "high": (0.18, 0.25)}
@@ -60,7 +60,7 @@ def gaussian_blur(image: np.ndarray, kernel_size: int, sigma: float | None = Non
     `radius=(k-1)/2` its kernel is cv2.getGaussianKernel(k, sigma) for sigma > 0, and its `mirror` mode is
     BORDER_REFLECT_101 (d c b | a b c d | c b a); bench/bench_corruptions.py measures at most one level of
     difference to cv2.GaussianBlur (rounding). OpenCV itself, given sigma=0 and a kernel of 3, 5 or 7, uses a
-    fixed binomial table instead of the sigma formula; DESIGN §4.5 asks for the formula at every size.
+    fixed binomial table instead of the sigma formula; docs/method.md#corruptions asks for the formula at every size.
     """
     _check_image(image)
     if kernel_size < 1 or kernel_size % 2 == 0:
@@ -130,7 +130,7 @@ def draw_parameters(
     """Draws which corruptions fire and their magnitudes for one image of `shape` (H, W[, C]).
 
     Each corruption fires independently with its probability; if none fired, one of the three, chosen
-    uniformly, is applied (DESIGN §4.5), so every image is corrupted. Returns a JSON-serialisable dict:
+    uniformly, is applied (docs/method.md#corruptions), so every image is corrupted. Returns a JSON-serialisable dict:
     `applied` (names in the order they are applied), `fallback` (whether the pick was the random one),
     `shape`, and one entry per applied corruption with its strength and drawn values.
     """

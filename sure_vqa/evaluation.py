@@ -1,5 +1,5 @@
 """The evaluation stage (run_eval.py): scores an eval folder's test_results.json with traditional metrics and an
-LLM judge, writing the files of DESIGN §4.3 beside it.
+LLM judge, writing the files of docs/method.md#experiment-folders beside it.
 
 The folder comes from the same settings as inference (`runs.eval_dir`) or from `eval_dir=PATH` (any folder
 holding a test_results.json, those written by the original SURE-VQA code included). Closed questions need their
@@ -89,7 +89,7 @@ def judge_cache_root(cfg: Mapping[str, Any], folder: Path) -> Path:
 
 
 def load_test_results(path: Path) -> list[dict[str, Any]]:
-    """The rows, checked: the keys of DESIGN §4.3, answer_type OPEN/CLOSED; texts as strings (SLAKE has numbers)."""
+    """The rows, checked: the keys of docs/method.md#experiment-folders, answer_type OPEN/CLOSED; texts as strings (SLAKE has numbers)."""
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -134,7 +134,7 @@ def load_test_results(path: Path) -> list[dict[str, Any]]:
 
 
 def _dataset_categories(cfg: Mapping[str, Any]) -> dict[str, list[str] | None]:
-    """qid -> categories of the configured test split (DESIGN §4.1 derives them for every dataset)."""
+    """qid -> categories of the configured test split (docs/method.md#datasets derives them for every dataset)."""
     from sure_vqa.data.splits import split_records
 
     hint = "or set dataset=null to take yes/no categories from the ground truth"

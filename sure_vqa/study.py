@@ -1,4 +1,4 @@
-"""The study (DESIGN §1, §4.8): shift × method × seed → train; inference iid, ood, without images, with image
+"""The study (docs/method.md#what-is-measured, #baselines-and-robustness): shift × method × seed → train; inference iid, ood, without images, with image
 controls and corrupted; evaluation; the report. Config: config/study/study_defaults.yaml; guide: docs/study.md.
 
     python -m sure_vqa.study [key=value ...]       every cell of `grid`, one after another, then the report
@@ -159,7 +159,7 @@ class CellReport:
 
 
 def _metric_files(metric_type: Sequence[str]) -> list[str]:
-    """The files an evaluation with these metric types writes (DESIGN §4.3)."""
+    """The files an evaluation with these metric types writes (docs/method.md#experiment-folders)."""
     files = []
     for kind in metric_type:
         if kind == "traditional_metrics":

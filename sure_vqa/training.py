@@ -1,4 +1,4 @@
-"""Stage: fine-tune a VLM on the train split of a shift and write its experiment folder (DESIGN §4.3, §4.9).
+"""Stage: fine-tune a VLM on the train split of a shift and write its experiment folder (docs/method.md#experiment-folders, #fine-tuning-defaults).
 
 `train(cfg)` checks every setting before any heavy work, skips a run whose folder is finished, resumes a killed
 run from its last complete checkpoint, and writes the final files so that a folder looks finished only when it
@@ -30,7 +30,7 @@ from sure_vqa.run_lock import run_lock
 log = logging.getLogger(__name__)
 
 LOCK_STAGE = "train"
-TRAIN_SPLITS = ("iid", "all", "sample")  # training never sees the ood split (DESIGN §4.2)
+TRAIN_SPLITS = ("iid", "all", "sample")  # training never sees the ood split (docs/method.md#shifts-and-splits)
 
 
 @dataclass(frozen=True)

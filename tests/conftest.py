@@ -16,7 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def tiny_llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random LLaVA with its processor, saved once per session (DESIGN §5)."""
+    """A tiny random LLaVA with its processor, saved once per session."""
     from sure_vqa.models.tiny import build_tiny_llava
 
     return build_tiny_llava(tmp_path_factory.mktemp("models") / "tiny-llava")

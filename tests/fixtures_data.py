@@ -4,7 +4,7 @@
     slake_dir = write_slake(tmp_path)          # tmp_path/SLAKE with imgs/, train.json, validate.json, test.json
     # DATASET_ROOT_DIR is then tmp_path
 
-The entries mirror the real schemas (DESIGN §4.1) and hold the awkward cases: Chinese SLAKE rows, numeric
+The entries mirror the real schemas (docs/method.md#datasets) and hold the awkward cases: Chinese SLAKE rows, numeric
 answers, "A or B" closed questions, OVQA closed questions that aren't yes/no, MIMIC patients with several races
 and ages 40-59. The images are small real JPEG files (grayscale and RGB; `write_image` also writes 16-bit
 PNGs), so image loading works on them. Each tests/test_data_*.py file states the split membership these rows

@@ -1,4 +1,4 @@
-"""The most-frequent-answer baseline (DESIGN §4.8) on hand-made train splits, with hand-computed answers."""
+"""The most-frequent-answer baseline (docs/method.md#baselines-and-robustness) on hand-made train splits, with hand-computed answers."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""Corruptions (DESIGN §4.5): strengths, hand-computed values, clipping, replay, and independence from order,
+"""Corruptions (docs/method.md#corruptions): strengths, hand-computed values, clipping, replay, and independence from order,
 batch size and worker count."""
 
 from __future__ import annotations

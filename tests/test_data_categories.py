@@ -1,4 +1,4 @@
-"""Answer categories of closed questions (DESIGN §4.1), on hand-worked questions."""
+"""Answer categories of closed questions (docs/method.md#datasets), on hand-worked questions."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The demo dataset (DESIGN §4.1, §5): SLAKE's raw format, real packaged images, facts-based questions,
+"""The demo dataset (docs/method.md#datasets): SLAKE's raw format, real packaged images, facts-based questions,
 a modality and a content_type shift that work, deterministic bytes, and nothing overwritten."""
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_modalities_and_image_level_fields(parts: dict[str, list[dict]]) -> None
 
 
 def test_modality_shift_x_ray_works(parts: dict[str, list[dict]]) -> None:
-    """iid train/val without X-Ray; ood test = X-Ray of the test file plus the train file (DESIGN §4.2)."""
+    """iid train/val without X-Ray; ood test = X-Ray of the test file plus the train file (docs/method.md#shifts-and-splits)."""
     for part in ("train", "val", "test"):
         modalities = Counter(row["modality"] for row in parts[part])
         assert modalities["X-Ray"] >= 20, part

@@ -1,4 +1,4 @@
-"""The strict judge-reply parser on a table of messy replies (DESIGN §4.7)."""
+"""The strict judge-reply parser on a table of messy replies (docs/method.md#llm-judge)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every normalisation rule of DESIGN §4.6 on hand-worked examples."""
+"""Every normalisation rule of docs/method.md#traditional-metrics on hand-worked examples."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_normalize_answer(text: str, expected: str) -> None:
 
 
 def test_every_listed_punctuation_mark_is_handled() -> None:
-    # DESIGN §4.6 lists exactly these marks; inside a word each one becomes a space, next to a space it goes.
+    # docs/method.md#traditional-metrics lists exactly these marks; inside a word each one becomes a space, next to a space it goes.
     assert PUNCTUATION == set(';/[]"{}()=+\\_-><@`,?!')
     for mark in PUNCTUATION:
         assert normalize_tokens(f"ab{mark}cd") == ["ab", "cd"], mark
@@ -81,7 +81,7 @@ def test_number_like_answers_from_json_are_strings() -> None:
 
 
 def test_metrics_modules_do_not_import_torch() -> None:
-    # DESIGN §3: metrics run on a laptop without a GPU stack. A fresh interpreter shows what the imports pull in.
+    # Metrics run on a laptop without a GPU stack (the package never imports torch for them). A fresh interpreter shows what the imports pull in.
     import subprocess
 
     code = (

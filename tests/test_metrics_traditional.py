@@ -1,4 +1,4 @@
-"""Traditional metrics (DESIGN §4.6) against hand-computed values."""
+"""Traditional metrics (docs/method.md#traditional-metrics) against hand-computed values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Names against every example of DESIGN §4.2-4.3 and the original README."""
+"""Names against every example of docs/method.md#shifts-and-splits, #experiment-folders and the original README."""
 
 import pytest
 

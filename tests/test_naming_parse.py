@@ -1,4 +1,4 @@
-"""The name parsers invert the builders: every example of DESIGN §4.2-4.3 goes round trip."""
+"""The name parsers invert the builders: every example of docs/method.md#shifts-and-splits, #experiment-folders goes round trip."""
 
 import pytest
 

@@ -95,7 +95,7 @@ def test_collator_pads_right_and_keeps_images_apart(processor) -> None:
 
 
 def test_dataset_reads_and_pads_images_lazily(processor, tmp_path: Path) -> None:
-    # a wide image: padded to a square with the CLIP mean colour (DESIGN §4.4) before the processor sees it
+    # a wide image: padded to a square with the CLIP mean colour (docs/method.md#prompting) before the processor sees it
     Image.new("RGB", (40, 20), (255, 0, 0)).save(tmp_path / "wide.png")
     rec = record()
     padded = VQATrainDataset([rec], processor, ImageSettings(lambda r: tmp_path / "wide.png", True), 2048)

@@ -83,7 +83,7 @@ def test_method_learns_from_the_image_and_reloads(model_type: str, colour_setup,
     assert outcome.trainer.state.global_step == 20 and len(losses) == 20
     assert sum(losses[-2:]) / 2 < 0.6 * sum(losses[:2]) / 2
 
-    # the experiment folder of DESIGN §4.3, finished, without leftovers
+    # the experiment folder of docs/method.md#experiment-folders, finished, without leftovers
     assert is_finished(model_dir)
     for name in (naming.MODEL_CONFIG_FILE, naming.RESOLVED_CONFIG_FILE, naming.MODEL_README_FILE,
                  naming.PROJECTOR_WEIGHTS_FILE, "processor_config.json", "chat_template.jinja"):

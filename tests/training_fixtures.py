@@ -17,7 +17,7 @@ from PIL import Image
 
 COLOURS = {"red": (220, 20, 20), "blue": (20, 20, 220)}
 COLOUR_QUESTION = "What colour is the image?"
-# The learning rates the tests use: the study's (DESIGN §4.9) are for 7B models and a full epoch, these make
+# The learning rates the tests use: the study's (docs/method.md#fine-tuning-defaults) are for 7B models and a full epoch, these make
 # the tiny model learn the colour task in a few dozen steps.
 TEST_LR = {"lora": 3e-3, "ia3": 3e-2, "prompt": 3e-2, "full": 1e-3}
 

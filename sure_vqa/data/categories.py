@@ -1,6 +1,6 @@
-"""Answer categories of closed questions (DESIGN §4.1), derived from the data so that no user adds them by hand.
+"""Answer categories of closed questions (docs/method.md#datasets), derived from the data so that no user adds them by hand.
 
-Closed accuracy (DESIGN §4.6) asks which of a question's categories the prediction names, so every closed
+Closed accuracy (docs/method.md#traditional-metrics) asks which of a question's categories the prediction names, so every closed
 question needs its categories:
 
 - a yes/no question (its answer is yes or no, case and a trailing period ignored) -> ["yes", "no"];
@@ -91,7 +91,7 @@ def normalise_yes_no(answer: str) -> str | None:
 
 
 def mentions(text: str, category: str) -> bool:
-    """Whether `category` occurs in `text` as a whole word or phrase, ignoring case (DESIGN §4.6)."""
+    """Whether `category` occurs in `text` as a whole word or phrase, ignoring case (docs/method.md#traditional-metrics)."""
     return re.search(rf"(?<!\w){re.escape(category.strip())}(?!\w)", text, re.IGNORECASE) is not None
 
 
@@ -208,7 +208,7 @@ MIMIC_FIXED_OPTIONS = {"plane": ("AP", "PA"), "gender": ("male", "female")}
 
 def mimic_choose_options(template: str, template_arguments: Mapping[str, Any], question: str,
                          content_type: str | None = None) -> list[str]:
-    """The categories of a MIMIC-CXR-VQA choose question (DESIGN §4.1).
+    """The categories of a MIMIC-CXR-VQA choose question (docs/method.md#datasets).
 
     Plane and gender questions take their two fixed options. Otherwise `${attribute_1} or ${attribute_2}` names
     template_arguments["attribute"]["0"] and ["1"] (the JSON keys are strings, but int keys from a re-serialised

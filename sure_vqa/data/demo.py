@@ -1,4 +1,4 @@
-"""The demo dataset (DESIGN §4.1, §5): a small VQA dataset in SLAKE's raw format, built offline from the real
+"""The demo dataset (docs/method.md#datasets): a small VQA dataset in SLAKE's raw format, built offline from the real
 medical images that ship inside Python packages, so that the whole study runs on any machine.
 
 `build_demo(out_dir)` writes `imgs/<image folder>/source.png`, `train.json`, `validate.json`, `test.json`

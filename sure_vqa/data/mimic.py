@@ -1,4 +1,4 @@
-"""MIMIC-CXR-VQA, prepared with patient demographics (DESIGN §4.1, §4.2): the reader and its shift groups.
+"""MIMIC-CXR-VQA, prepared with patient demographics (docs/method.md#datasets, #shifts-and-splits): the reader and its shift groups.
 
 The reader reads the files that data/prepare_mimic.py writes into the MIMIC folder (`train.json`,
 `validate.json`, `test.json`; the original SURE-VQA code wrote the same files, which are read as they are).
@@ -175,7 +175,7 @@ register(
     DatasetReader(
         name="MIMIC",
         read=read_mimic,
-        # Every MIMIC shift is fixed per patient, yet MIMIC keeps its own test file (DESIGN §4.2): no field
+        # Every MIMIC shift is fixed per patient, yet MIMIC keeps its own test file (docs/method.md#shifts-and-splits): no field
         # adds the train file's ood records to the ood test split.
         image_level_fields=frozenset(),
         description="MIMIC-CXR-VQA with patient demographics (prepared by data/prepare_mimic.py)",

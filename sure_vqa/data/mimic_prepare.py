@@ -1,4 +1,4 @@
-"""Preparing MIMIC-CXR-VQA (DESIGN §4.1): string answers, answer types and patient demographics.
+"""Preparing MIMIC-CXR-VQA (docs/method.md#datasets): string answers, answer types and patient demographics.
 
 Reads the question files the dataset's own builder writes (`{train,valid,test}.json`) and MIMIC-IV's
 `hosp/patients.csv` (`gender`, `anchor_age`, `anchor_year_group`) and `hosp/admissions.csv` (`race`), and writes
@@ -70,7 +70,7 @@ def ethnicity_of(races: Iterable[Any]) -> str:
 
 
 def answer_of(semantic_type: str, content_type: str, answers: Sequence[str]) -> str:
-    """The builder's answer list as one string (DESIGN §4.1). Raises ValueError for an impossible list."""
+    """The builder's answer list as one string (docs/method.md#datasets). Raises ValueError for an impossible list."""
     answers = [str(a).strip() for a in answers]
     if content_type == mimic.GENDER_CONTENT:
         answers = [GENDER_WORDS.get(a.lower(), a) for a in answers]

@@ -1,4 +1,4 @@
-"""OVQA as released and cleaned (DESIGN §4.1): the reader and the cleaning step (run by data/prepare_ovqa.py).
+"""OVQA as released and cleaned (docs/method.md#datasets): the reader and the cleaning step (run by data/prepare_ovqa.py).
 
 Folder: `img/`, `train.json`, `validate.json`, `test.json`; each entry holds `qid`, `image_name`, `question`,
 `answer`, `answer_type`, `question_type` (Modality, Abnormality, Attribute Other, Condition, Organ System,
@@ -39,7 +39,7 @@ PREPARE_COMMAND = "python data/prepare_ovqa.py --root <DATASET_ROOT_DIR>/OVQA"
 
 
 def kept_by_cleaning(row: dict[str, Any]) -> bool:
-    """Whether the cleaning step keeps a raw entry (DESIGN §4.1)."""
+    """Whether the cleaning step keeps a raw entry (docs/method.md#datasets)."""
     if str(row["answer_type"]).strip().upper() != CLOSED:
         return True
     if normalise_yes_no(str(row["answer"])) is not None:

@@ -17,7 +17,7 @@ class QARecord:
     `image` is relative to the dataset folder (`{DATASET_ROOT_DIR}/{dataset}`) so that split files stay valid
     when the data moves; `img_name` is the dataset's own name for the image (written to test_results.json).
     `fields` holds the attributes a shift can use (modality, location, content_type, age, ...).
-    `categories` are the answer options of a closed question (DESIGN §4.1), None for open questions.
+    `categories` are the answer options of a closed question (docs/method.md#datasets), None for open questions.
     `source` is the raw file the record came from (train, validate/valid, test).
     """
 

@@ -25,9 +25,9 @@ class DatasetReader:
     """How to read one raw dataset.
 
     read(dataset_dir) yields every QA record of every raw file (train, val, test), with `source` set to
-    "train", "val" or "test", and categories set on every closed record (DESIGN §4.1). `image_level_fields`
+    "train", "val" or "test", and categories set on every closed record (docs/method.md#datasets). `image_level_fields`
     are the shift fields fixed per image: for those, the ood records of the train file join the ood test
-    split (DESIGN §4.2). `raw_files` are the files (relative to the dataset folder) that `read` reads: a split
+    split (docs/method.md#shifts-and-splits). `raw_files` are the files (relative to the dataset folder) that `read` reads: a split
     file is rebuilt when one of them changes. `shift_groups` maps a field to the ood_values that name a rule
     rather than a value (MIMIC age=young); `shift_exclusions` maps a field to the records removed from every
     split when it is the shift (MIMIC's gender questions under the gender shift).

@@ -1,4 +1,4 @@
-"""Shift rules (DESIGN §4.2): which records are iid, which are ood, and which belong to neither.
+"""Shift rules (docs/method.md#shifts-and-splits): which records are iid, which are ood, and which belong to neither.
 
 A shift is `(data_shift, ood_value)`: a record field and the value(s) that make a record ood. Most shifts are
 literal (`modality=X-Ray`, `image_organ=[LEG, HAND]`); a dataset may also name groups that stand for a rule
@@ -120,7 +120,7 @@ def resolve_shift(
     exclusions: Mapping[str, Callable[[QARecord], bool]],
     image_level_fields: Iterable[str],
 ) -> Shift:
-    """Checks a shift against a dataset's records (DESIGN §4.2) and returns it ready to apply.
+    """Checks a shift against a dataset's records (docs/method.md#shifts-and-splits) and returns it ready to apply.
 
     Raises ConfigError naming the setting and what is valid: a data_shift the records lack, an ood_value that
     matches no record, or one that leaves no iid record.

@@ -1,4 +1,4 @@
-"""SLAKE as released (DESIGN §4.1), English subset; also the reader of the demo dataset, which uses its format.
+"""SLAKE as released (docs/method.md#datasets), English subset; also the reader of the demo dataset, which uses its format.
 
 Folder: `imgs/`, `train.json`, `validate.json`, `test.json`; each entry holds `qid`, `img_id`, `img_name`
 (relative to `imgs/`), `question`, `answer` (sometimes a number), `q_lang` (en or zh), `location`, `modality`,

@@ -1,4 +1,4 @@
-"""Split files (DESIGN §4.2): the records of one split of one shift, written once and rebuilt when stale.
+"""Split files (docs/method.md#shifts-and-splits): the records of one split of one shift, written once and rebuilt when stale.
 
 `split_records(...)` is what every stage calls: it validates the shift, builds
 `{DATASET_ROOT_DIR}/{dataset}/split_files/{split name}.json` when it is missing or stale, and returns its
@@ -226,7 +226,7 @@ class DatasetSplits:
             if split == OOD and mod != "test":
                 raise ConfigError(
                     f"split=ood with mod={mod} is not valid: train and val splits are always iid "
-                    "(DESIGN §4.2); use split=iid, all or sample"
+                    "(docs/method.md#shifts-and-splits); use split=iid, all or sample"
                 )
             shift = self.shift(data_shift, ood_value)
             ood_value = (
@@ -316,7 +316,7 @@ def split_records(
     ood_value: Any = None,
     seed: int = DEFAULT_SAMPLE_SEED,
 ) -> list[QARecord]:
-    """The records of one split, building its split file if it is missing or stale (DESIGN §4.2).
+    """The records of one split, building its split file if it is missing or stale (docs/method.md#shifts-and-splits).
 
     `seed` only seeds split=sample (the data seed, 123 in the study; not the training seed). Raises
     ConfigError for an unknown dataset, mod or split, a data_shift the records lack or an ood_value that

@@ -1,4 +1,4 @@
-"""The LLM judge (DESIGN §4.7): versioned rubric prompts, routing, a strict parser, an on-disk cache, backends.
+"""The LLM judge (docs/method.md#llm-judge): versioned rubric prompts, routing, a strict parser, an on-disk cache, backends.
 
 Modules: `rubrics` (prompts, routing, the exact-match shortcut), `parser` (reply -> score or failure), `cache`
 (SQLite replies by fingerprint), `backends` (`hf`, `openai`), `registry` (judge settings, backend and model

@@ -1,4 +1,4 @@
-"""A strict parser from a judge's reply to a score on the rubric's scale (DESIGN §4.7).
+"""A strict parser from a judge's reply to a score on the rubric's scale (docs/method.md#llm-judge).
 
 Accepted: a `score` field with a number, written as JSON (`{"score": 4}`), with single quotes or no quotes
 (`{'score': 4}`, `{ score: 4 }` as the original prompt asked), bare (`score: 4`, `Score = 4`), with the number as

@@ -1,4 +1,4 @@
-"""The judge's three rubrics (DESIGN §4.7), their versioned prompt files, routing and the exact-match shortcut.
+"""The judge's three rubrics (docs/method.md#llm-judge), their versioned prompt files, routing and the exact-match shortcut.
 
 Prompts live in `sure_vqa/judge/prompts/{rubric}.{version}.txt`. A changed prompt gets a new version file; the
 version and a hash of the text are part of every cache key and are written next to every mean, so scores from

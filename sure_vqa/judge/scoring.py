@@ -1,6 +1,6 @@
 """Scoring rows with the LLM judge: shortcut, cache, batched asking, strict parsing, failure counting.
 
-For each row: a prediction equal to the ground truth gets full marks without asking (DESIGN §4.7); otherwise the
+For each row: a prediction equal to the ground truth gets full marks without asking (docs/method.md#llm-judge); otherwise the
 reply is taken from the cache or asked for, in batches, and each batch is stored in the cache as soon as it comes
 back (so an interrupted run resumes where it stopped). Every reply is parsed on every run; a reply that gives no
 score on the rubric's scale is a failure, kept in the rows and counted next to every mean, never turned into 0.

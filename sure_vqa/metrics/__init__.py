@@ -1,5 +1,5 @@
 """Answer metrics that need no model: normalisation, traditional metrics, and optional extras.
 
 Nothing here imports torch or model code at import time, so the metrics run on a laptop without a GPU stack
-(DESIGN §3); the embedding-similarity extra loads sentence-transformers only when it is called.
+; the embedding-similarity extra loads sentence-transformers only when it is called.
 """

@@ -1,4 +1,4 @@
-"""Extra open-question metrics, not part of the SURE-VQA paper's set (DESIGN §4.6): ROUGE-L and sentence-embedding
+"""Extra open-question metrics, not part of the SURE-VQA paper's set (docs/method.md#traditional-metrics): ROUGE-L and sentence-embedding
 similarity. They are off by default and switched on with `extra_metrics=[rouge_l,embedding_similarity]`.
 
 ROUGE-L comes from Google's `rouge-score` package, on the normalised answers. Embedding similarity is the cosine

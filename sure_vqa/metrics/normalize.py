@@ -1,7 +1,7 @@
-"""VQA-evaluation-style answer normalisation (DESIGN §4.6), shared by every traditional metric.
+"""VQA-evaluation-style answer normalisation (docs/method.md#traditional-metrics), shared by every traditional metric.
 
 Hand-written because no maintained package ships it: the VQA evaluation code, and LLaVA-Med's copy of it that
-the original SURE-VQA used, are scripts, not libraries. The rules follow DESIGN §4.6 and are decided for each
+the original SURE-VQA used, are scripts, not libraries. The rules follow docs/method.md#traditional-metrics and are decided for each
 occurrence of a character:
 
 1. lower-case;

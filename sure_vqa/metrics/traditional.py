@@ -1,4 +1,4 @@
-"""Traditional VQA metrics exactly as DESIGN §4.6: token metrics for open questions, accuracy for closed ones.
+"""Traditional VQA metrics exactly as docs/method.md#traditional-metrics: token metrics for open questions, accuracy for closed ones.
 
 Open questions are scored on normalised whitespace tokens (`normalize.normalize_tokens`): exact match as
 LLaVA-Med defines it, token precision/recall/F1, and BLEU-1..3 from nltk's `sentence_bleu` (uniform weights, no
@@ -51,7 +51,7 @@ def exact_match(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> float:
 
 
 def precision_recall_f1(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> tuple[float, float, float]:
-    """Token precision, recall and F1 with the counts of DESIGN §4.6; all 0 when tp is 0 or a side is empty."""
+    """Token precision, recall and F1 with the counts of docs/method.md#traditional-metrics; all 0 when tp is 0 or a side is empty."""
     pred_counts, gt_counts = Counter(pred_tokens), Counter(gt_tokens)
     if not pred_counts or not gt_counts:
         return 0.0, 0.0, 0.0

@@ -1,7 +1,7 @@
 """The demo VLM: the real SmolLM2-135M-Instruct language model with a small, randomly initialised CLIP vision
 tower and projector, saved as an ordinary transformers LLaVA folder.
 
-No vision-encoder weights ship in any package (DESIGN §5), so the vision side starts random and learns only
+No vision-encoder weights ship in any package, so the vision side starts random and learns only
 what fine-tuning teaches the projector; the language side is a real instruction-tuned model. The folder loads
 through the same code as LLaVA-Med (LlavaForConditionalGeneration + LlavaProcessor), so the demo exercises the
 real loading, training and inference paths. Usage: `python -m sure_vqa.models.demo_model OUT_DIR`.

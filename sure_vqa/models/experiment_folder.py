@@ -1,4 +1,4 @@
-"""The files of a fine-tuned model's experiment folder (DESIGN §4.3) and its life cycle.
+"""The files of a fine-tuned model's experiment folder (docs/method.md#experiment-folders) and its life cycle.
 
 A folder is finished exactly when its top-level `trainer_state.json` exists: every other final file is moved
 into place before it, each with an atomic `os.replace`, so a run killed at any moment never leaves a folder

@@ -2,7 +2,7 @@
 
 Any folder that transformers loads as an image-text-to-text model (LlavaForConditionalGeneration, and other
 architectures through the Auto classes) is a valid base model; LLaVA-Med v1.5 is converted to that layout once
-(`python -m sure_vqa.models.convert_llava_med`). An experiment folder (DESIGN §4.3) holds either a peft adapter
+(`python -m sure_vqa.models.convert_llava_med`). An experiment folder (docs/method.md#experiment-folders) holds either a peft adapter
 (LoRA, IA3, prompt tuning; the trained projector travels in it as a peft `modules_to_save` module) or, after full
 fine-tuning, the whole model's weights.
 """
@@ -62,7 +62,7 @@ def load_processor(path: str | Path) -> Any:
                           "a base model folder must contain its processor and chat template")
     processor = AutoProcessor.from_pretrained(path)
     if getattr(processor, "chat_template", None) is None:
-        raise ConfigError(f"the processor in {path} has no chat template; the prompt needs one (DESIGN §4.4)")
+        raise ConfigError(f"the processor in {path} has no chat template; the prompt needs one (docs/method.md#prompting)")
     return processor
 
 
@@ -130,7 +130,7 @@ def load_for_inference(base_model_path: str | Path, model_dir: Path | None = Non
 
 def training_config(model_dir: str | Path) -> DictConfig | None:
     """The resolved training config of an experiment folder (None if it has none), e.g. to read
-    `train.pad_to_square` so that inference pads images as training did (DESIGN §4.4)."""
+    `train.pad_to_square` so that inference pads images as training did (docs/method.md#prompting)."""
     path = Path(model_dir) / naming.RESOLVED_CONFIG_FILE
     if not path.is_file():
         return None

@@ -1,4 +1,4 @@
-"""The one prompt used in training and inference (DESIGN §4.4).
+"""The one prompt used in training and inference (docs/method.md#prompting).
 
 The question goes to the model through its own chat template, the image first; closed yes/no questions get a
 fixed suffix. Training and inference both call `prompt_text`, so they cannot drift apart.

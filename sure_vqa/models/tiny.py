@@ -1,4 +1,4 @@
-"""A tiny LLaVA built from a config, offline, for tests and benchmarks (DESIGN §5).
+"""A tiny LLaVA built from a config, offline, for tests and benchmarks.
 
 It has the same classes as a real one (LlavaForConditionalGeneration, LlavaProcessor with a CLIP image
 processor and a chat template), so every code path that serves LLaVA-Med is exercised; only the sizes differ.

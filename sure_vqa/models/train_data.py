@@ -1,6 +1,6 @@
 """Training examples from QA records: the inference prompt plus the answer, with labels on the answer only.
 
-The prompt is built by `sure_vqa.models.prompting` exactly as inference builds it (DESIGN §4.4) and tokenised by
+The prompt is built by `sure_vqa.models.prompting` exactly as inference builds it (docs/method.md#prompting) and tokenised by
 the same processor call, so the model is trained on the very token sequence it will be asked to continue. The
 answer follows through the model's own chat template (which ends it with the end-of-sequence token), and only
 those answer tokens (+eos) carry labels. A no-image example has no image in its prompt and no pixel values at all.
@@ -76,7 +76,7 @@ def encode_example(processor: Any, record: QARecord, image: Any | None, max_leng
 
 @dataclass(frozen=True)
 class ImageSettings:
-    """How training reads images: the path of a record's image, and LLaVA's pad-to-square (DESIGN §4.4)."""
+    """How training reads images: the path of a record's image, and LLaVA's pad-to-square (docs/method.md#prompting)."""
 
     image_path: Callable[[QARecord], Path]
     pad_to_square: bool = True

@@ -24,7 +24,7 @@ SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_wi
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training loop settings (DESIGN §4.9 defaults). See docs/training.md for each key."""
+    """Training loop settings (docs/method.md#fine-tuning-defaults defaults). See docs/training.md for each key."""
 
     epochs: float = 1.0
     max_steps: int = -1  # > 0: stop after this many optimiser steps (overrides epochs; for smoke tests)

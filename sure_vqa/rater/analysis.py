@@ -1,4 +1,4 @@
-"""How well each metric agrees with people (DESIGN §4.10): rank correlations, inter-rater agreement, plots.
+"""How well each metric agrees with people (docs/method.md#human-rater-study): rank correlations, inter-rater agreement, plots.
 
 - Kendall's tau-b and Spearman's rho with p-values (scipy) between every rater, the LLM judge and each
   traditional metric, over the questions both scored.
@@ -35,7 +35,7 @@ from sure_vqa.rater.selection import load_judge_scores
 log = logging.getLogger(__name__)
 
 HUMAN = "Human"
-# Per-question keys of the traditional metrics files (DESIGN §4.6, sure_vqa.metrics.traditional), shown names first.
+# Per-question keys of the traditional metrics files (docs/method.md#traditional-metrics, sure_vqa.metrics.traditional), shown names first.
 OPEN_METRIC_KEYS = {
     "Exact Match": "exact_match_score",
     "F1": "f1_score",

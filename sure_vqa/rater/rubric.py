@@ -1,4 +1,4 @@
-"""The scales raters use: the LLM judge's own rubrics (DESIGN §4.7), so that human and judge scores compare.
+"""The scales raters use: the LLM judge's own rubrics (docs/method.md#llm-judge), so that human and judge scores compare.
 
 The values and the routing of a question to a rubric come from `sure_vqa.judge.rubrics`, the one place that
 defines them; this module adds what a person needs to see: a label per value and a short instruction, worded

@@ -1,4 +1,4 @@
-"""Choosing the questions of a rater study and writing its self-contained study folder (DESIGN §4.10).
+"""Choosing the questions of a rater study and writing its self-contained study folder (docs/method.md#human-rater-study).
 
 Only questions whose prediction differs from the ground truth are rated: an identical answer gets full marks
 from the judge without asking it (§4.7), so rating it would tell nothing about agreement. "Identical" is the

@@ -1,4 +1,4 @@
-"""The robustness report (DESIGN §4.8): iid, ood and relative robustness over seeds, beside the baselines.
+"""The robustness report (docs/method.md#baselines-and-robustness): iid, ood and relative robustness over seeds, beside the baselines.
 
     python -m sure_vqa.report [experiment_root=PATH] [out=PATH]
 

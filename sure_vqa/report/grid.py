@@ -1,7 +1,7 @@
 """What the report compares: runs grouped by shift and by model or baseline ("variant"), and the expected grid.
 
 A variant is what one row of the report describes: a fine-tuning method (its seeds are summarised), or a
-baseline (DESIGN §4.8): the zero-shot model, the most frequent answer, the four no-image combinations, the
+baseline (docs/method.md#baselines-and-robustness): the zero-shot model, the most frequent answer, the four no-image combinations, the
 blank/shuffled-image controls, and the iid/ood swap. The expected grid of a shift is the methods × seeds × runs
 found for that shift, plus the baselines; whatever is expected and absent (or incomplete) is listed.
 """

@@ -1,4 +1,4 @@
-"""Reading one eval run's metrics files into per-question scores (DESIGN §4.3, §4.6, §4.7).
+"""Reading one eval run's metrics files into per-question scores (docs/method.md#experiment-folders, #traditional-metrics, #llm-judge).
 
 Every metrics file is a JSON list: element 0 the averages, then one row per question. A metric `X` has its
 mean under `avg_X` in element 0 and its per-question value under `X` in each row. The traditional files
@@ -71,7 +71,7 @@ def _failure_count(averages: Mapping[str, Any]) -> int | None:
 
 
 def _judge_version(averages: Mapping[str, Any]) -> str | None:
-    """`identity, prompt version` of a judge file (DESIGN §4.7); None for files that do not record them."""
+    """`identity, prompt version` of a judge file (docs/method.md#llm-judge); None for files that do not record them."""
     identity = averages.get("judge_identity") or averages.get("judge")
     prompt = averages.get("prompt_version")
     if isinstance(prompt, list):

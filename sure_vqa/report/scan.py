@@ -1,6 +1,6 @@
 """Finding every eval run under an experiment root, and what each one is, from folder names alone.
 
-The layout is the one `sure_vqa.naming` builds (DESIGN §4.3): fine-tuned models `llava-{train split}-finetune_...`,
+The layout is the one `sure_vqa.naming` builds (docs/method.md#experiment-folders): fine-tuned models `llava-{train split}-finetune_...`,
 the zero-shot model `{dataset}/pretrained`, the most-frequent baseline `most_frequent-{train split}`, each with
 `eval/{run}/`. A folder that looks like a run but cannot be placed is kept in `ScanResult.unplaced` with the
 reason, so the report can say what it did not use.

@@ -1,4 +1,4 @@
-"""The numbers of the robustness report (DESIGN §4.8): mean ± std over seeds, relative robustness, and a
+"""The numbers of the robustness report (docs/method.md#baselines-and-robustness): mean ± std over seeds, relative robustness, and a
 bootstrap interval of the iid − ood gap over questions.
 
 RR = 1 − (iid − ood)/iid = ood/iid is computed per seed and then summarised over seeds, like every other

@@ -1,4 +1,4 @@
-"""Judge backends: something that turns chat conversations into replies (DESIGN §4.7).
+"""Judge backends: something that turns chat conversations into replies (docs/method.md#llm-judge).
 
 `hf` runs a local transformers model; `openai` talks to any OpenAI-compatible server (vLLM, llama.cpp's server,
 a hosted API). Both are registered in `sure_vqa.judge.registry`; a new backend is one module plus one

@@ -1,4 +1,4 @@
-"""Fine-tuning methods behind one registry (DESIGN §4.9): adding a method is one module that calls `register`.
+"""Fine-tuning methods behind one registry (docs/method.md#fine-tuning-defaults): adding a method is one module that calls `register`.
 
 Each method module holds a documented config dataclass (read from the `finetune` config group) and a `prepare`
 function that turns the pretrained VLM into the model to train. Whatever the method, `prepare_model` then

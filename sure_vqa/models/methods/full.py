@@ -1,5 +1,5 @@
 """Full fine-tuning: every weight of the language model (embeddings and head included) and the projector
-train; the vision tower stays frozen (DESIGN §4.9). The experiment folder then holds the whole model."""
+train; the vision tower stays frozen (docs/method.md#fine-tuning-defaults). The experiment folder then holds the whole model."""
 
 from __future__ import annotations
 

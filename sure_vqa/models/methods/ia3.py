@@ -1,4 +1,4 @@
-"""IA3 on the language model's k_proj, v_proj and down_proj, down_proj scaled as feed-forward (DESIGN §4.9)."""
+"""IA3 on the language model's k_proj, v_proj and down_proj, down_proj scaled as feed-forward (docs/method.md#fine-tuning-defaults)."""
 
 from __future__ import annotations
 

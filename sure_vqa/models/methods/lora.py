@@ -1,4 +1,4 @@
-"""LoRA on every linear layer of the language model (DESIGN §4.9): not the vision tower, projector or head."""
+"""LoRA on every linear layer of the language model (docs/method.md#fine-tuning-defaults): not the vision tower, projector or head."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Prompt tuning: trained virtual tokens prepended to the input embeddings (DESIGN §4.9), random or text init."""
+"""Prompt tuning: trained virtual tokens prepended to the input embeddings (docs/method.md#fine-tuning-defaults), random or text init."""
 
 from __future__ import annotations
 
