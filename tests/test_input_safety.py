@@ -241,3 +241,24 @@ def test_two_inference_processes_on_one_run(tmp_path: Path, data_root: Path, tin
     rows = json.loads((eval_dir / naming.TEST_RESULTS_FILE).read_text())
     assert sorted(r["qid"] for r in rows) == ["2003", "5", "6"]  # the ood test split: test X-Ray + train X-Ray
     assert not list(eval_dir.glob(naming.PREDICTION_LOG_GLOB)) and not holder.exists()
+
+
+def test_training_and_evaluation_of_a_held_folder_are_refused(tmp_path: Path, data_root: Path,
+                                                              tiny_llava_dir: Path) -> None:
+    """The lock of train.py (in the experiment folder) and run_eval.py (in the eval folder), held by this test."""
+    from sure_vqa.run_lock import run_lock
+
+    experiments = tmp_path / "experiments"
+    model_dir = experiments / "llava-SLAKE_train_iid_modality_X-Ray-finetune_lora_rank16_lr3e-4_seed123"
+    folder = _scored_folder(tmp_path)
+    before = _snapshot(folder)
+    with run_lock(model_dir, "train"), run_lock(folder, "evaluation"):
+        trained = _run("train.py", *SHIFT, *_paths(data_root, experiments, tiny_llava_dir), "train.max_steps=1",
+                       hydra_dir=tmp_path / "h1")
+        evaluated = _run("run_eval.py", f"eval_dir={folder}", *TRADITIONAL_ONLY, hydra_dir=tmp_path / "h2")
+    error = _one_line_error(trained)
+    assert f"another train run of {model_dir} is in progress (pid {os.getpid()} on" in error
+    assert "Loading weights" not in trained.stderr
+    assert f"another evaluation run of {folder} is in progress (pid {os.getpid()} on" in _one_line_error(evaluated)
+    assert _snapshot(folder) == before
+    assert sorted(p.name for p in model_dir.iterdir()) == [naming.run_lock_name("train")]
