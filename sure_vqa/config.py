@@ -18,7 +18,6 @@ from sure_vqa import naming
 
 MODEL_TYPES = ("lora", "ia3", "prompt", "full", "pretrained")
 LEGACY_FLAGS = {"lora_enable": "lora", "ia3_enable": "ia3", "prompt_enable": "prompt"}
-ENV_PATHS = ("DATASET_ROOT_DIR", "EXPERIMENT_ROOT_DIR", "LLAVA_MED_MODEL_PATH", "JUDGE_MODEL_PATH")
 EXIT_CONFIG_ERROR = 2
 
 T = TypeVar("T")

@@ -331,11 +331,6 @@ def check_shift(dataset_root: Path, dataset: str, data_shift: str | None, ood_va
     return DatasetSplits(dataset_root, dataset).shift(data_shift, ood_value)
 
 
-def field_summary(dataset_root: Path, dataset: str) -> FieldSummary:
-    """Every shift field of a dataset with its values and their counts per raw file."""
-    return DatasetSplits(dataset_root, dataset).summary()
-
-
 def limit_records(records: Sequence[QARecord], max_samples: int | None) -> list[QARecord]:
     """At most `max_samples` records, evenly spaced over the split (the demo and smoke tests answer a part of a
     split; the first N would often be questions about one image). None keeps them all."""
