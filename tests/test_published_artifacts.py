@@ -119,6 +119,17 @@ def test_a_missing_file_is_named_and_nothing_is_written(published_folders, tmp_p
     assert not dst.exists() and [p.name for p in tmp_path.iterdir()] == ["incomplete"]
 
 
+@pytest.mark.parametrize(("removed", "message"), [
+    ("preprocessor_config.json", "has no preprocessor_config.json"),
+    ("pytorch_model.bin", "holds no weights"),
+])
+def test_an_incomplete_clip_folder_is_named(published_folders, tmp_path: Path, removed, message) -> None:
+    clip = _copy_without(published_folders["clip"], tmp_path / "clip", removed)
+    done = _convert_command(published_folders["llava_med"], tmp_path / "out", clip)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and message in done.stderr
+    assert str(clip) in done.stderr and not (tmp_path / "out").exists()
+
+
 def test_a_carried_vision_tower_that_differs_is_reported(published_folders, tmp_path: Path) -> None:
     """LLaVA's loader takes the tower from the CLIP folder, not the checkpoint's copy; so does the converter."""
     src = skeletons.write_llava_med_skeleton(tmp_path / "other-tower", clip_seed=1)

@@ -44,6 +44,7 @@ PAD_TOKEN = "<pad>"
 VOCAB_MULTIPLE = 64
 SUPPORTED_PROJECTOR = "mlp2x_gelu"
 _TOKENIZER_FILES = ("tokenizer.model", "tokenizer.json")
+CLIP_PREPROCESSOR_FILE = "preprocessor_config.json"
 _TEXT_CONFIGS = {"llava_mistral": "MistralConfig", "llava_llama": "LlamaConfig", "llava": "LlamaConfig"}
 # Keys of LLaVA's config that describe the multimodal wrapper, not the language model.
 _LLAVA_KEYS = ("architectures", "model_type", "image_aspect_ratio", "tokenizer_model_max_length",
@@ -261,6 +262,10 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
     source_config = read_source_config(src)
     _check_tokenizer_files(src)
     files = weight_files(src)
+    if not (vision_tower / CLIP_PREPROCESSOR_FILE).is_file():
+        raise DataError(f"--vision-tower {vision_tower} has no {CLIP_PREPROCESSOR_FILE} (the CLIP image processor's "
+                        "settings); download the whole openai/clip-vit-large-patch14-336 folder")
+    weight_files(vision_tower)  # the CLIP weights are there
     torch_dtype = _dtype(dtype, source_config)
 
     vision_config = CLIPVisionConfig.from_pretrained(vision_tower)
