@@ -93,6 +93,13 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_llava_dir: 
     assert other.returncode == 2, other.stderr[-2000:]
     assert "is already trained, with other settings (train.max_steps: -1 -> 9)" in other.stderr
     assert {p.name: p.read_bytes() for p in model_dir.iterdir() if p.is_file()} == before
+    # ... where the files are does not count (a base model copied to a job's local disk): still finished
+    import shutil
+
+    moved = shutil.copytree(model_path, tmp_path / "local-disk" / "model")
+    elsewhere = subprocess.run([*command, f"paths.model_path={moved}"], cwd=PROJECT_ROOT, env=env(),
+                               capture_output=True, text=True)
+    assert elsewhere.returncode == 0 and f"already trained: {model_dir}" in elsewhere.stdout, elsewhere.stderr[-2000:]
 
     # 6. the resumed run reports the loss of the whole run: the same train_loss as an uninterrupted run
     uninterrupted_root = tmp_path / "uninterrupted"

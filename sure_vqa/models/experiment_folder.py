@@ -140,12 +140,13 @@ def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
 
 
-def differences_from_folder(model_dir: Path, resolved: Mapping[str, Any]) -> list[str]:
+def differences_from_folder(model_dir: Path, resolved: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> list[str]:
     """The settings in which `resolved` differs from the folder's resolved config (none if it has none)."""
     path = model_dir / naming.RESOLVED_CONFIG_FILE
     if not path.is_file():
         return []  # nothing to compare (a fresh folder, or one written by the original code)
-    return settings_differences(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, resolved)
+    differences = settings_differences(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, resolved)
+    return [d for d in differences if not any(d.startswith(prefix) for prefix in ignored)]
 
 
 def check_resumable(model_dir: Path, resolved: Mapping[str, Any]) -> None:
@@ -160,8 +161,9 @@ def check_resumable(model_dir: Path, resolved: Mapping[str, Any]) -> None:
 
 def check_finished_settings(model_dir: Path, resolved: Mapping[str, Any]) -> None:
     """A finished folder trained with other settings than these (its name does not encode them all, e.g.
-    train.max_steps) is not taken as this run: say what differs and how to proceed."""
-    differences = differences_from_folder(model_dir, resolved)
+    train.max_steps) is not taken as this run: say what differs and how to proceed. Where the files are
+    (`paths.*`, e.g. a base model copied to a job's local disk) does not count: the finished folder is used."""
+    differences = differences_from_folder(model_dir, resolved, ignored=("paths.",))
     if differences:
         raise ConfigError(
             f"{model_dir} is already trained, with other settings ({'; '.join(differences[:5])}); to train with "
