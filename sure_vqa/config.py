@@ -53,6 +53,14 @@ def require_path(value: Any, setting: str, env_var: str | None = None, must_exis
     return path
 
 
+def check_flag(cfg: Mapping[str, Any], key: str) -> bool:
+    """A true/false setting (absent: false); anything else names the key."""
+    value = cfg.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is not valid; it must be true or false")
+    return value
+
+
 def check_choice(value: Any, setting: str, valid: tuple[str, ...] | list[str]) -> str:
     if value not in valid:
         raise ConfigError(f"{setting}={value!r} is not valid; valid values: {', '.join(map(str, valid))}")

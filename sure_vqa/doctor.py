@@ -203,31 +203,44 @@ def grid_shifts(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [load_shift(entry) for entry in cfg["grid"]["shifts"]]
 
 
-def check_dataset(cfg: Mapping[str, Any], dataset: str) -> str:
-    from sure_vqa.data.splits import DatasetSplits
+class StudyData:
+    """The grid's datasets, each read once for one doctor run: the dataset and shift checks and the disk
+    estimate ask for the same records and split counts (MIMIC has 200,000 questions)."""
 
-    root = _path_setting(cfg, "dataset_root")
-    splits = DatasetSplits(root, dataset)
+    def __init__(self, cfg: Mapping[str, Any]) -> None:
+        self.cfg = cfg
+        self._splits: dict[str, Any] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def splits(self, dataset: str) -> Any:
+        from sure_vqa.data.splits import DatasetSplits
+
+        if dataset not in self._splits:
+            self._splits[dataset] = DatasetSplits(_path_setting(self.cfg, "dataset_root"), dataset)
+        return self._splits[dataset]
+
+    def split_counts(self, shift: Mapping[str, Any]) -> dict[str, int]:
+        """Questions in the train and val split models are trained on, and in the iid and ood test splits."""
+        key = json.dumps([shift["dataset"], shift["data_shift"], shift["ood_value"]], default=str)
+        if key not in self._counts:
+            splits = self.splits(shift["dataset"])
+            train_split = self.cfg.get("train_split", "iid")
+            counts = {}
+            for mod, split in (("train", train_split), ("val", train_split), ("test", "iid"), ("test", "ood")):
+                args = (shift["data_shift"], shift["ood_value"]) if split in ("iid", "ood") else (None, None)
+                counts[f"{mod} {split}"] = len(splits.split(mod, split, *args)[1])
+            self._counts[key] = counts
+        return self._counts[key]
+
+
+def check_dataset(data: StudyData, dataset: str) -> str:
+    splits = data.splits(dataset)
     counts = Counter(record.source for record in splits.records())
     return f"{splits.dataset_dir}: " + ", ".join(f"{counts.get(mod, 0)} {mod}" for mod in naming.MODS) + " questions"
 
 
-def shift_split_counts(cfg: Mapping[str, Any], shift: Mapping[str, Any]) -> dict[str, int]:
-    """Questions in the train and val split models are trained on, and in the iid and ood test splits."""
-    from sure_vqa.data.splits import DatasetSplits
-
-    splits = DatasetSplits(_path_setting(cfg, "dataset_root"), shift["dataset"])
-    train_split = cfg.get("train_split", "iid")
-    wanted = [("train", train_split), ("val", train_split), ("test", "iid"), ("test", "ood")]
-    counts = {}
-    for mod, split in wanted:
-        args = (shift["data_shift"], shift["ood_value"]) if split in ("iid", "ood") else (None, None)
-        counts[f"{mod} {split}"] = len(splits.split(mod, split, *args)[1])
-    return counts
-
-
-def check_shift(cfg: Mapping[str, Any], shift: Mapping[str, Any]) -> str:
-    counts = shift_split_counts(cfg, shift)
+def check_shift(data: StudyData, shift: Mapping[str, Any]) -> str:
+    counts = data.split_counts(shift)
     detail = ", ".join(f"{name} {n}" for name, n in counts.items())
     empty = [name for name, n in counts.items() if n == 0]
     if empty:
@@ -303,21 +316,17 @@ def trainable_parameters(model_path: Path, model_type: str, finetune_cfg: Mappin
     return sum(p.numel() for p in prepared.parameters() if p.requires_grad)
 
 
-def estimate_grid_bytes(cfg: Mapping[str, Any]) -> tuple[int, str]:
+def estimate_grid_bytes(cfg: Mapping[str, Any], data: StudyData) -> tuple[int, str]:
     """(bytes, how they were counted) for the grid: each trained folder (weights + init_weight + one checkpoint
     at the peak of training) and every inference run's files."""
     from sure_vqa.study import TRAINED_METHODS, grid_cells, inference_specs
 
     model_path = _path_setting(cfg, "model_path")
-    counts_of: dict[str, dict[str, int]] = {}
     trainable_of: dict[str, int] = {}
     total = n_models = n_runs = 0
     for cell in grid_cells(cfg):
         method, train_no_image = str(cell["method"]), bool(cell["train_no_image"])
-        key = f"{cell['dataset']}:{cell['data_shift']}:{cell['ood_value']}"
-        if key not in counts_of:
-            counts_of[key] = shift_split_counts(cfg, cell)
-        counts = counts_of[key]
+        counts = data.split_counts(cell)
         if method in TRAINED_METHODS:
             if method not in trainable_of:
                 trainable_of[method] = trainable_parameters(model_path, method, cell.get("finetune") or {})
@@ -335,9 +344,9 @@ def estimate_grid_bytes(cfg: Mapping[str, Any]) -> tuple[int, str]:
     return total, f"{n_models} trained models ({trained} parameters trained), {n_runs} inference runs"
 
 
-def check_disk(cfg: Mapping[str, Any]) -> str:
+def check_disk(cfg: Mapping[str, Any], data: StudyData) -> str:
     root = _path_setting(cfg, "experiment_root")
-    needed, how = estimate_grid_bytes(cfg)
+    needed, how = estimate_grid_bytes(cfg, data)
     free = shutil.disk_usage(_existing_ancestor(root)).free
     detail = f"the grid needs about {_gb(needed)} ({how}); {_gb(free)} free"
     if needed > free:
@@ -359,15 +368,16 @@ def run_checks(cfg: Mapping[str, Any]) -> list[Check]:
         shifts = grid_shifts(cfg)
     except ConfigError as err:
         return [*checks, Check("grid.shifts", False, str(err))]
+    data = StudyData(cfg)
     for dataset in dict.fromkeys(shift["dataset"] for shift in shifts):
-        checks.append(_run(f"dataset {dataset}", lambda d=dataset: check_dataset(cfg, d)))
+        checks.append(_run(f"dataset {dataset}", lambda d=dataset: check_dataset(data, d)))
     for shift in shifts:
         name = f"shift {shift['dataset']} {shift['data_shift']}={shift['ood_value']}"
-        checks.append(_run(name, lambda s=shift: check_shift(cfg, s)))
+        checks.append(_run(name, lambda s=shift: check_shift(data, s)))
     checks += [
         _run("accelerator", lambda: check_accelerator(cfg)),
         _run("memory", lambda: check_memory(cfg)),
-        _run("disk", lambda: check_disk(cfg)),
+        _run("disk", lambda: check_disk(cfg, data)),
     ]
     return checks
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sure_vqa import naming, runs
 from sure_vqa.atomic_io import write_json_atomic
-from sure_vqa.config import ConfigError, DataError
+from sure_vqa.config import ConfigError, DataError, check_flag
 from sure_vqa.metrics.extras import add_extra_metrics, check_extra_metrics
 from sure_vqa.metrics.traditional import score_closed_rows, score_open_rows, yes_no_categories
 from sure_vqa.run_lock import run_lock
@@ -181,6 +181,13 @@ def closed_categories(
 # --- the stage -----------------------------------------------------------------------------------
 
 
+def _prompt_versions(prompts: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The prompt versions recorded in the open and in the closed judge file (closed: its two rubrics)."""
+    from sure_vqa.judge import rubrics
+
+    return prompts[rubrics.OPEN].id, [prompts[kind].id for kind in rubrics.CLOSED_RUBRICS]
+
+
 def judge_files_to_replace(settings: JudgeSettings, folder: Path, judge_open: bool, judge_closed: bool,
                            overwrite: bool) -> list[Path]:
     """The judge files of `folder` that were scored with other judge settings (identity or prompt version).
@@ -188,15 +195,13 @@ def judge_files_to_replace(settings: JudgeSettings, folder: Path, judge_open: bo
     As inference treats a changed fingerprint: without `overwrite` such a file is an error that says what
     differs and the two ways on; with it, the files are returned to be kept as backups before they are replaced.
     """
-    from sure_vqa.judge import rubrics
-
-    prompts = settings.prompts()
+    open_version, closed_versions = _prompt_versions(settings.prompts())
     open_file, closed_file = naming.judge_metrics_files(settings.name)
     wanted = []
     if judge_open:
-        wanted.append((folder / open_file, prompts[rubrics.OPEN].id))
+        wanted.append((folder / open_file, open_version))
     if judge_closed:
-        wanted.append((folder / closed_file, [prompts[k].id for k in (rubrics.CLOSED, rubrics.TWO_OPTION)]))
+        wanted.append((folder / closed_file, closed_versions))
     differing = []
     for path, prompt_version in wanted:
         if not path.is_file():
@@ -226,8 +231,7 @@ def run_evaluation(cfg: Mapping[str, Any]) -> EvaluationResult:
     metric_types = check_metric_types(cfg)
     name = judge_name(cfg)
     judge_open, judge_closed = name in metric_types, name + CLOSED_SUFFIX in metric_types
-    _flag(cfg, "overwrite_judge_files")
-    _flag(cfg, "wait_for_lock")
+    overwrite, wait = check_flag(cfg, "overwrite_judge_files"), check_flag(cfg, "wait_for_lock")
     extras = check_extra_metrics(cfg.get("extra_metrics"))
     settings = None
     if judge_open or judge_closed:
@@ -245,26 +249,18 @@ def run_evaluation(cfg: Mapping[str, Any]) -> EvaluationResult:
                "the eval folder of these settings (dataset, shift, split, model_type, seed, no_image, corruption)")
         raise ConfigError(f"{results_file} does not exist ({how}); run inference.py with the same settings first, "
                           "or point eval_dir=PATH at a folder that holds test_results.json")
-    with run_lock(folder, LOCK_STAGE, wait=_flag(cfg, "wait_for_lock")):
-        return _evaluate(cfg, folder, results_file, metric_types, settings, extras)
-
-
-def _flag(cfg: Mapping[str, Any], key: str) -> bool:
-    value = cfg.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r} is not valid; it must be true or false")
-    return value
+    with run_lock(folder, LOCK_STAGE, wait=wait):
+        return _evaluate(cfg, folder, results_file, metric_types, settings, extras, overwrite)
 
 
 def _evaluate(cfg: Mapping[str, Any], folder: Path, results_file: Path, metric_types: Sequence[str],
-              settings: JudgeSettings | None, extras: Sequence[str]) -> EvaluationResult:
+              settings: JudgeSettings | None, extras: Sequence[str], overwrite_judge_files: bool) -> EvaluationResult:
     name = judge_name(cfg)
     judge_open, judge_closed = name in metric_types, name + CLOSED_SUFFIX in metric_types
     rows = load_test_results(results_file)
     replaced: list[Path] = []
     if settings is not None:  # before anything is written: a changed judge must not replace a file silently
-        replaced = judge_files_to_replace(settings, folder, judge_open, judge_closed,
-                                          _flag(cfg, "overwrite_judge_files"))
+        replaced = judge_files_to_replace(settings, folder, judge_open, judge_closed, overwrite_judge_files)
     open_rows = [row for row in rows if row["answer_type"] == "OPEN"]
     closed_rows = [row for row in rows if row["answer_type"] == "CLOSED"]
     categories, sources = [], {}
@@ -332,19 +328,18 @@ def _run_judge(
             if open_rows is not None:
                 judgments = score_items(items(open_rows, [rubrics.OPEN] * len(open_rows)), prompts, identity, cache,
                                         backend_factory, settings.batch_size, stats)
-                summary = summarize(judgments, settings.name, identity, prompts[rubrics.OPEN].id)
+                summary = summarize(judgments, settings.name, identity, _prompt_versions(prompts)[0])
                 result.files["judge_open"] = write_json_atomic(folder / open_file,
                                                                [summary, *file_rows(open_rows, judgments)])
             if closed_rows is not None:
                 kinds = [rubrics.route(r["answer_type"], c) for r, c in zip(closed_rows, categories, strict=True)]
                 judgments = score_items(items(closed_rows, kinds), prompts, identity, cache, backend_factory,
                                         settings.batch_size, stats)
-                closed_kinds = (rubrics.CLOSED, rubrics.TWO_OPTION)
-                summary = summarize(judgments, settings.name, identity, [prompts[k].id for k in closed_kinds])
+                summary = summarize(judgments, settings.name, identity, _prompt_versions(prompts)[1])
                 summary["by_rubric"] = {
                     kind: summarize([j for j in judgments if j.rubric == kind], settings.name, identity,
                                     prompts[kind].id)
-                    for kind in closed_kinds
+                    for kind in rubrics.CLOSED_RUBRICS
                 }
                 rows_out = file_rows(closed_rows, judgments)
                 for row, row_categories in zip(rows_out, categories, strict=True):

@@ -30,21 +30,30 @@ CLIP_MEAN_FILL: tuple[int, int, int] = tuple(int(x * 255) for x in CLIP_IMAGE_ME
 _DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
+# PIL raises OSError for truncated data, SyntaxError/ValueError from some broken headers.
+_UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
+
+
+def _missing_reason(path: Path) -> str | None:
+    if path.is_file():
+        return None
+    return "is a folder, not an image file" if path.is_dir() else "does not exist"
+
+
 def load_image(path: str | Path, pad_to_square: bool = False, fill: Sequence[int] = CLIP_MEAN_FILL) -> Image.Image:
     """Reads an image file as 8-bit RGB; with `pad_to_square`, pads it as `pad_to_square` does.
 
     A missing or unreadable file raises DataError naming the file.
     """
     path = Path(path)
-    if not path.is_file():
-        reason = "is a folder, not an image file" if path.is_dir() else "does not exist"
-        raise DataError(f"image file {path} {reason}")
+    missing = _missing_reason(path)
+    if missing is not None:
+        raise DataError(f"image file {path} {missing}")
     try:
         with Image.open(path) as opened:
             opened.load()  # decode now, inside the try, so a truncated file fails here and not later
             image = to_rgb(ImageOps.exif_transpose(opened))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        # PIL raises OSError for truncated data, SyntaxError/ValueError from some broken headers.
+    except _UNREADABLE as err:
         raise DataError(f"image file {path} cannot be read as an image: {err}") from err
     return _pad_to_square(image, fill) if pad_to_square else image
 
@@ -53,12 +62,13 @@ def image_file_problem(path: str | Path) -> str | None:
     """Why `path` cannot be an image (missing, a folder, an unreadable header), or None; cheap: a stat and the
     header, no decoding, so a whole split is checked before a model loads."""
     path = Path(path)
-    if not path.is_file():
-        return "is a folder, not an image file" if path.is_dir() else "does not exist"
+    missing = _missing_reason(path)
+    if missing is not None:
+        return missing
     try:
         with Image.open(path) as opened:
             opened.size  # noqa: B018 - parsing the header is the check
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+    except _UNREADABLE as err:
         return f"cannot be read as an image ({err})"
     return None
 

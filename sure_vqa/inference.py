@@ -25,7 +25,7 @@ from typing import Any
 
 from sure_vqa import naming, runs
 from sure_vqa.atomic_io import write_json_atomic
-from sure_vqa.config import ConfigError, DataError, check_choice, require_path, resolve_model_type
+from sure_vqa.config import ConfigError, DataError, check_choice, check_flag, require_path, resolve_model_type
 from sure_vqa.data.records import QARecord
 from sure_vqa.generation import DTYPES, GenerationSettings, check_backend
 from sure_vqa.run_lock import run_lock
@@ -97,13 +97,6 @@ def _optional_int(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int | N
     return None if cfg.get(key) is None else _int_at_least(cfg, key, minimum)
 
 
-def _flag(cfg: Mapping[str, Any], key: str) -> bool:
-    value = cfg.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r} is not valid; it must be true or false")
-    return value
-
-
 def _trained_pad_to_square(model_dir: Path) -> bool | None:
     """How training prepared images (docs/method.md#prompting), from the experiment folder's resolved config."""
     from sure_vqa.models.loading import training_config
@@ -148,8 +141,8 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
     dataset_root = runs.dataset_root(cfg)
     if data_shift is not None:  # split=all / sample use no shift
         check_shift(dataset_root, dataset, data_shift, ood_value)
-    no_image = _flag(cfg, "no_image")
-    _flag(cfg, "train_no_image")
+    no_image = check_flag(cfg, "no_image")
+    check_flag(cfg, "train_no_image")
     corruption = runs.corruption_settings(cfg)
     run_name = runs.eval_run_name(cfg)  # validates image_control
     image_control = cfg.get("image_control")
@@ -163,7 +156,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
         check_available(model_type)
     dtype = check_choice(str(cfg.get("dtype", "auto")), "dtype", DTYPES)
     generation = GenerationSettings(max_new_tokens=_int_at_least(cfg, "max_new_tokens"),
-                                    do_sample=_flag(cfg, "do_sample"))
+                                    do_sample=check_flag(cfg, "do_sample"))
     base_model_path = require_path((cfg.get("paths") or {}).get("model_path"), "paths.model_path",
                                    "LLAVA_MED_MODEL_PATH")
     model_dir = runs.model_dir(cfg)
@@ -186,7 +179,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
         batch_size=_int_at_least(cfg, "batch_size"), num_workers=_int_at_least(cfg, "num_workers", minimum=0),
         backend=backend, dtype=dtype, dataset_root=dataset_root, base_model_path=base_model_path,
         model_dir=model_dir, eval_dir=runs.eval_dir(cfg), test_split_name=runs.test_split_name(cfg),
-        run_name=run_name, max_samples=_optional_int(cfg, "max_samples"), wait_for_lock=_flag(cfg, "wait_for_lock"),
+        run_name=run_name, max_samples=_optional_int(cfg, "max_samples"), wait_for_lock=check_flag(cfg, "wait_for_lock"),
     )
 
 

@@ -21,7 +21,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from sure_vqa import naming, runs
 from sure_vqa.atomic_io import write_text_atomic
-from sure_vqa.config import ConfigError, check_choice, legacy_flags, require_path, resolve_model_type
+from sure_vqa.config import (
+    ConfigError,
+    check_choice,
+    check_flag,
+    legacy_flags,
+    require_path,
+    resolve_model_type,
+)
 from sure_vqa.models import experiment_folder as folder
 from sure_vqa.models import methods
 from sure_vqa.models.train_settings import TrainSettings
@@ -63,13 +70,6 @@ def _world_size() -> int:
 
 def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _flag(cfg: Mapping[str, Any], key: str) -> bool:
-    value = cfg.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r} is not valid; it must be true or false")
-    return value
 
 
 def _float_setting(value: Any, setting: str) -> float:
@@ -119,7 +119,7 @@ def plan(cfg: Mapping[str, Any]) -> TrainPlan:
                      train_split=train_split, data_shift=data_shift, ood_value=ood_value,
                      no_image=bool(cfg.get("no_image", False)), seed=seed, settings=settings,
                      method_config=method_config, model_dir=model_dir, world_size=world_size, resolved=resolved,
-                     wait_for_lock=_flag(cfg, "wait_for_lock"))
+                     wait_for_lock=check_flag(cfg, "wait_for_lock"))
 
 
 def _resolved_config(cfg: Mapping[str, Any], model_type: str, learning_rate: float, settings: TrainSettings,

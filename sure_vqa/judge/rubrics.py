@@ -19,6 +19,7 @@ from sure_vqa.config import ConfigError
 OPEN = "open"  # open questions: 1-5 stars
 CLOSED = "closed"  # closed questions with one right answer (yes/no, "A or B"): 0 or 1
 TWO_OPTION = "two_option"  # "A or B / both / none" questions: 0, 0.5 or 1
+CLOSED_RUBRICS = (CLOSED, TWO_OPTION)  # the rubrics of closed questions, in the closed judge file's order
 BOTH_NONE = frozenset({"both", "none"})
 
 

@@ -187,12 +187,11 @@ def _check_tokenizer_files(src: Path) -> None:
 
 
 def load_source_tokenizer(src: Path) -> Any:
-    """The checkpoint's tokenizer. LLaVA-Med v1.5 ships a SentencePiece tokenizer.model and no tokenizer.json;
+    """The checkpoint's tokenizer (its files checked by `_check_tokenizer_files`). LLaVA-Med v1.5 ships a SentencePiece tokenizer.model and no tokenizer.json;
     transformers converts it through protobuf (a requirement), and without protobuf fails with a misleading
     "tiktoken is required" error, so that case gets its own message."""
     from transformers import AutoTokenizer
 
-    _check_tokenizer_files(src)
     try:
         return AutoTokenizer.from_pretrained(src)
     except (ValueError, OSError, ImportError) as err:

@@ -58,15 +58,16 @@ class VLMTrainer(Trainer):
         self.projector_lr = projector_lr
         self.lengths = lengths
         self.sampler_seed = sampler_seed
-        self.loss_sum_before = 0.0  # losses of the steps before this process resumed (their sum)
+        # Sum of the losses of the steps before this process resumed; None when the checkpoint did not record it.
+        self.loss_sum_before: float | None = 0.0
 
     def _running_loss_sum(self) -> float:
         """Sum of the per-step losses up to now: earlier processes' plus this one's (as the Trainer sums them)."""
-        return self.loss_sum_before + self._total_loss_scalar + float(self._tr_loss.item())
+        return (self.loss_sum_before or 0.0) + self._total_loss_scalar + float(self._tr_loss.item())
 
     def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
         super()._save_checkpoint(model, trial)
-        if self.is_world_process_zero():
+        if self.is_world_process_zero() and self.loss_sum_before is not None:
             checkpoint = Path(self.args.output_dir) / f"{naming.CHECKPOINT_PREFIX}{self.state.global_step}"
             write_json_atomic(checkpoint / naming.LOSS_TOTAL_FILE,
                               {"global_step": self.state.global_step, "loss_sum": self._running_loss_sum()})
@@ -80,11 +81,11 @@ class VLMTrainer(Trainer):
         except (OSError, ValueError, KeyError, TypeError):
             log.warning("%s is missing or unreadable: train_loss will average only the steps after the resume",
                         path)
-            self.loss_sum_before = float("nan")
+            self.loss_sum_before = None
 
     def whole_run_train_loss(self, session_loss: float) -> float:
         """The mean loss per optimiser step over the whole run; written into the final log entry too."""
-        if self.loss_sum_before != self.loss_sum_before:  # NaN: the resumed checkpoint had no loss sum
+        if self.loss_sum_before is None:  # the resumed checkpoint had no loss sum
             return session_loss
         steps = max(self.state.global_step, 1)
         mean = (self.loss_sum_before + self._total_loss_scalar) / steps

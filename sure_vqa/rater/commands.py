@@ -18,6 +18,8 @@ from sure_vqa.rater import selection
 
 log = logging.getLogger(__name__)
 
+SPLIT_KEYS = ("dataset", "mod", "split", "data_shift", "ood_value")  # what selects a run's questions
+
 
 def _rater(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
     section = cfg.get("rater")
@@ -54,14 +56,14 @@ def rated_split(cfg: Mapping[str, Any]) -> dict[str, Any]:
         info = selection.read_json(info_path)
         recorded = info.get("split_selection") if isinstance(info, dict) else None
         if isinstance(recorded, dict) and recorded.get("dataset"):
-            return {key: recorded.get(key) for key in ("dataset", "mod", "split", "data_shift", "ood_value")}
+            return {key: recorded.get(key) for key in SPLIT_KEYS}
         test_split = (info.get("settings") or {}).get("test_split") if isinstance(info, dict) else None
         try:
             parsed = naming.parse_split_name(str(test_split))
         except ValueError:
             raise DataError(f"{info_path} names no split the rater study can read (settings.test_split="
                             f"{test_split!r}); set rater.image_root=PATH to the folder of the images") from None
-        return {key: parsed[key] for key in ("dataset", "mod", "split", "data_shift", "ood_value")}
+        return {key: parsed[key] for key in SPLIT_KEYS}
     split = cfg.get("split", "iid")
     data_shift, ood_value = runs.shift_of(cfg, split)
     return {"dataset": str(cfg["dataset"]), "mod": cfg.get("mod", "test"), "split": split,
