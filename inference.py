@@ -11,7 +11,7 @@ load_env()
 @hydra.main(version_base="1.3", config_path="config", config_name="inference/inference_defaults")
 @run_entry
 def main(cfg: DictConfig) -> None:
-    from sure_vqa.inference import run_inference
+    from sure_vqa.infer.run import run_inference
 
     run_inference(cfg)
 

@@ -11,7 +11,7 @@ load_env()
 @hydra.main(version_base="1.3", config_path="config", config_name="eval/metrics_eval_defaults")
 @run_entry
 def main(cfg: DictConfig) -> None:
-    from sure_vqa.evaluation import run_evaluation
+    from sure_vqa.evaluate.run import run_evaluation
 
     run_evaluation(cfg)
 

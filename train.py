@@ -11,7 +11,7 @@ load_env()
 @hydra.main(version_base="1.3", config_path="config", config_name="train/training_defaults")
 @run_entry
 def main(cfg: DictConfig) -> None:
-    from sure_vqa.training import train
+    from sure_vqa.train.run import train
 
     train(cfg)
 

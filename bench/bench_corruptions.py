@@ -22,14 +22,11 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sure_vqa.corruptions import (  # noqa: E402
-    BLUR_KERNEL_SIZE,
-    add_noise,
-    adjust_brightness,
-    corrupt,
-    gaussian_blur,
-    opencv_sigma,
-)
+from sure_vqa.images.corruptions import corrupt  # noqa: E402
+from sure_vqa.images.corruptions.blur import KERNEL_SIZE as BLUR_KERNEL_SIZE  # noqa: E402
+from sure_vqa.images.corruptions.blur import gaussian_blur, opencv_sigma  # noqa: E402
+from sure_vqa.images.corruptions.brightness import adjust_brightness  # noqa: E402
+from sure_vqa.images.corruptions.noise import add_noise  # noqa: E402
 
 try:
     import cv2

@@ -47,9 +47,9 @@ def main() -> None:
 
     from sure_vqa.data.demo import build_demo
     from sure_vqa.data.splits import record_image_path, split_records
-    from sure_vqa.generation import GenerationSettings
-    from sure_vqa.generation.hf import HFGenerator
-    from sure_vqa.images import load_image, processor_fill
+    from sure_vqa.images.loading import load_image, processor_fill
+    from sure_vqa.infer.generation import GenerationSettings
+    from sure_vqa.infer.generation.hf import HFGenerator
     from sure_vqa.models.loading import load_for_inference
     from sure_vqa.models.prompting import prompt_text
 

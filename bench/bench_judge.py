@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sure_vqa.judge.backends.hf import HFBackend  # noqa: E402
-from sure_vqa.judge.rubrics import OPEN, load_prompt  # noqa: E402
-from sure_vqa.judge.smollm2 import smollm2_dir  # noqa: E402
+from sure_vqa.evaluate.judge.backends.hf import HFBackend  # noqa: E402
+from sure_vqa.evaluate.judge.rubrics import OPEN, load_prompt  # noqa: E402
+from sure_vqa.models.smollm2 import smollm2_dir  # noqa: E402
 
 ORGANS = ["liver", "spleen", "left kidney", "right lung", "heart", "brain", "bladder", "pancreas"]
 

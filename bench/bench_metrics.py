@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sure_vqa.metrics.extras import rouge_l  # noqa: E402
-from sure_vqa.metrics.normalize import normalize_tokens  # noqa: E402
-from sure_vqa.metrics.traditional import score_closed_rows, score_open_rows  # noqa: E402
+from sure_vqa.evaluate.metrics.extras import rouge_l  # noqa: E402
+from sure_vqa.evaluate.metrics.normalize import normalize_tokens  # noqa: E402
+from sure_vqa.evaluate.metrics.traditional import score_closed_rows, score_open_rows  # noqa: E402
 
 WORDS = ("left right upper lower lobe lung liver spleen kidney heart brain the a of and with mass nodule effusion "
          "opacity fracture two three none CT MRI X-Ray, axial coronal sagittal plane small large irregular oval "

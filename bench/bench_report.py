@@ -24,10 +24,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sure_vqa import naming  # noqa: E402
-from sure_vqa.report import ReportSettings, build_report  # noqa: E402
-from sure_vqa.report.grid import group  # noqa: E402
-from sure_vqa.report.scan import scan  # noqa: E402
-from sure_vqa.report.tables import ScoreReader, corruption_table, summary_table  # noqa: E402
+from sure_vqa.images import corruptions as corruption_registry  # noqa: E402
+from sure_vqa.study.report import ReportSettings, build_report  # noqa: E402
+from sure_vqa.study.report.grid import group  # noqa: E402
+from sure_vqa.study.report.scan import scan  # noqa: E402
+from sure_vqa.study.report.tables import ScoreReader, corruption_table, summary_table  # noqa: E402
 
 SHIFTS = [("SLAKE", "modality", "X-Ray"), ("OVQA", "image_organ", "LEG")]
 METHODS = {"lora": {"lora_rank": 16}, "ia3": {}, "prompt": {"num_virtual_tokens": 80}}
@@ -60,8 +61,7 @@ def write_run(folder: Path, rng: np.random.Generator, questions: int) -> None:
 
 def build_root(root: Path, questions: int, seeds: int) -> int:
     rng = np.random.default_rng(0)
-    corruptions = [({c: 0.5 for c in naming.CORRUPTIONS}, {c: s for c in naming.CORRUPTIONS})
-                   for s in naming.STRENGTHS]
+    corruptions = [corruption_registry.uniform_settings(s, 0.5) for s in naming.STRENGTHS]
     count = 0
     for dataset, field, value in SHIFTS:
         train_split = naming.split_name(dataset, "train", "iid", field, value)

@@ -3,7 +3,7 @@
     python bench/bench_training.py                               # the tiny LLaVA of the tests, on the CPU
     python bench/bench_training.py --model /path/to/llava-med-v1.5-hf --steps 20 --per-device-batch 4
 
-Each method trains through the real stage (`sure_vqa.training.train_model`: config, dataset, collator, Trainer,
+Each method trains through the real stage (`sure_vqa.train.run.train_model`: config, dataset, collator, Trainer,
 experiment folder) in a process of its own, on a synthetic colour dataset in SLAKE's format, so the figures of
 one method do not inherit the memory of another. Printed per method: trainable parameters, training samples/s
 (the Trainer's own measure, over the training loop only) and the peak memory of training: GPU memory allocated
@@ -39,7 +39,7 @@ def run_method(method: str, args: dict[str, Any], results: Any) -> None:
     from hydra import compose, initialize_config_dir
     from transformers import TrainerCallback
 
-    from sure_vqa.training import train_model
+    from sure_vqa.train.run import train_model
 
     class MemoryAtStart(TrainerCallback):
         start_rss = 0

@@ -10,15 +10,14 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sure_vqa import naming
-
-MODEL_TYPES = ("lora", "ia3", "prompt", "full", "pretrained")
 LEGACY_FLAGS = {"lora_enable": "lora", "ia3_enable": "ia3", "prompt_enable": "prompt"}
 EXIT_CONFIG_ERROR = 2
+# The one config folder (Hydra's config groups); every entry point and `compose` read it.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
 T = TypeVar("T")
 
@@ -69,7 +68,9 @@ def check_choice(value: Any, setting: str, valid: tuple[str, ...] | list[str]) -
 
 def resolve_model_type(cfg: Mapping[str, Any]) -> str:
     """model_type is the source of truth; the original's lora/ia3/prompt_enable flags are accepted if they agree."""
-    model_type = check_choice(cfg.get("model_type"), "model_type", MODEL_TYPES)
+    from sure_vqa.models import methods  # the registry imports this module
+
+    model_type = check_choice(cfg.get("model_type"), "model_type", methods.model_types())
     for flag, method in LEGACY_FLAGS.items():
         value = cfg.get(flag)
         if value is None:
@@ -88,32 +89,6 @@ def resolve_model_type(cfg: Mapping[str, Any]) -> str:
 def legacy_flags(model_type: str) -> dict[str, bool]:
     """The original code's flags, derived from model_type (written into the resolved config)."""
     return {flag: model_type == method for flag, method in LEGACY_FLAGS.items()}
-
-
-def check_corruption(probabilities: Mapping[str, Any], strengths: Mapping[str, Any]) -> tuple[dict, dict]:
-    """corruption_probabilities in [0, 1] and corruption_strength in low/medium/high, for each corruption."""
-    probs: dict[str, float] = {}
-    levels: dict[str, str] = {}
-    for name in naming.CORRUPTIONS:
-        if probabilities is None or name not in probabilities:
-            raise ConfigError(f"corruption_probabilities.{name} is missing; give a probability in [0, 1]")
-        try:
-            p = float(probabilities[name])
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"corruption_probabilities.{name}={probabilities[name]!r} is not a number in [0, 1]"
-            ) from None
-        if not 0.0 <= p <= 1.0:
-            raise ConfigError(f"corruption_probabilities.{name}={p} is outside [0, 1]")
-        probs[name] = p
-        if strengths is None or name not in strengths:
-            raise ConfigError(f"corruption_strength.{name} is missing; valid values: low, medium, high")
-        levels[name] = check_choice(strengths[name], f"corruption_strength.{name}", naming.STRENGTHS)
-    for extra in set(probabilities or {}) - set(naming.CORRUPTIONS):
-        raise ConfigError(f"corruption_probabilities.{extra} is not a corruption; valid: blur, brightness, noise")
-    for extra in set(strengths or {}) - set(naming.CORRUPTIONS):
-        raise ConfigError(f"corruption_strength.{extra} is not a corruption; valid: blur, brightness, noise")
-    return probs, levels
 
 
 def run_entry(fn: Callable[..., T]) -> Callable[..., T]:
@@ -149,6 +124,28 @@ def run_hydra_app(app: Callable[[], Any]) -> None:
             message += f" ({str(cause).splitlines()[0].strip()})"
         print(f"error: {message}", file=sys.stderr)
         sys.exit(EXIT_CONFIG_ERROR)
+
+
+def compose(config_name: str, overrides: Sequence[str] = (), what: str | None = None) -> Any:
+    """A config from config/ as the entry scripts compose it, inside or outside a running Hydra app.
+
+    With `what` (e.g. "study setting"), Hydra's and OmegaConf's errors become a ConfigError naming it.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return hydra_compose(config_name=config_name, overrides=list(overrides))
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return hydra_compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        if what is None:
+            raise
+        raise ConfigError(f"bad {what}: {err}") from None
 
 
 def env_path(name: str) -> str | None:

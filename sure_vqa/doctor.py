@@ -170,7 +170,7 @@ def check_base_model(cfg: Mapping[str, Any]) -> str:
 
 
 def check_judge(cfg: Mapping[str, Any]) -> str:
-    from sure_vqa.judge.registry import check_judge_config
+    from sure_vqa.evaluate.judge.registry import check_judge_config
 
     settings = check_judge_config(cfg.get("judge") or {})
     if settings.backend == "openai":
@@ -198,7 +198,7 @@ def check_judge(cfg: Mapping[str, Any]) -> str:
 
 
 def grid_shifts(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
-    from sure_vqa.study import load_shift
+    from sure_vqa.study.run import load_shift
 
     return [load_shift(entry) for entry in cfg["grid"]["shifts"]]
 
@@ -319,7 +319,8 @@ def trainable_parameters(model_path: Path, model_type: str, finetune_cfg: Mappin
 def estimate_grid_bytes(cfg: Mapping[str, Any], data: StudyData) -> tuple[int, str]:
     """(bytes, how they were counted) for the grid: each trained folder (weights + init_weight + one checkpoint
     at the peak of training) and every inference run's files."""
-    from sure_vqa.study import TRAINED_METHODS, grid_cells, inference_specs
+    from sure_vqa.models import methods
+    from sure_vqa.study.run import grid_cells, inference_specs
 
     model_path = _path_setting(cfg, "model_path")
     trainable_of: dict[str, int] = {}
@@ -327,7 +328,7 @@ def estimate_grid_bytes(cfg: Mapping[str, Any], data: StudyData) -> tuple[int, s
     for cell in grid_cells(cfg):
         method, train_no_image = str(cell["method"]), bool(cell["train_no_image"])
         counts = data.split_counts(cell)
-        if method in TRAINED_METHODS:
+        if method in methods.names():
             if method not in trainable_of:
                 trainable_of[method] = trainable_parameters(model_path, method, cell.get("finetune") or {})
             copies = 1 if method == "full" else 2  # adapters keep an init_weight/ copy
@@ -394,13 +395,13 @@ def format_table(checks: Sequence[Check]) -> str:
 
 def demo_overrides(out_dir: Path) -> list[str]:
     """The demo's study in `out_dir`, as `python -m sure_vqa.demo --out out_dir` runs it."""
-    from sure_vqa.demo import DEMO_OVERRIDES, _merge_overrides, demo_paths
+    from sure_vqa.study.demo import DEMO_OVERRIDES, _merge_overrides, demo_paths
 
     return _merge_overrides(DEMO_OVERRIDES, demo_paths(out_dir.resolve()))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from sure_vqa.study import compose_study
+    from sure_vqa.study.run import compose_study
 
     parser = argparse.ArgumentParser(prog="python -m sure_vqa.doctor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

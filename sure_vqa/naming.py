@@ -13,7 +13,6 @@ from typing import Any
 
 MODS = ("train", "val", "test")
 SPLITS = ("iid", "ood", "all", "sample")
-CORRUPTIONS = ("blur", "brightness", "noise")  # the order in which they are applied (docs/method.md#corruptions)
 STRENGTHS = ("low", "medium", "high")
 IMAGE_CONTROLS = ("blank", "shuffled")
 
@@ -96,29 +95,17 @@ def format_lr(lr: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def finetune_tag(
-    model_type: str,
-    lr: float,
-    seed: int,
-    lora_rank: int | None = None,
-    num_virtual_tokens: int | None = None,
-) -> str:
-    """`finetune_{model_type}_{hyperparameters}`: only the hyperparameters that the method has.
+def finetune_tag(model_type: str, lr: float, seed: int, hyperparameter_tags: Sequence[str] = ()) -> str:
+    """`finetune_{model_type}_{hyperparameters}_lr{lr}_seed{seed}`: the hyperparameters are the method's own
+    folder tags (its registry entry in sure_vqa.models.methods says which: LoRA `rank16`, prompt tuning `ntok80`).
 
-    >>> finetune_tag("lora", 3e-5, 123, lora_rank=128)
+    >>> finetune_tag("lora", 3e-5, 123, ["rank128"])
     'finetune_lora_rank128_lr3e-5_seed123'
     """
-    parts = ["finetune", model_type]
-    if model_type == "lora":
-        if lora_rank is None:
-            raise ValueError("a LoRA folder name needs lora_rank")
-        parts.append(f"rank{lora_rank}")
-    if model_type == "prompt":
-        if num_virtual_tokens is None:
-            raise ValueError("a prompt-tuning folder name needs num_virtual_tokens")
-        parts.append(f"ntok{num_virtual_tokens}")
-    parts += [f"lr{format_lr(lr)}", f"seed{seed}"]
-    return "_".join(parts)
+    for tag in hyperparameter_tags:
+        if _HYPERPARAMETER_TAG.fullmatch(tag) is None:
+            raise ValueError(f"hyperparameter tag {tag!r} is not lower-case letters then digits (e.g. rank16)")
+    return "_".join(["finetune", model_type, *hyperparameter_tags, f"lr{format_lr(lr)}", f"seed{seed}"])
 
 
 def experiment_name(train_split_name: str, finetune: str) -> str:
@@ -127,9 +114,10 @@ def experiment_name(train_split_name: str, finetune: str) -> str:
 
 
 def corruption_tag(probabilities: Mapping[str, float], strengths: Mapping[str, str]) -> str:
-    """Encodes every corruption's strength and probability: `corruption_blur-low-p0.5_brightness-...`."""
+    """Encodes every corruption's strength and probability, in the order given (the corruption registry's
+    application order, sure_vqa.images.corruptions): `corruption_blur-low-p0.5_brightness-...`."""
     parts = ["corruption"]
-    for name in CORRUPTIONS:
+    for name in probabilities:
         p = float(probabilities[name])
         parts.append(f"{name}-{strengths[name]}-p{p:g}")
     return "_".join(parts)
@@ -205,14 +193,14 @@ REPORT_HTML = "report.html"
 _SPLIT_NAME = re.compile(
     r"^(?P<dataset>.+?)_(?P<mod>train|val|test)_(?P<split>iid|ood|all|sample)(?:_(?P<shift>.+?))??(?P<no_image>_no_image)?$"
 )
+_HYPERPARAMETER_TAG = re.compile(r"[a-z]+\d+")
 _FINETUNE_TAG = re.compile(
-    r"^finetune_(?P<model_type>[A-Za-z0-9]+)(?:_rank(?P<lora_rank>\d+))?(?:_ntok(?P<num_virtual_tokens>\d+))?"
+    r"^finetune_(?P<model_type>[A-Za-z0-9]+)(?P<tags>(?:_[a-z]+\d+)*?)"
     r"_lr(?P<lr>[0-9.]+e-?\d+)_seed(?P<seed>-?\d+)$"
 )
 _STRENGTH = "|".join(STRENGTHS)
-_CORRUPTION_SUFFIX = re.compile(
-    "_corruption" + "".join(rf"_{name}-(?P<{name}>{_STRENGTH})-p(?P<p_{name}>[^_]+)" for name in CORRUPTIONS) + "$"
-)
+_CORRUPTION_SUFFIX = re.compile(rf"_corruption((?:_[a-z0-9]+-(?:{_STRENGTH})-p[^_]+)+)$")
+_CORRUPTION_ENTRY = re.compile(rf"_(?P<name>[a-z0-9]+)-(?P<strength>{_STRENGTH})-p(?P<p>[^_]+)")
 _IMAGE_CONTROL_SUFFIX = re.compile(r"_(?P<control>" + "|".join(IMAGE_CONTROLS) + r")_image$")
 
 
@@ -260,8 +248,8 @@ def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS)
     """Inverse of `experiment_name(split_name(...), finetune_tag(...))`.
 
     Returns train_split_name, finetune_tag, the parsed train split (dataset, mod, split, data_shift, ood_value,
-    no_image: trained without images) and the hyperparameters (model_type, lr, seed, lora_rank,
-    num_virtual_tokens; None where the method has none). Raises ValueError for any other name.
+    no_image: trained without images) and the hyperparameters (model_type, lr, seed, and hyperparameter_tags,
+    the method's folder tags such as `("rank16",)`). Raises ValueError for any other name.
     """
     if not name.startswith("llava-") or "-finetune_" not in name:
         raise ValueError(f"{name!r} is not an experiment name `llava-{{train split}}-finetune_...`")
@@ -269,7 +257,7 @@ def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS)
     tag = "finetune_" + tag
     match = _FINETUNE_TAG.match(tag)
     if match is None:
-        raise ValueError(f"{name!r}: {tag!r} is not `finetune_{{model_type}}[_rank..|_ntok..]_lr.._seed..`")
+        raise ValueError(f"{name!r}: {tag!r} is not `finetune_{{model_type}}[_{{tag}}{{value}}...]_lr.._seed..`")
     hp = match.groupdict()
     return {
         "train_split_name": train_split,
@@ -278,8 +266,7 @@ def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS)
         "model_type": hp["model_type"],
         "lr": float(hp["lr"]),
         "seed": int(hp["seed"]),
-        "lora_rank": int(hp["lora_rank"]) if hp["lora_rank"] else None,
-        "num_virtual_tokens": int(hp["num_virtual_tokens"]) if hp["num_virtual_tokens"] else None,
+        "hyperparameter_tags": tuple(hp["tags"].split("_")[1:]),
     }
 
 
@@ -298,12 +285,12 @@ def parse_eval_run_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -
     corruption = None
     corrupted = _CORRUPTION_SUFFIX.search(rest)
     if corrupted is not None:
-        found = corrupted.groupdict()
+        entries = list(_CORRUPTION_ENTRY.finditer(corrupted.group(1)))
         try:
-            probabilities = {c: float(found[f"p_{c}"]) for c in CORRUPTIONS}
+            probabilities = {entry["name"]: float(entry["p"]) for entry in entries}
         except ValueError:
             raise ValueError(f"{name!r}: a corruption probability is not a number") from None
-        corruption = {"probabilities": probabilities, "strengths": {c: found[c] for c in CORRUPTIONS}}
+        corruption = {"probabilities": probabilities, "strengths": {entry["name"]: entry["strength"] for entry in entries}}
         rest = rest[: corrupted.start()]
     split = parse_split_name(rest, shift_fields)
     no_image = split.pop("no_image")

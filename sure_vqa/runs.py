@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa import naming
-from sure_vqa.config import ConfigError, check_corruption, require_path, resolve_model_type
-
-# Learning rates of the chosen settings (docs/method.md#fine-tuning-defaults), used when `lr` is null.
-DEFAULT_LR = {"lora": 3e-4, "ia3": 3e-2, "prompt": 3e-2, "full": 2e-5}
+from sure_vqa.config import ConfigError, require_path, resolve_model_type
+from sure_vqa.models import methods
 
 
 def _get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
@@ -48,9 +46,10 @@ def test_split_name(cfg: Mapping[str, Any]) -> str:
 
 
 def learning_rate(cfg: Mapping[str, Any], model_type: str) -> float:
+    """`finetune.lr`, or the method's default (docs/method.md#fine-tuning-defaults) when it is null."""
     lr = _get(cfg, "finetune.lr")
     if lr is None:
-        return DEFAULT_LR[model_type]
+        return methods.get(model_type).default_lr
     try:
         return float(lr)
     except (TypeError, ValueError):
@@ -67,13 +66,9 @@ def seed_of(cfg: Mapping[str, Any]) -> int:
 
 def finetune_tag(cfg: Mapping[str, Any]) -> str:
     model_type = resolve_model_type(cfg)
-    return naming.finetune_tag(
-        model_type,
-        learning_rate(cfg, model_type),
-        seed_of(cfg),
-        lora_rank=_get(cfg, "finetune.lora.rank"),
-        num_virtual_tokens=_get(cfg, "finetune.prompt.num_virtual_tokens"),
-    )
+    method = methods.get(model_type)
+    tags = method.folder_tags(method.config_from(_get(cfg, "finetune") or {}))
+    return naming.finetune_tag(model_type, learning_rate(cfg, model_type), seed_of(cfg), tags)
 
 
 def experiment_root(cfg: Mapping[str, Any], must_exist: bool = False) -> Path:
@@ -110,7 +105,9 @@ def corruption_settings(cfg: Mapping[str, Any]) -> tuple[dict[str, float], dict[
         raise ConfigError(f"corruption={enabled!r} is not valid; it must be true or false")
     checked = None
     if enabled or cfg.get("corruption_probabilities") is not None or cfg.get("corruption_strength") is not None:
-        checked = check_corruption(cfg.get("corruption_probabilities"), cfg.get("corruption_strength"))
+        from sure_vqa.images import corruptions
+
+        checked = corruptions.check_settings(cfg.get("corruption_probabilities"), cfg.get("corruption_strength"))
     return checked if enabled else None
 
 

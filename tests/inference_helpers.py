@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from sure_vqa.generation import hf
+from sure_vqa.infer.generation import hf
 from tests.conftest import PROJECT_ROOT
 
 # The demo's ood split for content_type=Size: 18 questions about 9 images.

@@ -59,7 +59,7 @@ def make_eval_folder(root: Path, n_open: int = 30, n_closed: int = 8, n_images: 
                      "answer_type": "CLOSED", "img_name": f"img_{i % n_images}.png", "answer_categories": categories})
     (eval_dir / "test_results.json").write_text(json.dumps(rows, indent=1))
     write_judge_files(eval_dir, rows)
-    from sure_vqa.metrics.traditional import score_open_rows
+    from sure_vqa.evaluate.metrics.traditional import score_open_rows
 
     open_rows = [r for r in rows if r["answer_type"] == "OPEN"]
     (eval_dir / "open_ended_metrics.json").write_text(json.dumps(score_open_rows(open_rows, progress=False)))
@@ -67,10 +67,10 @@ def make_eval_folder(root: Path, n_open: int = 30, n_closed: int = 8, n_images: 
 
 
 def write_judge_files(eval_dir: Path, rows: list[dict]) -> None:
-    """`gemma_metrics.json` / `gemma_metrics_closed.json` in the layout sure_vqa.evaluation writes (summary, then
+    """`gemma_metrics.json` / `gemma_metrics_closed.json` in the layout sure_vqa.evaluate.run writes (summary, then
     each row with its Judgment). Open scores cycle through 1..5 and every 7th open row is a judge failure."""
-    from sure_vqa.judge import rubrics
-    from sure_vqa.judge.scoring import Judgment, summarize
+    from sure_vqa.evaluate.judge import rubrics
+    from sure_vqa.evaluate.judge.scoring import Judgment, summarize
 
     def judged(row: dict, rubric: str, score: float | None) -> Judgment:
         failure = "no score field" if score is None else None

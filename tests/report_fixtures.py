@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sure_vqa import naming
+from sure_vqa.images import corruptions
 
 OPEN_TRADITIONAL = ("exact_match_score", "f1_score", "precision", "recall", "bleu_score_1", "bleu_score_2",
                     "bleu_score_3")
@@ -57,7 +58,7 @@ def write_run(eval_dir: Path, open_scores: Sequence[float] | None = None,
             scores = [4.0] * len(ids) if name == open_file else [1.0] * len(ids)
         numeric = [s for s in scores if not isinstance(s, str)]
         prompt = "open.v1" if name == open_file else ["closed.v1", "two_option.v1"]
-        # As sure_vqa.evaluation writes them: a failure has score null, the reply and the reason kept.
+        # As sure_vqa.evaluate.run writes them: a failure has score null, the reply and the reason kept.
         rows = [{**results[first + i], "rubric": "open" if name == open_file else "closed", "score":
                  None if isinstance(s, str) else s, "shortcut": False, "judge_reply": str(s),
                  "failure": "no score in the reply" if isinstance(s, str) else None} for i, s in enumerate(scores)]
@@ -71,13 +72,14 @@ def write_run(eval_dir: Path, open_scores: Sequence[float] | None = None,
 
 
 def finetuned_dir(root: Path, dataset: str, data_shift: str, ood_value: object, model_type: str, seed: int,
-                  train_no_image: bool = False, **hp: object) -> Path:
+                  train_no_image: bool = False, tags: tuple[str, ...] | None = None) -> Path:
+    """The folder name of these settings; the folder tags default to the study's (LoRA rank 16)."""
     lr = {"lora": 3e-4, "ia3": 3e-2, "prompt": 3e-2, "full": 2e-5}[model_type]
-    if model_type == "lora":
-        hp.setdefault("lora_rank", 16)
+    if tags is None:
+        tags = ("rank16",) if model_type == "lora" else ("ntok80",) if model_type == "prompt" else ()
     train_split = naming.split_name(dataset, "train", "iid", data_shift, ood_value, no_image=train_no_image)
     return naming.experiment_dir(root, naming.experiment_name(train_split, naming.finetune_tag(model_type, lr, seed,
-                                                                                              **hp)))
+                                                                                              tags)))
 
 
 def run_dir(model_dir: Path, dataset: str, data_shift: str, ood_value: object, split: str, no_image: bool = False,
@@ -88,7 +90,7 @@ def run_dir(model_dir: Path, dataset: str, data_shift: str, ood_value: object, s
 
 
 def uniform_corruption(strength: str, p: float = 0.5) -> tuple[dict[str, float], dict[str, str]]:
-    return ({c: p for c in naming.CORRUPTIONS}, {c: strength for c in naming.CORRUPTIONS})
+    return corruptions.uniform_settings(strength, p)
 
 
 # --- one shift with every kind of run (tests/test_report*.py compute its numbers by hand) ---

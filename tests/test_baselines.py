@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from sure_vqa import naming
-from sure_vqa.baselines import MostFrequentAnswer, result_rows, run_most_frequent, write_results
 from sure_vqa.config import DataError
 from sure_vqa.data.records import QARecord
+from sure_vqa.study.baselines import MostFrequentAnswer, result_rows, run_most_frequent, write_results
 from tests.conftest import PROJECT_ROOT
 from tests.fixtures_data import write_slake
 from tests.study_fixtures import SLAKE_SMALL

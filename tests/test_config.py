@@ -7,7 +7,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from sure_vqa import runs
-from sure_vqa.config import ConfigError, check_corruption, resolve_model_type
+from sure_vqa.config import ConfigError, resolve_model_type
+from sure_vqa.images.corruptions import check_settings as check_corruption
 from tests.conftest import PROJECT_ROOT
 
 CONFIGS = ["train/training_defaults", "inference/inference_defaults", "inference/inference_pretrained_defaults",
@@ -82,4 +83,4 @@ def test_entry_point_exits_2_with_one_message(tmp_path):
     )
     assert result.returncode == 2, result.stderr
     assert "model_type='qlora' is not valid" in result.stderr
-    assert "lora, ia3, prompt, full, pretrained" in result.stderr
+    assert "full, ia3, lora, prompt, pretrained" in result.stderr

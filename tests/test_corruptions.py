@@ -15,19 +15,14 @@ import pytest
 from PIL import Image
 
 from sure_vqa.config import ConfigError, DataError
-from sure_vqa.corruptions import (
-    BLUR_KERNEL_SIZE,
-    BRIGHTNESS_FACTOR_RANGE,
-    NOISE_MEAN_RANGE,
-    add_noise,
-    adjust_brightness,
-    apply_parameters,
-    corrupt,
-    draw_parameters,
-    gaussian_blur,
-    grid_image,
-    opencv_sigma,
-)
+from sure_vqa.images.corruption_grid import grid_image
+from sure_vqa.images.corruptions import apply_parameters, corrupt, draw_parameters
+from sure_vqa.images.corruptions.blur import KERNEL_SIZE as BLUR_KERNEL_SIZE
+from sure_vqa.images.corruptions.blur import gaussian_blur, opencv_sigma
+from sure_vqa.images.corruptions.brightness import FACTOR_RANGE as BRIGHTNESS_FACTOR_RANGE
+from sure_vqa.images.corruptions.brightness import adjust_brightness
+from sure_vqa.images.corruptions.noise import MEAN_RANGE as NOISE_MEAN_RANGE
+from sure_vqa.images.corruptions.noise import add_noise
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ALL = {"blur": 1.0, "brightness": 1.0, "noise": 1.0}
@@ -207,7 +202,7 @@ def test_same_seed_and_qid_give_the_same_image_and_params() -> None:
 def test_draw_is_the_same_in_other_processes() -> None:
     # SeedSequence + SHA-256 of the qid, not the salted hash(): other hash seeds give the same draw
     code = (
-        "from sure_vqa.corruptions import draw_parameters as d; import json; "
+        "from sure_vqa.images.corruptions import draw_parameters as d; import json; "
         "print(json.dumps(d(123, 'q-7', {'blur': .5, 'brightness': .5, 'noise': .5}, "
         "{'blur': 'low', 'brightness': 'low', 'noise': 'low'}, (8, 8)), sort_keys=True))"
     )

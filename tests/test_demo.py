@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from sure_vqa import naming
+from sure_vqa.images import corruptions
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
 SHIFT = ("demo", "modality", "X-Ray")
-CORRUPTION = ({c: 0.5 for c in naming.CORRUPTIONS}, {c: "medium" for c in naming.CORRUPTIONS})
-QUICK_QUESTIONS = 6  # sure_vqa.demo.QUICK_OVERRIDES: stages.inference.max_samples
+CORRUPTION = corruptions.uniform_settings("medium", 0.5)
+QUICK_QUESTIONS = 6  # sure_vqa.study.demo.QUICK_OVERRIDES: stages.inference.max_samples
 
 
 def _test_split(split: str) -> str:
@@ -35,9 +36,9 @@ def _expected_runs() -> dict[Path, list[str]]:
     no_image = [naming.eval_run_name(_test_split(s), no_image=True) for s in ("iid", "ood")]
     corrupted = [naming.eval_run_name(_test_split(s), corruption=CORRUPTION) for s in ("iid", "ood")]
     tags = {
-        "lora": naming.finetune_tag("lora", 3e-4, 123, lora_rank=16),
+        "lora": naming.finetune_tag("lora", 3e-4, 123, ["rank16"]),
         "ia3": naming.finetune_tag("ia3", 3e-2, 123),
-        "prompt": naming.finetune_tag("prompt", 3e-2, 123, num_virtual_tokens=80),
+        "prompt": naming.finetune_tag("prompt", 3e-2, 123, ["ntok80"]),
     }
     expected = {Path(naming.experiment_name(train, tag)): clean + no_image + corrupted for tag in tags.values()}
     expected[Path(naming.experiment_name(train_no_image, tags["lora"]))] = clean + no_image

@@ -19,7 +19,7 @@ def test_language_model_is_smollm2(demo_model_dir):
     """On a text-only prompt the LLaVA folder gives SmolLM2's own logits: the real weights were carried over."""
     from transformers import AutoModelForCausalLM, AutoProcessor, LlavaForConditionalGeneration
 
-    from sure_vqa.judge.smollm2 import smollm2_dir
+    from sure_vqa.models.smollm2 import smollm2_dir
 
     processor = AutoProcessor.from_pretrained(demo_model_dir)
     llava = LlavaForConditionalGeneration.from_pretrained(demo_model_dir).eval()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sure_vqa.doctor import Check, run_checks
-from sure_vqa.study import compose_study
+from sure_vqa.study.run import compose_study
 from tests.conftest import PROJECT_ROOT
 from tests.training_fixtures import write_colour_slake
 
@@ -97,7 +97,7 @@ def test_exit_codes(setup, published_folders) -> None:
 
 @pytest.mark.slow
 def test_the_demo_setup_passes(tmp_path: Path) -> None:
-    from sure_vqa.demo import prepare
+    from sure_vqa.study.demo import prepare
 
     prepare(tmp_path / "demo_run")
     done = _doctor("--demo", str(tmp_path / "demo_run"))

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 
 from sure_vqa import naming, runs
 from sure_vqa.config import ConfigError, DataError
-from sure_vqa.evaluation import run_evaluation
+from sure_vqa.evaluate.run import run_evaluation
 from tests.conftest import PROJECT_ROOT
 from tests.judge_helpers import Behaviour, StandInServer, results_row, row_input, rubric_reply
 

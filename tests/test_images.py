@@ -9,7 +9,13 @@ import pytest
 from PIL import Image
 
 from sure_vqa.config import DataError
-from sure_vqa.images import CLIP_MEAN_FILL, load_image, pad_to_square, processor_fill, rescale_to_uint8
+from sure_vqa.images.loading import (
+    CLIP_MEAN_FILL,
+    load_image,
+    pad_to_square,
+    processor_fill,
+    rescale_to_uint8,
+)
 
 
 def test_grayscale_becomes_rgb_with_equal_channels(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from safetensors.torch import load_file, save_file
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
 from sure_vqa.data.demo import build_demo
-from sure_vqa.inference import run_inference
-from sure_vqa.training import train
+from sure_vqa.infer.run import run_inference
+from sure_vqa.train.run import train
 from tests.conftest import PROJECT_ROOT
 from tests.inference_helpers import SHIFT, GenerateSpy
 
@@ -86,9 +86,9 @@ def test_a_retrained_model_does_not_reuse_old_results(roots):
 @pytest.mark.slow
 def test_the_vllm_backend_serves_a_merged_copy_that_answers_like_the_adapter(roots, tiny_llava_dir):
     """vLLM itself needs a GPU; the folder it is given is built here and checked with transformers."""
-    from sure_vqa.generation import GenerationSettings
-    from sure_vqa.generation.hf import HFGenerator
-    from sure_vqa.generation.vllm_backend import MERGE_SOURCE_FILE, merged_model
+    from sure_vqa.infer.generation import GenerationSettings
+    from sure_vqa.infer.generation.hf import HFGenerator
+    from sure_vqa.infer.generation.vllm_backend import MERGE_SOURCE_FILE, merged_model
     from sure_vqa.models.loading import load_for_inference
     from sure_vqa.models.prompting import prompt_text
 

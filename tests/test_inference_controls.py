@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from sure_vqa.config import DataError
-from sure_vqa.corruptions import corrupt
 from sure_vqa.data.records import QARecord
-from sure_vqa.generation.inputs import (
+from sure_vqa.images.corruptions import corrupt
+from sure_vqa.infer.generation.inputs import (
     BLANK_VALUE,
     ImageSettings,
     derangement,

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sure_vqa.generation import GenerationSettings
-from sure_vqa.generation.hf import HFGenerator
+from sure_vqa.infer.generation import GenerationSettings
+from sure_vqa.infer.generation.hf import HFGenerator
 from sure_vqa.models.loading import load_for_inference
 from sure_vqa.models.prompting import prompt_text
 

@@ -8,7 +8,7 @@ import pytest
 
 from sure_vqa import naming
 from sure_vqa.config import DataError
-from sure_vqa.generation.prediction_log import (
+from sure_vqa.infer.generation.prediction_log import (
     HEADER_KEY,
     PredictionLog,
     completed_rows,

@@ -12,8 +12,8 @@ import pytest
 
 from sure_vqa import naming
 from sure_vqa.data.demo import build_demo
-from sure_vqa.generation.prediction_log import read_rows
-from sure_vqa.inference import run_inference
+from sure_vqa.infer.generation.prediction_log import read_rows
+from sure_vqa.infer.run import run_inference
 from tests.conftest import PROJECT_ROOT
 from tests.inference_helpers import GenerateSpy, compose_cfg, inference_command
 

@@ -18,12 +18,12 @@ from PIL import Image
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
-from sure_vqa.corruptions import corrupt, draw_parameters
 from sure_vqa.data.demo import build_demo
 from sure_vqa.data.splits import record_image_path, split_records
-from sure_vqa.generation.prediction_log import HEADER_KEY, read_rows
-from sure_vqa.images import load_image, pad_to_square, processor_fill
-from sure_vqa.inference import run_inference
+from sure_vqa.images.corruptions import corrupt, draw_parameters
+from sure_vqa.images.loading import load_image, pad_to_square, processor_fill
+from sure_vqa.infer.generation.prediction_log import HEADER_KEY, read_rows
+from sure_vqa.infer.run import run_inference
 from sure_vqa.models.loading import load_processor
 from tests.inference_helpers import BATCH, PRETRAINED, RUN, GenerateSpy, compose_cfg, digest
 
@@ -90,7 +90,7 @@ def test_a_finished_run_is_skipped_and_a_changed_one_refused(make_cfg, monkeypat
     results = run_inference(make_cfg())
     before = (results.stat().st_mtime_ns, results.read_bytes())
     spy = GenerateSpy(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="sure_vqa.inference"):
+    with caplog.at_level(logging.INFO, logger="sure_vqa.infer.run"):
         assert run_inference(make_cfg()) == results
     assert "skipping" in caplog.text and "finished" in caplog.text
     assert spy.calls == [] and (results.stat().st_mtime_ns, results.read_bytes()) == before
@@ -103,7 +103,7 @@ def test_results_written_by_the_original_code_are_skipped(make_cfg, tmp_path, ca
     eval_dir = tmp_path / "legacy"
     eval_dir.mkdir()
     (eval_dir / naming.TEST_RESULTS_FILE).write_text("[]")
-    with caplog.at_level(logging.INFO, logger="sure_vqa.inference"):
+    with caplog.at_level(logging.INFO, logger="sure_vqa.infer.run"):
         run_inference(make_cfg(f"eval_dir={eval_dir}"))
     assert "original SURE-VQA code" in caplog.text
     assert (eval_dir / naming.TEST_RESULTS_FILE).read_text() == "[]"
@@ -215,14 +215,14 @@ def test_a_log_from_other_settings_is_kept_aside_not_mixed_in(make_cfg, clean_re
 )
 def test_bad_settings_stop_before_a_model_is_loaded(make_cfg, monkeypatch, overrides, message):
     loads = []
-    monkeypatch.setattr("sure_vqa.generation.load_generator", lambda *a: loads.append(a))
+    monkeypatch.setattr("sure_vqa.infer.generation.load_generator", lambda *a: loads.append(a))
     with pytest.raises(ConfigError, match=message):
         run_inference(make_cfg(*overrides))
     assert loads == []
 
 
 def test_a_missing_or_unfinished_model_folder_is_refused(make_cfg, tmp_path, monkeypatch):
-    monkeypatch.setattr("sure_vqa.generation.load_generator", lambda *a: pytest.fail("a model was loaded"))
+    monkeypatch.setattr("sure_vqa.infer.generation.load_generator", lambda *a: pytest.fail("a model was loaded"))
     cfg = make_cfg("model_type=lora", name="inference/inference_defaults")
     with pytest.raises(ConfigError, match="does not exist; train it first"):
         run_inference(cfg)
@@ -237,6 +237,6 @@ def test_a_moved_model_still_counts_as_the_same_model(make_cfg, tiny_llava_dir, 
     results = run_inference(make_cfg())
     moved = tmp_path / "moved-model"
     shutil.copytree(tiny_llava_dir, moved)
-    with caplog.at_level(logging.INFO, logger="sure_vqa.inference"):
+    with caplog.at_level(logging.INFO, logger="sure_vqa.infer.run"):
         assert run_inference(make_cfg(f"paths.model_path={moved}")) == results
     assert "same model and settings" in caplog.text

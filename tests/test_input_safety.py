@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from sure_vqa import naming
-from sure_vqa.evaluation import run_evaluation
-from sure_vqa.study import compose
+from sure_vqa.evaluate.run import run_evaluation
+from sure_vqa.study.run import compose
 from tests.conftest import PROJECT_ROOT
 from tests.training_fixtures import write_colour_slake
 

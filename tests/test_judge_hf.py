@@ -14,8 +14,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from sure_vqa import naming
-from sure_vqa.evaluation import run_evaluation
-from sure_vqa.judge.smollm2 import MODEL_NAME, smollm2_dir
+from sure_vqa.evaluate.run import run_evaluation
+from sure_vqa.models.smollm2 import MODEL_NAME, smollm2_dir
 from tests.conftest import PROJECT_ROOT
 from tests.judge_helpers import results_row
 
@@ -38,7 +38,7 @@ def test_smollm2_dir_is_a_complete_transformers_folder(smollm2: Path) -> None:
 
 
 def test_batched_replies_equal_one_at_a_time(smollm2: Path) -> None:
-    from sure_vqa.judge.backends.hf import HFBackend
+    from sure_vqa.evaluate.judge.backends.hf import HFBackend
 
     backend = HFBackend(smollm2, batch_size=3, max_new_tokens=10)
     assert backend.tokenizer.padding_side == "left"

@@ -16,9 +16,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from sure_vqa import naming
-from sure_vqa.evaluation import run_evaluation
-from sure_vqa.judge.backends.openai_server import OpenAIServerBackend
-from sure_vqa.judge.smollm2 import gguf_path
+from sure_vqa.evaluate.judge.backends.openai_server import OpenAIServerBackend
+from sure_vqa.evaluate.run import run_evaluation
+from sure_vqa.models.smollm2 import gguf_path
 from tests.conftest import PROJECT_ROOT
 from tests.judge_helpers import results_row
 

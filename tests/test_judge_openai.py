@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sure_vqa.judge.backends import JudgeBackendError
-from sure_vqa.judge.backends.openai_server import OpenAIServerBackend
-from sure_vqa.judge.rubrics import load_prompt
+from sure_vqa.evaluate.judge.backends import JudgeBackendError
+from sure_vqa.evaluate.judge.backends.openai_server import OpenAIServerBackend
+from sure_vqa.evaluate.judge.rubrics import load_prompt
 from tests.judge_helpers import Behaviour, StandInServer, row_input
 
 

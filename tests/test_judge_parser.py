@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sure_vqa.judge.parser import parse_score
-from sure_vqa.judge.rubrics import RUBRICS
+from sure_vqa.evaluate.judge.parser import parse_score
+from sure_vqa.evaluate.judge.rubrics import RUBRICS
 
 OPEN_SCALE = RUBRICS["open"].scale
 CLOSED_SCALE = RUBRICS["closed"].scale

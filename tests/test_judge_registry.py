@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from sure_vqa.config import ConfigError
-from sure_vqa.judge.registry import check_judge_config
+from sure_vqa.evaluate.judge.registry import check_judge_config
 from tests.conftest import PROJECT_ROOT
 
 

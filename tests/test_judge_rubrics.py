@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sure_vqa.config import ConfigError
-from sure_vqa.judge.rubrics import CLOSED, OPEN, RUBRICS, TWO_OPTION, load_prompt, route, same_answer
+from sure_vqa.evaluate.judge.rubrics import CLOSED, OPEN, RUBRICS, TWO_OPTION, load_prompt, route, same_answer
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from sure_vqa.config import DataError
-from sure_vqa.judge.backends import JudgeBackend, JudgeBackendError
-from sure_vqa.judge.backends.openai_server import OpenAIServerBackend
-from sure_vqa.judge.cache import JudgeCache, fingerprint
-from sure_vqa.judge.rubrics import CLOSED, OPEN, TWO_OPTION, Prompt, load_prompt
-from sure_vqa.judge.scoring import JudgeItem, JudgeRunStats, score_items, summarize
+from sure_vqa.evaluate.judge.backends import JudgeBackend, JudgeBackendError
+from sure_vqa.evaluate.judge.backends.openai_server import OpenAIServerBackend
+from sure_vqa.evaluate.judge.cache import JudgeCache, fingerprint
+from sure_vqa.evaluate.judge.rubrics import CLOSED, OPEN, TWO_OPTION, Prompt, load_prompt
+from sure_vqa.evaluate.judge.scoring import JudgeItem, JudgeRunStats, score_items, summarize
 from tests.judge_helpers import Behaviour, StandInServer, row_input, rubric_reply
 
 IDENTITY = "stand-in (openai, greedy, max_new_tokens=64)"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from sure_vqa.config import ConfigError
-from sure_vqa.metrics.extras import (
+from sure_vqa.evaluate.metrics.extras import (
     add_extra_metrics,
     check_extra_metrics,
     embedding_similarity,
     rouge_l,
 )
-from sure_vqa.metrics.traditional import score_open_rows
+from sure_vqa.evaluate.metrics.traditional import score_open_rows
 
 
 def test_rouge_l_hand_computed() -> None:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sure_vqa.metrics.normalize import PUNCTUATION, normalize_answer, normalize_tokens
+from sure_vqa.evaluate.metrics.normalize import PUNCTUATION, normalize_answer, normalize_tokens
 
 
 @pytest.mark.parametrize(
@@ -85,8 +85,8 @@ def test_metrics_modules_do_not_import_torch() -> None:
     import subprocess
 
     code = (
-        "import sys; import sure_vqa.metrics.normalize, sure_vqa.metrics.traditional, sure_vqa.metrics.extras; "
-        "import sure_vqa.judge.parser, sure_vqa.judge.rubrics, sure_vqa.judge.cache, sure_vqa.evaluation; "
+        "import sys; import sure_vqa.evaluate.metrics.normalize, sure_vqa.evaluate.metrics.traditional, sure_vqa.evaluate.metrics.extras; "
+        "import sure_vqa.evaluate.judge.parser, sure_vqa.evaluate.judge.rubrics, sure_vqa.evaluate.judge.cache, sure_vqa.evaluate.run; "
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

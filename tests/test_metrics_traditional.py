@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sure_vqa.metrics.traditional import (
+from sure_vqa.evaluate.metrics.traditional import (
     OPEN_METRICS,
     closed_accuracy,
     matching_categories,

@@ -33,7 +33,7 @@ def test_registry_lists_the_four_methods() -> None:
         methods.get("qlora")
 
 
-@pytest.mark.parametrize("model_type", ["lora", "ia3", "prompt", "full"])
+@pytest.mark.parametrize("model_type", methods.names())
 def test_vision_tower_frozen_projector_trained(tiny_llava_dir: Path, model_type: str) -> None:
     model, _ = prepared(tiny_llava_dir, model_type)
     vision = parts.submodule(model, parts.model_parts(model).vision_tower)
@@ -42,6 +42,22 @@ def test_vision_tower_frozen_projector_trained(tiny_llava_dir: Path, model_type:
     assert {n for n, _ in projector.named_parameters()} == {"linear_1.weight", "linear_1.bias", "linear_2.weight",
                                                              "linear_2.bias"}
     assert all(p.requires_grad for p in projector.parameters())
+
+
+def test_each_method_owns_its_learning_rate_and_folder_name() -> None:
+    """The study's learning rates (docs/method.md#fine-tuning-defaults) and folder tags, from the registry alone."""
+    from sure_vqa.infer.generation.vllm_backend import served_model_types
+    from sure_vqa.models.methods.prompt import PromptSettings
+
+    assert {name: methods.get(name).default_lr for name in methods.names()} == {
+        "full": 2e-5, "ia3": 3e-2, "lora": 3e-4, "prompt": 3e-2}
+    lora, prompt = methods.get("lora"), methods.get("prompt")
+    assert lora.folder_tags(LoraSettings(rank=128)) == ("rank128",)
+    assert lora.folder_overrides(LoraSettings(rank=128)) == ("finetune.lora.rank=128",)
+    assert prompt.folder_tags(PromptSettings(num_virtual_tokens=4)) == ("ntok4",)
+    assert methods.get("ia3").folder_tags(methods.get("ia3").config_from({})) == ()
+    assert served_model_types() == ["pretrained", "full", "lora"]
+    assert methods.model_types() == ["full", "ia3", "lora", "prompt", "pretrained"]
 
 
 def test_lora_adapts_every_linear_layer_of_the_language_model_only(tiny_llava_dir: Path) -> None:

@@ -42,14 +42,14 @@ def test_format_lr(lr, text):
 
 
 def test_experiment_name_from_original_readme():
-    tag = naming.finetune_tag("lora", 3e-5, 123, lora_rank=128)
+    tag = naming.finetune_tag("lora", 3e-5, 123, ["rank128"])
     name = naming.experiment_name(naming.split_name("SLAKE", "train", "iid", "content_type", "Size"), tag)
     assert name == "llava-SLAKE_train_iid_content_type_Size-finetune_lora_rank128_lr3e-5_seed123"
 
 
 def test_finetune_tags_per_method():
     assert naming.finetune_tag("ia3", 3e-2, 124) == "finetune_ia3_lr3e-2_seed124"
-    assert naming.finetune_tag("prompt", 3e-2, 125, num_virtual_tokens=80) == "finetune_prompt_ntok80_lr3e-2_seed125"
+    assert naming.finetune_tag("prompt", 3e-2, 125, ["ntok80"]) == "finetune_prompt_ntok80_lr3e-2_seed125"
     assert naming.finetune_tag("full", 2e-5, 123) == "finetune_full_lr2e-5_seed123"
 
 

@@ -48,12 +48,12 @@ def test_split_name_rejects(bad):
 
 
 EXPERIMENTS = [
-    (("SLAKE", "train", "iid", "content_type", "Size"), False, ("lora", 3e-5, 123), {"lora_rank": 128}),
-    (("SLAKE", "train", "iid", "modality", "X-Ray"), True, ("lora", 3e-4, 124), {"lora_rank": 16}),
-    (("OVQA", "train", "iid", "question_type", "Organ System"), False, ("ia3", 3e-2, 125), {}),
-    (("MIMIC", "train", "sample"), False, ("prompt", 3e-2, 123), {"num_virtual_tokens": 80}),
-    (("MIMIC", "train", "iid", "ethnicity", "nonwhite"), False, ("full", 2e-5, 123), {}),
-    (("OVQA", "train", "iid", "image_organ", ["LEG", "HAND"]), False, ("lora", 1.5e-4, 7), {"lora_rank": 8}),
+    (("SLAKE", "train", "iid", "content_type", "Size"), False, ("lora", 3e-5, 123), ("rank128",)),
+    (("SLAKE", "train", "iid", "modality", "X-Ray"), True, ("lora", 3e-4, 124), ("rank16",)),
+    (("OVQA", "train", "iid", "question_type", "Organ System"), False, ("ia3", 3e-2, 125), ()),
+    (("MIMIC", "train", "sample"), False, ("prompt", 3e-2, 123), ("ntok80",)),
+    (("MIMIC", "train", "iid", "ethnicity", "nonwhite"), False, ("full", 2e-5, 123), ()),
+    (("OVQA", "train", "iid", "image_organ", ["LEG", "HAND"]), False, ("lora", 1.5e-4, 7), ("rank8",)),
 ]
 
 
@@ -61,18 +61,17 @@ EXPERIMENTS = [
 def test_experiment_name_round_trip(split, no_image, method, hp):
     model_type, lr, seed = method
     train_split = naming.split_name(*split, no_image=no_image)
-    tag = naming.finetune_tag(model_type, lr, seed, **hp)
+    tag = naming.finetune_tag(model_type, lr, seed, hp)
     name = naming.experiment_name(train_split, tag)
     parsed = naming.parse_experiment_name(name)
     assert parsed["train_split_name"] == train_split and parsed["finetune_tag"] == tag
     assert (parsed["model_type"], parsed["lr"], parsed["seed"]) == (model_type, lr, seed)
-    assert parsed["lora_rank"] == hp.get("lora_rank") and parsed["num_virtual_tokens"] == hp.get("num_virtual_tokens")
+    assert parsed["hyperparameter_tags"] == hp
     assert parsed["no_image"] is no_image and parsed["dataset"] == split[0]
     rebuilt = naming.experiment_name(
         naming.split_name(parsed["dataset"], parsed["mod"], parsed["split"], parsed["data_shift"], parsed["ood_value"],
                           no_image=parsed["no_image"]),
-        naming.finetune_tag(parsed["model_type"], parsed["lr"], parsed["seed"], lora_rank=parsed["lora_rank"],
-                            num_virtual_tokens=parsed["num_virtual_tokens"]),
+        naming.finetune_tag(parsed["model_type"], parsed["lr"], parsed["seed"], parsed["hyperparameter_tags"]),
     )
     assert rebuilt == name
 
@@ -80,7 +79,7 @@ def test_experiment_name_round_trip(split, no_image, method, hp):
 def test_experiment_name_from_original_readme():
     parsed = naming.parse_experiment_name("llava-SLAKE_train_iid_content_type_Size-finetune_lora_rank128_lr3e-5_seed123")
     assert parsed["data_shift"] == "content_type" and parsed["ood_value"] == "Size"
-    assert parsed["lora_rank"] == 128 and parsed["lr"] == 3e-5 and parsed["seed"] == 123
+    assert parsed["hyperparameter_tags"] == ("rank128",) and parsed["lr"] == 3e-5 and parsed["seed"] == 123
 
 
 @pytest.mark.parametrize("bad", ["pretrained", "llava-SLAKE_train_iid_modality_CT", "most_frequent-SLAKE_train_all",

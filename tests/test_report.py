@@ -11,8 +11,8 @@ import pytest
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
-from sure_vqa.report import ReportSettings, build_report
-from sure_vqa.report import stats as report_stats
+from sure_vqa.study.report import ReportSettings, build_report
+from sure_vqa.study.report import stats as report_stats
 from tests.conftest import PROJECT_ROOT
 from tests.report_fixtures import (
     LORA_OOD,
@@ -216,7 +216,7 @@ def test_command_line(tmp_path):
                                                (["colour=red"], "bad report setting"),
                                                (["n_resamples"], "is not key=value")])
 def test_command_line_errors_exit_2(tmp_path, monkeypatch, capsys, args, message):
-    from sure_vqa.report.__main__ import main
+    from sure_vqa.study.report.__main__ import main
 
     monkeypatch.delenv("EXPERIMENT_ROOT_DIR", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
@@ -228,7 +228,7 @@ def test_command_line_errors_exit_2(tmp_path, monkeypatch, capsys, args, message
 
 
 def test_command_line_defaults_to_the_environment(tmp_path, monkeypatch):
-    from sure_vqa.report.__main__ import main
+    from sure_vqa.study.report.__main__ import main
 
     lora = finetuned_dir(tmp_path, D, F, V, "lora", 123)
     write_run(run_dir(lora, D, F, V, "iid"), spread(0.5))

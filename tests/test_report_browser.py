@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sure_vqa.report import ReportSettings, build_report
+from sure_vqa.study.report import ReportSettings, build_report
 from tests.report_fixtures import SWAP, D, F, V, build_tree
 
 CHROMIUM = "/usr/bin/chromium"

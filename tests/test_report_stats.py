@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sure_vqa.report import stats
+from sure_vqa.study.report import stats
 
 
 def test_mean_and_sample_std_over_seeds():

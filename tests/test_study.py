@@ -9,8 +9,9 @@ import sys
 import pandas as pd
 import pytest
 
-from sure_vqa import naming, runs, study
+from sure_vqa import naming, runs
 from sure_vqa.config import ConfigError
+from sure_vqa.study import run as study
 from tests.conftest import PROJECT_ROOT
 from tests.fixtures_data import write_slake
 from tests.study_fixtures import SLAKE_SMALL
@@ -180,4 +181,4 @@ def test_slurm_preset_composes_with_the_study():
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.max_num_timeout) == ("gpu", 1, 3)
-    assert cfg.hydra.callbacks.report._target_ == "sure_vqa.study.ReportCallback"
+    assert cfg.hydra.callbacks.report._target_ == "sure_vqa.study.run.ReportCallback"

@@ -10,10 +10,10 @@ from PIL import Image
 
 from sure_vqa.config import DataError
 from sure_vqa.data.records import QARecord
-from sure_vqa.images import CLIP_MEAN_FILL
+from sure_vqa.images.loading import CLIP_MEAN_FILL
 from sure_vqa.models.loading import load_processor
 from sure_vqa.models.prompting import YES_NO_SUFFIX, prompt_text
-from sure_vqa.models.train_data import (
+from sure_vqa.train.data import (
     IGNORE_INDEX,
     ImageSettings,
     VQACollator,

@@ -18,8 +18,8 @@ from sure_vqa.data.splits import record_image_path, split_records
 from sure_vqa.models import parts
 from sure_vqa.models.experiment_folder import is_finished
 from sure_vqa.models.loading import load_base_model, load_for_inference
-from sure_vqa.models.train_data import ImageSettings, VQACollator, VQATrainDataset
-from sure_vqa.training import train_model
+from sure_vqa.train.data import ImageSettings, VQACollator, VQATrainDataset
+from sure_vqa.train.run import train_model
 from tests.conftest import PROJECT_ROOT
 from tests.training_fixtures import TEST_LR, confident_tiny_llava, write_colour_slake
 

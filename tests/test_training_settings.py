@@ -14,9 +14,9 @@ from torch import nn
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
 from sure_vqa.models import experiment_folder as folder
-from sure_vqa.models.train_settings import TrainSettings
-from sure_vqa.models.trainer import parameter_groups
-from sure_vqa.training import plan
+from sure_vqa.train.run import plan
+from sure_vqa.train.settings import TrainSettings
+from sure_vqa.train.trainer import parameter_groups
 from tests.conftest import PROJECT_ROOT
 from tests.training_fixtures import write_colour_slake
 

@@ -31,7 +31,15 @@ import numpy as np
 
 from sure_vqa import naming
 from sure_vqa.atomic_io import write_bytes_atomic, write_json_atomic
-from sure_vqa.config import ConfigError, DataError, check_choice, load_env, require_path, run_entry
+from sure_vqa.config import (
+    CONFIG_DIR,
+    ConfigError,
+    DataError,
+    check_choice,
+    load_env,
+    require_path,
+    run_entry,
+)
 from sure_vqa.data import registry
 from sure_vqa.data.rawfiles import json_rows_text
 from sure_vqa.data.records import CLOSED, QARecord
@@ -52,7 +60,6 @@ from sure_vqa.data.shifts import (
 SPLIT_RULES_VERSION = 1
 SAMPLE_SIZES = {"train": 20_000, "val": 5_000, "test": 5_000}
 DEFAULT_SAMPLE_SEED = 123
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 _HASH_CHUNK = 1 << 20
 
 

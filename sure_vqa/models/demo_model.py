@@ -52,7 +52,7 @@ def build_demo_model(out_dir: str | Path, lm_dir: str | Path | None = None, seed
         LlavaProcessor,
     )
 
-    from sure_vqa.judge.smollm2 import smollm2_dir
+    from sure_vqa.models.smollm2 import smollm2_dir
 
     lm_dir = Path(lm_dir) if lm_dir is not None else smollm2_dir()
     tokenizer = AutoTokenizer.from_pretrained(lm_dir)

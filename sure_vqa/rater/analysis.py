@@ -35,7 +35,7 @@ from sure_vqa.rater.selection import load_judge_scores
 log = logging.getLogger(__name__)
 
 HUMAN = "Human"
-# Per-question keys of the traditional metrics files (docs/method.md#traditional-metrics, sure_vqa.metrics.traditional), shown names first.
+# Per-question keys of the traditional metrics files (docs/method.md#traditional-metrics, sure_vqa.evaluate.metrics.traditional), shown names first.
 OPEN_METRIC_KEYS = {
     "Exact Match": "exact_match_score",
     "F1": "f1_score",

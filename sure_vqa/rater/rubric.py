@@ -1,6 +1,6 @@
 """The scales raters use: the LLM judge's own rubrics (docs/method.md#llm-judge), so that human and judge scores compare.
 
-The values and the routing of a question to a rubric come from `sure_vqa.judge.rubrics`, the one place that
+The values and the routing of a question to a rubric come from `sure_vqa.evaluate.judge.rubrics`, the one place that
 defines them; this module adds what a person needs to see: a label per value and a short instruction, worded
 as in the judge's prompt files. Open questions: 1-5 stars. Closed questions with one right answer (yes/no,
 "A or B"): 0/1. Two options plus "both"/"none": 0, 0.5 or 1. A score is valid only when it is exactly one of
@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sure_vqa.judge import rubrics as judge_rubrics
+from sure_vqa.evaluate.judge import rubrics as judge_rubrics
 
 
 @dataclass(frozen=True)

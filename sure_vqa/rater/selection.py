@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from sure_vqa import naming
 from sure_vqa.atomic_io import write_bytes_atomic, write_json_atomic
 from sure_vqa.config import ConfigError, DataError
-from sure_vqa.judge.rubrics import same_answer
+from sure_vqa.evaluate.judge.rubrics import same_answer
 from sure_vqa.rater import study as study_format
 from sure_vqa.rater.rubric import SCALES, scale_for
 
@@ -137,7 +137,7 @@ def load_categories(rows: Sequence[Mapping[str, Any]], closed_metrics_path: Path
 
 
 def load_judge_rubrics(path: Path) -> dict[str, str]:
-    """qid -> the rubric the judge scored a row with (`rubric` in the rows sure_vqa.evaluation writes), so that
+    """qid -> the rubric the judge scored a row with (`rubric` in the rows sure_vqa.evaluate.run writes), so that
     people rate a question on exactly the judge's scale; rows without one are left to `scale_for`."""
     return {
         str(row["qid"]): row["rubric"]
@@ -259,7 +259,9 @@ def browser_image(path: Path) -> tuple[bytes, str]:
                 return data, BROWSER_FORMATS[opened.format]
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise DataError(f"image file {path} cannot be read as an image: {err}") from err
-    from sure_vqa.images import load_image  # the project's one way to turn deep/odd modes into 8-bit RGB
+    from sure_vqa.images.loading import (
+        load_image,  # the project's one way to turn deep/odd modes into 8-bit RGB
+    )
 
     buffer = io.BytesIO()
     load_image(path).save(buffer, format="PNG")

@@ -1,29 +1,40 @@
-"""Fine-tuning methods behind one registry (docs/method.md#fine-tuning-defaults): adding a method is one module that calls `register`.
+"""Fine-tuning methods behind one registry (docs/method.md#fine-tuning-defaults): adding a method is one module in
+this package that calls `register` (every module here is loaded; nothing else lists the methods).
 
-Each method module holds a documented config dataclass (read from the `finetune` config group) and a `prepare`
-function that turns the pretrained VLM into the model to train. Whatever the method, `prepare_model` then
-freezes the vision tower and trains the projector (peft methods carry it as a `modules_to_save` module, so it is
-saved in the adapter and restored with it, in checkpoints too).
+Each method module holds a documented config dataclass (read from the `finetune` config group), a `prepare`
+function that turns the pretrained VLM into the model to train, and what the rest of the project must know of
+it: its default learning rate, the hyperparameters its experiment folder name carries, whether the folder holds
+an adapter, whether vLLM can serve it. Whatever the method, `prepare_model` then freezes the vision tower and
+trains the projector (peft methods carry it as a `modules_to_save` module, so it is saved in the adapter and
+restored with it, in checkpoints too).
+
+Nothing here imports torch at module level: naming, the study and the report consult the registry without it.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
-from sure_vqa.models import parts
 
-BUILTIN_METHODS = (
-    "sure_vqa.models.methods.lora",
-    "sure_vqa.models.methods.ia3",
-    "sure_vqa.models.methods.prompt",
-    "sure_vqa.models.methods.full",
-)
+if TYPE_CHECKING:
+    from torch import nn
+
+# The zero-shot model: a model_type of inference and evaluation, not a method (nothing is trained).
+PRETRAINED = "pretrained"
+
+
+@dataclass(frozen=True)
+class FolderSetting:
+    """A hyperparameter of the method that the experiment folder name carries as `{tag}{value}` (LoRA's
+    `rank16`), read from `finetune.<method>.<key>` (docs/method.md#experiment-folders)."""
+
+    key: str
+    tag: str
 
 
 @dataclass(frozen=True)
@@ -33,14 +44,27 @@ class FinetuneMethod:
     `config_from(finetune_cfg)` reads and validates the method's settings from the `finetune` config group and
     returns its config dataclass; `prepare(model, method_config, context)` returns the model to train (a peft
     model for adapter methods). `uses_adapter` says whether the experiment folder holds a peft adapter
-    (and an `init_weight/` copy of it) or the whole model.
+    (and an `init_weight/` copy of it) or the whole model; `default_lr` is the learning rate when `finetune.lr`
+    is null; `folder_settings` are the hyperparameters in the folder name, in order; `served_by_vllm` says
+    whether the vLLM backend can load the folder as plain weights (merged or whole).
     """
 
     name: str
     config_from: Callable[[Mapping[str, Any]], Any]
     prepare: Callable[[nn.Module, Any, PrepareContext], nn.Module]
     uses_adapter: bool
+    default_lr: float
+    folder_settings: tuple[FolderSetting, ...] = ()
+    served_by_vllm: bool = False
     description: str = ""
+
+    def folder_tags(self, method_config: Any) -> tuple[str, ...]:
+        """`("rank16",)`: the folder-name parts of these settings (naming.finetune_tag joins them)."""
+        return tuple(f"{s.tag}{getattr(method_config, s.key)}" for s in self.folder_settings)
+
+    def folder_overrides(self, method_config: Any) -> tuple[str, ...]:
+        """`("finetune.lora.rank=16",)`: the settings that locate the folder again from the command line."""
+        return tuple(f"finetune.{self.name}.{s.key}={getattr(method_config, s.key)}" for s in self.folder_settings)
 
 
 @dataclass(frozen=True)
@@ -61,13 +85,18 @@ def register(method: FinetuneMethod) -> FinetuneMethod:
 
 
 def _load_builtins() -> None:
-    for module in BUILTIN_METHODS:
-        importlib.import_module(module)
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 def names() -> list[str]:
     _load_builtins()
     return sorted(_METHODS)
+
+
+def model_types() -> list[str]:
+    """Every valid `model_type`: the methods and the zero-shot model."""
+    return [*names(), PRETRAINED]
 
 
 def get(name: str) -> FinetuneMethod:
@@ -97,6 +126,8 @@ def check_keys(node: Mapping[str, Any], setting: str, valid: tuple[str, ...]) ->
 def prepare_model(model: nn.Module, model_type: str, finetune_cfg: Mapping[str, Any] | None,
                   base_model_path: str) -> tuple[nn.Module, Any]:
     """(model to train, the method's config): the method applied, the vision tower frozen, the projector trainable."""
+    from sure_vqa.models import parts
+
     method = get(model_type)
     method_config = method.config_from(finetune_cfg or {})
     model_parts = parts.model_parts(model)

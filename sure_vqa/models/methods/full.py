@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from sure_vqa.models import parts
 from sure_vqa.models.methods import FinetuneMethod, PrepareContext, check_keys, register, section
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,12 @@ class FullSettings:
 
 
 def prepare(model: nn.Module, settings: FullSettings, context: PrepareContext) -> nn.Module:
+    from sure_vqa.models import parts
+
     parts.set_trainable(model)
     return model
 
 
-register(FinetuneMethod(name="full", config_from=FullSettings.from_finetune, prepare=prepare, uses_adapter=False,
-                        description="all weights of the language model and the projector"))
+register(FinetuneMethod(
+    name="full", config_from=FullSettings.from_finetune, prepare=prepare, uses_adapter=False, default_lr=2e-5,
+    served_by_vllm=True, description="all weights of the language model and the projector"))

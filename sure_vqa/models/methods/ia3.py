@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
-from sure_vqa.models import parts
 from sure_vqa.models.methods import FinetuneMethod, PrepareContext, check_keys, register, section
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class IA3Settings:
 def prepare(model: nn.Module, settings: IA3Settings, context: PrepareContext) -> nn.Module:
     from peft import IA3Config, get_peft_model
 
+    from sure_vqa.models import parts
+
     available = parts.language_model_linear_names(model)
     missing = sorted(set(settings.target_modules) - set(available))
     if missing:
@@ -53,5 +55,6 @@ def prepare(model: nn.Module, settings: IA3Settings, context: PrepareContext) ->
     return get_peft_model(model, config)
 
 
-register(FinetuneMethod(name="ia3", config_from=IA3Settings.from_finetune, prepare=prepare, uses_adapter=True,
-                        description="IA3 on k_proj, v_proj and down_proj (feed-forward) of the language model"))
+register(FinetuneMethod(
+    name="ia3", config_from=IA3Settings.from_finetune, prepare=prepare, uses_adapter=True, default_lr=3e-2,
+    description="IA3 on k_proj, v_proj and down_proj (feed-forward) of the language model"))

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
-from sure_vqa.models import parts
-from sure_vqa.models.methods import FinetuneMethod, PrepareContext, check_keys, register, section
+from sure_vqa.models.methods import (
+    FinetuneMethod,
+    FolderSetting,
+    PrepareContext,
+    check_keys,
+    register,
+    section,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class LoraSettings:
 def prepare(model: nn.Module, settings: LoraSettings, context: PrepareContext) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
+    from sure_vqa.models import parts
+
     config = LoraConfig(
         r=settings.rank,
         lora_alpha=settings.effective_alpha,
@@ -54,5 +63,7 @@ def prepare(model: nn.Module, settings: LoraSettings, context: PrepareContext) -
     return get_peft_model(model, config)
 
 
-register(FinetuneMethod(name="lora", config_from=LoraSettings.from_finetune, prepare=prepare, uses_adapter=True,
-                        description="LoRA on every linear layer of the language model"))
+register(FinetuneMethod(
+    name="lora", config_from=LoraSettings.from_finetune, prepare=prepare, uses_adapter=True, default_lr=3e-4,
+    folder_settings=(FolderSetting("rank", "rank"),), served_by_vllm=True,
+    description="LoRA on every linear layer of the language model"))

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
-from sure_vqa.models.methods import FinetuneMethod, PrepareContext, check_keys, register, section
+from sure_vqa.models.methods import (
+    FinetuneMethod,
+    FolderSetting,
+    PrepareContext,
+    check_keys,
+    register,
+    section,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
 
 INITS = ("random", "text")
 
@@ -53,5 +61,7 @@ def prepare(model: nn.Module, settings: PromptSettings, context: PrepareContext)
     return get_peft_model(model, config)
 
 
-register(FinetuneMethod(name="prompt", config_from=PromptSettings.from_finetune, prepare=prepare,
-                        uses_adapter=True, description="prompt tuning with trained virtual tokens"))
+register(FinetuneMethod(
+    name="prompt", config_from=PromptSettings.from_finetune, prepare=prepare, uses_adapter=True, default_lr=3e-2,
+    folder_settings=(FolderSetting("num_virtual_tokens", "ntok"),),
+    description="prompt tuning with trained virtual tokens"))

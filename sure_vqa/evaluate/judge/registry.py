@@ -1,0 +1,205 @@
+"""Judge settings from `config/judge/<name>.yaml`, and the registries behind them.
+
+A judge is one config file: its name (which names the metrics files), a backend (`hf` or `openai`), the model and
+the generation settings. A model that must be prepared before use (SmolLM2, converted from a GGUF) adds one
+`model_provider` function; a new kind of backend adds one factory. Settings are checked before any model loads,
+and the backend itself is only built when some row actually needs the judge (a fully cached rerun loads nothing).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sure_vqa.config import ConfigError
+from sure_vqa.evaluate.judge.backends import JudgeBackend
+from sure_vqa.evaluate.judge.rubrics import RUBRICS, Prompt, load_prompt
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """The validated `judge` config group."""
+
+    name: str
+    backend: str
+    model: str
+    prompt_version: str
+    batch_size: int
+    max_new_tokens: int
+    model_path: str | None = None
+    model_provider: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    max_retries: int = 3
+    identity_override: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Which model answered, and how: recorded with every score and part of every cache key."""
+        if self.identity_override:
+            return self.identity_override
+        return f"{self.model} ({self.backend}, greedy, max_new_tokens={self.max_new_tokens})"
+
+    def prompts(self) -> dict[str, Prompt]:
+        return {kind: load_prompt(kind, self.prompt_version) for kind in RUBRICS}
+
+
+BackendFactory = Callable[[JudgeSettings], JudgeBackend]
+_BACKENDS: dict[str, BackendFactory] = {}
+_MODEL_PROVIDERS: dict[str, Callable[[], Path]] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    _BACKENDS[name] = factory
+
+
+def register_model_provider(name: str, provider: Callable[[], Path]) -> None:
+    """`judge.model_provider=<name>` then gets its model folder from `provider()` instead of `judge.model_path`."""
+    _MODEL_PROVIDERS[name] = provider
+
+
+def _positive_int(cfg: Mapping[str, Any], key: str, default: int) -> int:
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"judge.{key}={value!r} is not valid; it must be a whole number >= 1")
+    return value
+
+
+def _positive_float(cfg: Mapping[str, Any], key: str, default: float) -> float:
+    value = cfg.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or number <= 0:
+        raise ConfigError(f"judge.{key}={value!r} is not valid; it must be a number of seconds > 0")
+    return number
+
+
+def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
+    """Validates the judge group without loading anything heavy; every error names the `judge.` key."""
+    if cfg is None:
+        raise ConfigError("the judge config group is missing; use judge=gemma or judge=smollm2")
+    name = cfg.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"judge.name={name!r} is not valid; use letters, digits, '.', '_' or '-' (e.g. gemma)")
+    backend = cfg.get("backend")
+    if backend not in _BACKENDS:
+        raise ConfigError(f"judge.backend={backend!r} is not valid; valid backends: {', '.join(sorted(_BACKENDS))}")
+    model = cfg.get("model")
+    if not model:
+        raise ConfigError("judge.model is not set; it names the judge model (e.g. gemma-2-9b-it)")
+    settings = JudgeSettings(
+        name=name,
+        backend=backend,
+        model=str(model),
+        prompt_version=str(cfg.get("prompt_version", "v1")),
+        batch_size=_positive_int(cfg, "batch_size", 8),
+        max_new_tokens=_positive_int(cfg, "max_new_tokens", 64),
+        model_path=cfg.get("model_path"),
+        model_provider=cfg.get("model_provider"),
+        device=str(cfg.get("device", "auto")),
+        dtype=str(cfg.get("dtype", "auto")),
+        base_url=cfg.get("base_url"),
+        api_key_env=cfg.get("api_key_env"),
+        concurrency=_positive_int(cfg, "concurrency", 8),
+        timeout_s=_positive_float(cfg, "timeout_s", 60.0),
+        max_retries=int(cfg.get("max_retries", 3)),
+        identity_override=cfg.get("identity"),
+    )
+    if settings.dtype not in DTYPES:
+        raise ConfigError(f"judge.dtype={settings.dtype!r} is not valid; valid values: {', '.join(DTYPES)}")
+    if not _DEVICE.match(settings.device):
+        raise ConfigError(f"judge.device={settings.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N, mps")
+    if settings.max_retries < 0:
+        raise ConfigError(f"judge.max_retries={settings.max_retries} is not valid; it must be >= 0")
+    settings.prompts()  # a missing prompt version fails here, before any work
+    if backend == "hf":
+        if settings.model_provider is not None:
+            if settings.model_provider not in _MODEL_PROVIDERS:
+                raise ConfigError(
+                    f"judge.model_provider={settings.model_provider!r} is not valid; valid providers: "
+                    f"{', '.join(sorted(_MODEL_PROVIDERS))} (or null to use judge.model_path)"
+                )
+        elif settings.model_path in (None, "", "null", "???"):
+            raise ConfigError("judge.model_path is not set (set JUDGE_MODEL_PATH in .env or the environment)")
+        elif not Path(str(settings.model_path)).expanduser().is_dir():
+            raise ConfigError(
+                f"judge.model_path={settings.model_path} is not a model folder (JUDGE_MODEL_PATH in .env or the "
+                "environment)"
+            )
+    if backend == "openai":
+        if not settings.base_url:
+            raise ConfigError("judge.base_url is not set; give the server's URL, e.g. http://127.0.0.1:8000/v1")
+        if settings.api_key_env and not os.environ.get(settings.api_key_env):
+            raise ConfigError(
+                f"judge.api_key_env={settings.api_key_env}: that environment variable is not set; set it (in .env "
+                "or the environment) or set judge.api_key_env=null for a server that needs no key"
+            )
+    return settings
+
+
+def build_backend(settings: JudgeSettings) -> JudgeBackend:
+    """The backend for validated settings (this is where a model loads or a client opens)."""
+    return _BACKENDS[settings.backend](settings)
+
+
+def resolve_model_path(settings: JudgeSettings) -> Path:
+    if settings.model_provider is not None:
+        return _MODEL_PROVIDERS[settings.model_provider]()
+    return Path(str(settings.model_path)).expanduser()
+
+
+@functools.lru_cache(maxsize=1)
+def _hf_backend(settings: JudgeSettings) -> JudgeBackend:
+    """Kept loaded for the next evaluation with the same settings: a study evaluates dozens of runs in one
+    process, and reloading gemma-2-9b-it for each would cost more than judging."""
+    from sure_vqa.evaluate.judge.backends.hf import HFBackend
+
+    return HFBackend(
+        resolve_model_path(settings),
+        batch_size=settings.batch_size,
+        max_new_tokens=settings.max_new_tokens,
+        device=settings.device,
+        dtype=settings.dtype,
+    )
+
+
+def _openai_backend(settings: JudgeSettings) -> JudgeBackend:
+    from sure_vqa.evaluate.judge.backends.openai_server import OpenAIServerBackend
+
+    api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else "EMPTY"
+    return OpenAIServerBackend(
+        base_url=str(settings.base_url),
+        model=settings.model,
+        api_key=api_key,
+        batch_size=settings.batch_size,
+        concurrency=settings.concurrency,
+        timeout_s=settings.timeout_s,
+        max_retries=settings.max_retries,
+        max_new_tokens=settings.max_new_tokens,
+    )
+
+
+def _smollm2_dir() -> Path:
+    from sure_vqa.models.smollm2 import smollm2_dir
+
+    return smollm2_dir()
+
+
+register_backend("hf", _hf_backend)
+register_backend("openai", _openai_backend)
+register_model_provider("smollm2", _smollm2_dir)

@@ -1,0 +1,1 @@
+"""Images as the models see them: loading and padding (`loading`) and the synthetic corruptions (`corruptions`)."""

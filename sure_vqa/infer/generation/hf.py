@@ -1,0 +1,108 @@
+"""Batched generation with transformers (the default backend; runs on CPU and GPU).
+
+Prompts of different lengths are padded on the left, so that every row of the batch ends where its answer
+starts; transformers derives position ids from the attention mask (cumsum - 1) when none are given, so a padded
+prompt sees the same positions as it does alone and greedy answers do not depend on the batch
+(tests/test_inference_generation.py checks this).
+
+Prompt tuning is the exception: peft puts its virtual tokens in front of the padding and drops the position ids
+("not supported for parameter efficient tuning"), so a padded prompt would sit further from its virtual tokens
+than it does alone. For such models a batch is split into groups of prompts of equal token length, which need
+no padding at all; the inference stage orders questions by prompt length so that these groups stay large.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from sure_vqa.infer.generation import GenerationSettings, LoadRequest
+
+
+class HFGenerator:
+    """A transformers VLM (plain or peft-wrapped) and its processor, answering batches of prompts."""
+
+    def __init__(self, model: Any, processor: Any, settings: GenerationSettings | None = None,
+                 device: str | torch.device | None = None) -> None:
+        self.model = model.eval()
+        self.processor = processor
+        self.settings = settings = settings or GenerationSettings()
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        # peft prompt learning (prompt tuning) cannot take left-padded batches; see the module docstring.
+        peft_config = getattr(model, "active_peft_config", None)
+        self.pads_safely = not bool(getattr(peft_config, "is_prompt_learning", False))
+        tokenizer = processor.tokenizer
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            # Llama/Mistral tokenizers (LLaVA-Med) have no pad token; padded positions are masked anyway.
+            tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+        self.generation_kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "do_sample": settings.do_sample,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
+        if not settings.do_sample:
+            # The model's own generation_config may carry sampling values (temperature, top_p); greedy
+            # decoding ignores them, and unsetting them keeps transformers from warning on every batch.
+            self.generation_kwargs.update(temperature=None, top_p=None, top_k=None)
+
+    def encode(self, prompts: Sequence[str], images: Sequence[Image.Image] | None = None) -> dict[str, Any]:
+        """The model inputs of one batch. The chat template already wrote the special tokens (BOS), so the
+        tokenizer adds none, as transformers' own `apply_chat_template(tokenize=True)` does."""
+        inputs = self.processor(
+            text=list(prompts),
+            images=list(images) if images is not None else None,
+            padding=True,
+            add_special_tokens=False,
+            return_tensors="pt",
+        )
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        return inputs
+
+    def prompt_lengths(self, prompts: Sequence[str]) -> list[int]:
+        """Token lengths of the prompts' text (with images, each grows by the same number of image tokens)."""
+        return [len(ids) for ids in self.processor.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+
+    def generate(self, prompts: Sequence[str], images: Sequence[Image.Image] | None = None) -> list[str]:
+        """Answers one batch (images: one per prompt, or None for runs without images)."""
+        if images is not None and len(images) != len(prompts):
+            raise ValueError(f"got {len(images)} images for {len(prompts)} prompts")
+        if not self.pads_safely and len(prompts) > 1:
+            groups: dict[int, list[int]] = {}
+            for position, length in enumerate(self.prompt_lengths(prompts)):
+                groups.setdefault(length, []).append(position)
+            answers: list[str] = [""] * len(prompts)
+            for members in groups.values():
+                group_images = [images[i] for i in members] if images is not None else None
+                for i, answer in zip(members, self._generate([prompts[i] for i in members], group_images),
+                                     strict=True):
+                    answers[i] = answer
+            return answers
+        return self._generate(prompts, images)
+
+    @torch.inference_mode()
+    def _generate(self, prompts: Sequence[str], images: Sequence[Image.Image] | None) -> list[str]:
+        inputs = self.encode(prompts, images)
+        with warnings.catch_warnings():
+            # peft's note that prompt tuning ignores position ids: handled by the equal-length groups above.
+            warnings.filterwarnings("ignore", message="Position ids are not supported", category=UserWarning)
+            output = self.model.generate(**inputs, **self.generation_kwargs)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def load_generator(request: LoadRequest) -> HFGenerator:
+    """The base model with the experiment folder's adapter (or alone), on `request.device`."""
+    from sure_vqa.models.loading import load_for_inference
+
+    model_dir = Path(request.model_dir) if request.model_dir else None
+    model, processor = load_for_inference(request.base_model_path, model_dir, dtype=request.dtype)
+    model.to(request.device)
+    return HFGenerator(model, processor, request.settings, device=request.device)

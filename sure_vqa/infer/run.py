@@ -1,0 +1,455 @@
+"""The inference stage: a fine-tuned (or the zero-shot) VLM answers a test split; writes eval/<run>/test_results.json.
+
+    python inference.py [key=value ...]                                 # a fine-tuned model (config/inference/)
+    python inference.py --config-name inference/inference_pretrained_defaults   # the zero-shot model
+    accelerate launch --num_processes N inference.py ...                # data-parallel: a shard per process
+
+Every setting is checked before a model is loaded. Each prediction is appended to a log in the eval folder as
+it is made (sure_vqa.infer.generation.prediction_log), so a killed run restarted with the same settings continues
+where it stopped; a finished run (test_results.json present) is skipped. Rows of test_results.json keep the
+original SURE-VQA keys (qid, question, gt, pred, answer_type, img_name, docs/method.md#experiment-folders) plus `answer_categories`,
+and, where they apply, `corruption` (the drawn parameters) and `control_image` (the image shown instead).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sure_vqa import naming, runs
+from sure_vqa.atomic_io import write_json_atomic
+from sure_vqa.config import ConfigError, DataError, check_choice, check_flag, require_path, resolve_model_type
+from sure_vqa.data.records import QARecord
+from sure_vqa.infer.generation import DTYPES, GenerationSettings, check_backend
+from sure_vqa.run_lock import run_lock
+
+log = logging.getLogger(__name__)
+
+INFERENCE_MODS = ("test", "val")
+# Bump when the meaning of a log row changes, so that old logs are set aside instead of mixed in.
+LOG_FORMAT_VERSION = 1
+# Recorded with a run, but not part of its fingerprint (see run_fingerprint).
+LOCATION_SETTINGS = ("base_model_path", "model_dir")
+LOCK_STAGE = "inference"
+MAX_LISTED_PROBLEMS = 100  # images named in one error; the count says how many more
+
+
+@dataclass(frozen=True)
+class InferenceRun:
+    """The validated settings of one inference run and where it reads and writes."""
+
+    dataset: str
+    mod: str
+    split: str
+    data_shift: str | None
+    ood_value: Any
+    seed: int
+    model_type: str
+    no_image: bool
+    image_control: str | None
+    corruption: tuple[dict[str, float], dict[str, str]] | None
+    pad_to_square: bool
+    generation: GenerationSettings
+    batch_size: int
+    num_workers: int
+    backend: str
+    dtype: str
+    dataset_root: Path
+    base_model_path: Path
+    model_dir: Path
+    eval_dir: Path
+    test_split_name: str
+    run_name: str
+    max_samples: int | None = None
+    wait_for_lock: bool = False
+
+    @property
+    def pretrained(self) -> bool:
+        return self.model_type == "pretrained"
+
+    @property
+    def results_file(self) -> Path:
+        return self.eval_dir / naming.TEST_RESULTS_FILE
+
+    @property
+    def info_file(self) -> Path:
+        return self.eval_dir / naming.INFERENCE_INFO_FILE
+
+
+# --- settings ----------------------------------------------------------------------------------------------------
+
+
+def _int_at_least(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int:
+    value = cfg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key}={value!r} is not valid; it must be an integer >= {minimum}")
+    return value
+
+
+def _optional_int(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int | None:
+    return None if cfg.get(key) is None else _int_at_least(cfg, key, minimum)
+
+
+def _trained_pad_to_square(model_dir: Path) -> bool | None:
+    """How training prepared images (docs/method.md#prompting), from the experiment folder's resolved config."""
+    from sure_vqa.models.loading import training_config
+
+    config = training_config(model_dir)
+    if config is None:
+        return None
+    for key in ("train.pad_to_square", "pad_to_square"):
+        node: Any = config
+        for part in key.split("."):
+            node = node.get(part) if hasattr(node, "get") else None
+        if isinstance(node, bool):
+            return node
+    return None
+
+
+def check_finished_training(model_dir: Path) -> None:
+    """An experiment folder that training completed (its trainer_state.json, written last, marks that)."""
+    from sure_vqa.models.experiment_folder import is_finished
+    from sure_vqa.models.loading import finetuned_kind
+
+    if not model_dir.is_dir():
+        raise ConfigError(
+            f"model folder {model_dir} does not exist; train it first (python train.py with the same dataset, "
+            "data_shift, ood_value, model_type, finetune.* and seed), or set experiment_dir=PATH"
+        )
+    if not is_finished(model_dir):
+        raise ConfigError(f"model folder {model_dir} has no {naming.TRAINER_STATE_FILE}: its training did not "
+                          "finish; rerun python train.py with the same settings to resume it")
+    finetuned_kind(model_dir)  # DataError when it holds neither an adapter nor weights
+
+
+def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
+    """Every inference setting checked and resolved, without loading a model or reading the dataset."""
+    from sure_vqa.data.splits import check_shift
+
+    model_type = resolve_model_type(cfg)
+    mod = check_choice(cfg.get("mod", "test"), "mod", INFERENCE_MODS)
+    split = check_choice(cfg.get("split"), "split", naming.SPLITS)
+    dataset = str(cfg.get("dataset"))
+    data_shift, ood_value = runs.shift_of(cfg, split)
+    dataset_root = runs.dataset_root(cfg)
+    if data_shift is not None:  # split=all / sample use no shift
+        check_shift(dataset_root, dataset, data_shift, ood_value)
+    no_image = check_flag(cfg, "no_image")
+    check_flag(cfg, "train_no_image")
+    corruption = runs.corruption_settings(cfg)
+    run_name = runs.eval_run_name(cfg)  # validates image_control
+    image_control = cfg.get("image_control")
+    if no_image and (corruption is not None or image_control is not None):
+        what = "corruption=true" if corruption is not None else f"image_control={image_control}"
+        raise ConfigError(f"no_image=true shows no image, so {what} has nothing to act on; set one of them off")
+    backend = check_backend(str(cfg.get("backend", "hf")))
+    if backend == "vllm":
+        from sure_vqa.infer.generation.vllm_backend import check_available
+
+        check_available(model_type)
+    dtype = check_choice(str(cfg.get("dtype", "auto")), "dtype", DTYPES)
+    generation = GenerationSettings(max_new_tokens=_int_at_least(cfg, "max_new_tokens"),
+                                    do_sample=check_flag(cfg, "do_sample"))
+    base_model_path = require_path((cfg.get("paths") or {}).get("model_path"), "paths.model_path",
+                                   "LLAVA_MED_MODEL_PATH")
+    model_dir = runs.model_dir(cfg)
+    if model_type != "pretrained":
+        check_finished_training(model_dir)
+    pad_to_square = cfg.get("pad_to_square")
+    if pad_to_square is None:
+        # LLaVA(-Med) v1.5 itself was trained on padded images (image_aspect_ratio=pad), and so is a model
+        # fine-tuned here unless its training config says otherwise.
+        trained = None if model_type == "pretrained" else _trained_pad_to_square(model_dir)
+        pad_to_square = trained if trained is not None else True
+    elif not isinstance(pad_to_square, bool):
+        raise ConfigError(f"pad_to_square={pad_to_square!r} is not valid; valid values: null (as in training), "
+                          "true, false")
+    return InferenceRun(
+        dataset=dataset, mod=mod, split=split, data_shift=data_shift, ood_value=ood_value,
+        seed=runs.seed_of(cfg), model_type=model_type, no_image=no_image,
+        image_control=image_control,
+        corruption=corruption, pad_to_square=pad_to_square, generation=generation,
+        batch_size=_int_at_least(cfg, "batch_size"), num_workers=_int_at_least(cfg, "num_workers", minimum=0),
+        backend=backend, dtype=dtype, dataset_root=dataset_root, base_model_path=base_model_path,
+        model_dir=model_dir, eval_dir=runs.eval_dir(cfg), test_split_name=runs.test_split_name(cfg),
+        run_name=run_name, max_samples=_optional_int(cfg, "max_samples"), wait_for_lock=check_flag(cfg, "wait_for_lock"),
+    )
+
+
+# --- fingerprint and rows ------------------------------------------------------------------------------------------
+
+
+def split_digest(records: Sequence[QARecord]) -> str:
+    """A hash of what the model is asked (qid, question, answer, image, categories), in split order."""
+    digest = hashlib.sha256()
+    for record in records:
+        row = [record.qid, record.question, record.answer, record.answer_type, record.image, record.categories]
+        digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def run_settings(run: InferenceRun, records: Sequence[QARecord], resolved_dtype: str) -> dict[str, Any]:
+    """What decides the answers, in readable form (written to the log header and inference_info.json)."""
+    from sure_vqa.infer.generation.inputs import BLANK_VALUE
+    from sure_vqa.models.prompting import YES_NO_SUFFIX
+
+    return {
+        "log_format": LOG_FORMAT_VERSION,
+        "base_model_path": str(run.base_model_path),
+        "model_dir": None if run.pretrained else str(run.model_dir),
+        "model_type": run.model_type,
+        "test_split": run.test_split_name,
+        "split_digest": split_digest(records),
+        "num_questions": len(records),
+        "prompt_suffix": YES_NO_SUFFIX,
+        "generation": asdict(run.generation),
+        "backend": run.backend,
+        "dtype": resolved_dtype,
+        "with_image": not run.no_image,
+        "pad_to_square": run.pad_to_square,
+        "corruption": list(run.corruption) if run.corruption else None,
+        "image_control": run.image_control,
+        "blank_value": BLANK_VALUE if run.image_control == "blank" else None,
+        "seed": run.seed,
+    }
+
+
+def run_fingerprint(run: InferenceRun, settings: Mapping[str, Any]) -> str:
+    """The settings plus the files of the base model and the experiment folder (retraining changes it).
+
+    Where the folders are is left out: a model moved or copied elsewhere answers the same.
+    """
+    from sure_vqa.infer.generation.prediction_log import fingerprint, folder_signature
+
+    return fingerprint({
+        "settings": {k: v for k, v in settings.items() if k not in LOCATION_SETTINGS},
+        "base_model_files": folder_signature(run.base_model_path),
+        "model_files": {} if run.pretrained else folder_signature(run.model_dir),
+    })
+
+
+def result_row(record: QARecord, pred: str, extras: Mapping[str, Any]) -> dict[str, Any]:
+    """A test_results.json row: the original keys first, then what this project adds."""
+    return {
+        "qid": record.qid,
+        "question": record.question,
+        "gt": record.answer,
+        "pred": pred,
+        "answer_type": record.answer_type,
+        "img_name": record.img_name,
+        "answer_categories": record.categories,
+        **extras,
+    }
+
+
+# --- the stage ---------------------------------------------------------------------------------------------------
+
+
+def _skip_finished(run: InferenceRun, settings: Mapping[str, Any], expected_fingerprint: str) -> None:
+    """A finished run is not redone; one made by another model or other settings is reported, not reused."""
+    if not run.info_file.is_file():
+        log.info("skipping: %s exists (written without %s, e.g. by the original SURE-VQA code); delete it to "
+                 "run again", run.results_file, naming.INFERENCE_INFO_FILE)
+        return
+    try:
+        info = json.loads(run.info_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{run.info_file} is not valid JSON ({err})") from err
+    if info.get("fingerprint") == expected_fingerprint:
+        log.info("skipping: %s is finished (same model and settings); delete it to run again", run.results_file)
+        return
+    old = info.get("settings", {})
+    changed = sorted(k for k in set(old) | set(settings)
+                     if k not in LOCATION_SETTINGS and old.get(k) != settings.get(k))
+    reason = f"settings differ: {', '.join(changed)}" if changed else "the model's files differ (retrained?)"
+    raise ConfigError(
+        f"{run.results_file} was made by another model or other settings ({reason}); move that eval folder "
+        "away to redo the run, or set eval_dir=PATH to write elsewhere"
+    )
+
+
+def _load_records(run: InferenceRun) -> list[QARecord]:
+    from sure_vqa.data.splits import limit_records, split_records
+
+    # No seed: split=sample uses the data seed (the same test questions for every training seed).
+    records = limit_records(
+        split_records(run.dataset_root, run.dataset, run.mod, run.split, run.data_shift, run.ood_value),
+        run.max_samples,
+    )
+    if not records:
+        raise DataError(f"split {run.test_split_name} has no questions; check data_shift and ood_value")
+    seen: set[str] = set()
+    for record in records:
+        if record.qid in seen:
+            raise DataError(f"split {run.test_split_name} has question id {record.qid!r} twice; ids must be unique")
+        seen.add(record.qid)
+    return records
+
+
+def _distributed_state() -> Any:
+    """accelerate's process state: one process, or one rank of `accelerate launch` / torchrun (gloo on CPU)."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def run_inference(cfg: Mapping[str, Any]) -> Path:
+    """Runs (or resumes, or skips) one inference run; returns the path of its test_results.json."""
+    from sure_vqa.infer.generation import resolve_dtype
+
+    run = resolve_run(cfg)
+    state = _distributed_state()
+    if run.backend == "vllm" and state.num_processes > 1:
+        raise ConfigError("backend=vllm runs as one process (it batches and shards across GPUs itself); "
+                          "start it with python inference.py, not accelerate launch")
+    records = _load_records(run)
+    settings = run_settings(run, records, resolve_dtype(run.dtype, str(state.device)))
+    expected = run_fingerprint(run, settings)
+    if run.results_file.exists():
+        _skip_finished(run, settings, expected)
+        return run.results_file
+    if not run.no_image:
+        check_images(run, records)  # every missing or unreadable image, before a model loads
+    with run_lock(run.eval_dir, LOCK_STAGE, state.process_index, wait=run.wait_for_lock):
+        if run.results_file.exists():  # finished by the run this one waited for
+            _skip_finished(run, settings, expected)
+            return run.results_file
+        _run_locked(run, records, settings, expected, state)
+    return run.results_file
+
+
+def check_images(run: InferenceRun, records: Sequence[QARecord]) -> None:
+    """A stat and a header read per image: all the problems in one error, with their qids."""
+    from sure_vqa.data.splits import record_image_path
+    from sure_vqa.images.loading import image_file_problem
+
+    problems = []
+    for record in records:
+        path = record_image_path(run.dataset_root, run.dataset, record)
+        problem = image_file_problem(path)
+        if problem is not None:
+            problems.append(f"qid {record.qid}: {path} {problem}")
+    if problems:
+        shown = "; ".join(problems[:MAX_LISTED_PROBLEMS])
+        more = f"; and {len(problems) - MAX_LISTED_PROBLEMS} more" if len(problems) > MAX_LISTED_PROBLEMS else ""
+        raise DataError(f"{len(problems)} of the {len(records)} images of {run.test_split_name} are missing or "
+                        f"unreadable (is paths.dataset_root right?): {shown}{more}")
+
+
+def _run_locked(run: InferenceRun, records: Sequence[QARecord], settings: Mapping[str, Any], expected: str,
+                state: Any) -> None:
+    from sure_vqa.infer.generation.prediction_log import completed_rows, remove_logs, set_aside_stale_logs
+
+    if state.is_main_process:
+        run.eval_dir.mkdir(parents=True, exist_ok=True)
+        for old, new in set_aside_stale_logs(run.eval_dir, expected):
+            log.warning("%s was written with other settings or another model; kept as %s, starting fresh",
+                        old.name, new.name)
+    state.wait_for_everyone()
+
+    done = completed_rows(run.eval_dir, expected)
+    mine = [i for i in range(state.process_index, len(records), state.num_processes) if records[i].qid not in done]
+    if done and state.is_main_process:
+        log.info("resuming %s: %d of %d questions already answered", run.run_name, len(done), len(records))
+    started = time.perf_counter()
+    if mine:
+        _generate(run, records, mine, settings, expected, state)
+    elapsed = time.perf_counter() - started
+    state.wait_for_everyone()
+
+    if state.is_main_process:
+        _merge(run, records, settings, expected, elapsed, len(mine), state.num_processes)
+        remove_logs(run.eval_dir, expected)
+        log.info("wrote %s (%d rows)", run.results_file, len(records))
+    state.wait_for_everyone()
+
+
+def _generate(run: InferenceRun, records: Sequence[QARecord], indices: Sequence[int], settings: Mapping[str, Any],
+              expected: str, state: Any) -> None:
+    """Answers this rank's questions in batches, appending each answer to this rank's log."""
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from sure_vqa.data.splits import record_image_path
+    from sure_vqa.images.loading import processor_fill
+    from sure_vqa.infer.generation import LoadRequest, load_generator
+    from sure_vqa.infer.generation.inputs import ImageSettings, QuestionInputs, as_list
+    from sure_vqa.infer.generation.prediction_log import PredictionLog
+    from sure_vqa.models.prompting import prompt_text
+
+    generator = load_generator(run.backend, LoadRequest(
+        base_model_path=str(run.base_model_path), model_dir=None if run.pretrained else str(run.model_dir),
+        dtype=settings["dtype"], device=str(state.device), settings=run.generation,
+    ))
+    image_settings = ImageSettings(
+        with_image=not run.no_image, pad_to_square=run.pad_to_square,
+        fill=processor_fill(getattr(generator.processor, "image_processor", None)),
+        corruption=run.corruption, image_control=run.image_control, seed=run.seed,
+    )
+    prompts = {i: prompt_text(generator.processor, records[i].question, records[i].answer_type, records[i].categories,
+                              with_image=not run.no_image) for i in indices}
+    # Longest prompts first: equal lengths share a batch (little padding) and memory peaks at the start.
+    tokenizer = getattr(generator.processor, "tokenizer", generator.processor)
+    lengths = tokenizer([prompts[i] for i in indices], add_special_tokens=False)["input_ids"]
+    length_of = {i: len(ids) for i, ids in zip(indices, lengths, strict=True)}
+    order = sorted(indices, key=lambda i: (-length_of[i], i))
+    inputs = QuestionInputs(records, order, image_settings,
+                            functools.partial(record_image_path, run.dataset_root, run.dataset))
+    loader = DataLoader(inputs, batch_size=run.batch_size, num_workers=run.num_workers, collate_fn=as_list)
+    log_path = run.eval_dir / naming.prediction_log_name(state.process_index)
+    rank = f" [rank {state.process_index}/{state.num_processes}]" if state.num_processes > 1 else ""
+    with PredictionLog(log_path, expected, settings) as prediction_log, tqdm(
+        total=len(order), unit=" samples", desc=f"{run.run_name}{rank}", dynamic_ncols=True,
+    ) as progress:
+        for batch in loader:
+            questions = [records[item.index] for item in batch]
+            images = None if run.no_image else [item.image for item in batch]
+            answers = generator.generate([prompts[item.index] for item in batch], images)
+            for record, item, answer in zip(questions, batch, answers, strict=True):
+                prediction_log.append(result_row(record, answer, item.extras))
+            progress.update(len(batch))
+
+
+def split_selection(run: InferenceRun) -> dict[str, Any]:
+    """dataset, mod, split, data_shift and ood_value of the run's questions, as the split files take them."""
+    ood_value = run.ood_value
+    if ood_value is not None and not isinstance(ood_value, str | int | float):
+        ood_value = list(ood_value)
+    return {"dataset": run.dataset, "mod": run.mod, "split": run.split, "data_shift": run.data_shift,
+            "ood_value": ood_value, "max_samples": run.max_samples}
+
+
+def _merge(run: InferenceRun, records: Sequence[QARecord], settings: Mapping[str, Any], expected: str,
+           elapsed: float, answered_here: int, world_size: int) -> None:
+    """Every rank's log into test_results.json (split order) and inference_info.json, both atomically."""
+    from sure_vqa.infer.generation.prediction_log import completed_rows
+
+    done = completed_rows(run.eval_dir, expected)
+    missing = [r.qid for r in records if r.qid not in done]
+    if missing:
+        raise DataError(f"{len(missing)} questions of {run.test_split_name} have no prediction in the logs of "
+                        f"{run.eval_dir} (first: {missing[:5]}); a process stopped early: rerun to complete")
+    # The info first: test_results.json is what marks the run finished, so it is written last.
+    write_json_atomic(run.info_file, {
+        "fingerprint": expected,
+        "settings": dict(settings),
+        "run_name": run.run_name,
+        # which records were asked, so that later stages (the rater study) need only this folder
+        "split_selection": split_selection(run),
+        "num_rows": len(records),
+        "world_size": world_size,
+        "batch_size": run.batch_size,
+        "rank0": {"answered": answered_here, "seconds": round(elapsed, 3),
+                  "samples_per_s": round(answered_here / elapsed, 3) if elapsed > 0 else None},
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    write_json_atomic(run.results_file, [done[r.qid] for r in records])
+

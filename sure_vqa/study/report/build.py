@@ -1,0 +1,84 @@
+"""The report from an experiment root: scan → group → tables → plots → CSV, Markdown and HTML."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from sure_vqa import naming
+from sure_vqa.config import ConfigError
+from sure_vqa.study.report import plots, render
+from sure_vqa.study.report.grid import group, missing_runs
+from sure_vqa.study.report.results import CLOSED, OPEN
+from sure_vqa.study.report.scan import scan
+from sure_vqa.study.report.tables import (
+    ReportSettings,
+    ScoreReader,
+    corruption_table,
+    missing_table,
+    summary_table,
+)
+
+log = logging.getLogger(__name__)
+SETTING_KEYS = ("n_resamples", "confidence", "bootstrap_seed", "swaps", "headline")
+
+
+def settings_from_config(cfg: Mapping[str, Any]) -> ReportSettings:
+    """ReportSettings from a config node such as config/study/report.yaml (plain containers)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    return ReportSettings(**{key: plain[key] for key in SETTING_KEYS if key in plain and plain[key] is not None})
+
+
+def build_report(experiment_root: str | Path, out: str | Path | None = None,
+                 settings: ReportSettings | None = None, progress: bool = True) -> render.ReportFiles:
+    """Scans `experiment_root` and writes the report to `out` (default `naming.report_dir(root)`)."""
+    root = Path(experiment_root).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"experiment_root={root} is not a folder; set it to the root that holds the model "
+                          "folders (EXPERIMENT_ROOT_DIR)")
+    settings = settings or ReportSettings()
+    out_dir = Path(out).expanduser() if out else naming.report_dir(root)
+    found = scan(root)
+    if not found.runs and not found.models:
+        raise ConfigError(f"experiment_root={root} holds no model folders (llava-*, most_frequent-*, "
+                          "<dataset>/pretrained): nothing to report")
+    shifts = group(found, settings.swaps)
+    read = ScoreReader()
+    for run in tqdm(found.runs, desc="report: reading runs", unit="run", disable=not progress):
+        read(run)
+    summary = summary_table(shifts, read, settings)
+    corruptions = corruption_table(shifts, read)
+    missing = missing_table(missing_runs(found, shifts, settings.swaps), read.problems, found.unplaced)
+    figures: dict[tuple[str, str, str], bytes] = {}
+    for shift, rows in summary.groupby("shift", sort=False):
+        for kind in (OPEN, CLOSED):
+            if (rows["answer_kind"] == kind).any():
+                metrics = render.headline_metrics(rows, kind, settings)
+                figures[("bars", shift, kind)] = plots.bars_png(
+                    rows[rows["answer_kind"] == kind], metrics, f"{shift}: {render.KIND_TITLES[kind]}")
+                corrupted = corruptions[(corruptions["shift"] == shift) & (corruptions["answer_kind"] == kind)]
+                if not corrupted.empty:
+                    figures[("corruption", shift, kind)] = plots.corruption_png(
+                        corrupted, metrics, f"{shift}: {render.KIND_TITLES[kind]}, corrupted images")
+    sections = render.build_sections(summary, corruptions, settings, figures)
+    header = {
+        "experiment root": str(root),
+        "model folders": str(len(found.models)),
+        "eval runs": str(len(found.runs)),
+        "missing or incomplete": str(len(missing)),
+        "judges": "; ".join(sorted({v for text in summary["judge_version"].dropna() for v in text.split("; ")}))
+        or "none found",
+        "generated": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    files = render.write_report(out_dir, summary, corruptions, missing,
+                                render.to_markdown(sections, missing, header, settings),
+                                render.to_html(sections, missing, header, settings))
+    log.info("report: %s (%d rows, %d missing)", files.html, len(summary), len(missing))
+    return files

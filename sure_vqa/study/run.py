@@ -1,0 +1,356 @@
+"""The study (docs/method.md#what-is-measured, #baselines-and-robustness): shift × method × seed → train; inference iid, ood, without images, with image
+controls and corrupted; evaluation; the report. Config: config/study/study_defaults.yaml; guide: docs/study.md.
+
+    python -m sure_vqa.study [key=value ...]       every cell of `grid`, one after another, then the report
+    python -m sure_vqa.study -m shift=A,B method=lora,ia3,pretrained,most_frequent seed=123,124,125
+                                                   Hydra multirun: one job per cell (local processes or Slurm
+                                                   through hydra-submitit-launcher); the report at the end
+
+From Python (the demo): `run_study(compose_study([...overrides]))`, or `run_cell(cfg)` for one cell.
+
+Each step builds its stage's own config (config/train, config/inference, config/eval) from the study's settings
+and calls that stage, so a study runs exactly what the single commands run. Each step is skipped when its output
+is there: a finished experiment folder, a test_results.json, the metrics files; so a rerun (or a requeued Slurm
+job) continues where the last one stopped. The stages also skip finished work themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from sure_vqa import naming, runs
+from sure_vqa.config import CONFIG_DIR, ConfigError, check_choice, compose, load_env, run_entry, run_hydra_app
+from sure_vqa.models import methods
+
+log = logging.getLogger(__name__)
+
+STUDY_CONFIG = "study/study_defaults"
+TRAIN_CONFIG = "train/training_defaults"
+INFERENCE_CONFIG = "inference/inference_defaults"
+PRETRAINED_CONFIG = "inference/inference_pretrained_defaults"
+EVAL_CONFIG = "eval/metrics_eval_defaults"
+BASELINE_METHODS = ("pretrained", "most_frequent")
+STEPS = ("train", "inference", "evaluation", "report")
+SPLITS = ("iid", "ood")
+# The keys every stage shares with the study (copied into each stage's config).
+SHARED_KEYS = ("dataset", "data_shift", "ood_value", "train_split", "seed")
+SHARED_GROUPS = ("paths", "finetune")
+
+
+# --- composing the stages' configs ---------------------------------------------------------------
+
+
+def compose_study(overrides: Sequence[str] = ()) -> DictConfig:
+    """The study config (config/study/study_defaults.yaml) with Hydra overrides, e.g. ["shift=demo_modality"]."""
+    return compose(STUDY_CONFIG, overrides, what="study setting")
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def stage_config(config_name: str, study: Mapping[str, Any], values: Mapping[str, Any],
+                 extra: Mapping[str, Any] | None) -> DictConfig:
+    """A stage's own config with the study's shared settings, the step's `values` and the user's `stages.*`
+    extras merged in. The stage config stays in struct mode, so a misspelt extra is an error."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    cfg = compose(config_name)
+    shared = {key: _plain(study[key]) for key in (*SHARED_KEYS, *SHARED_GROUPS) if key in study}
+    try:
+        return OmegaConf.merge(cfg, shared, dict(values), _plain(extra) or {})
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"stages setting for {config_name} is not valid: {err}") from None
+
+
+# --- one cell: which runs, and the steps --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """One inference run of a model on one split."""
+
+    split: str
+    no_image: bool = False
+    image_control: str | None = None
+    corruption: tuple[dict[str, float], dict[str, str]] | None = None
+
+    def values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"split": self.split, "no_image": self.no_image, "image_control": self.image_control,
+                                  "corruption": self.corruption is not None}
+        if self.corruption is not None:
+            values["corruption_probabilities"], values["corruption_strength"] = self.corruption
+        return values
+
+
+def corruption_settings(entry: Any, probability: float) -> tuple[dict[str, float], dict[str, str]]:
+    """A `runs.corruptions` entry: a strength for all three corruptions, or {probabilities, strength}."""
+    from sure_vqa.images import corruptions
+
+    entry = _plain(entry)
+    if isinstance(entry, str):
+        check_choice(entry, "runs.corruptions entry", naming.STRENGTHS)
+        return corruptions.uniform_settings(entry, probability)
+    if isinstance(entry, Mapping) and set(entry) == {"probabilities", "strength"}:
+        return corruptions.check_settings(entry["probabilities"], entry["strength"])
+    raise ConfigError(f"runs.corruptions entry {entry!r} is not valid; give low, medium or high, or "
+                      "{probabilities: {blur: p, brightness: p, noise: p}, strength: {blur: low, ...}}")
+
+
+def inference_specs(cfg: Mapping[str, Any], method: str, train_no_image: bool) -> list[InferenceSpec]:
+    """The runs of one model: clean on iid and ood, plus (by `runs`) no image, image controls, corruptions.
+    A model trained without images gets the clean and no-image runs (the four combinations); the zero-shot
+    model the clean runs and, with runs.pretrained_no_image, the no-image ones."""
+    settings = cfg["runs"]
+    specs = [InferenceSpec(split) for split in SPLITS]
+    if method == "pretrained":
+        if settings.get("pretrained_no_image", False):
+            specs += [InferenceSpec(split, no_image=True) for split in SPLITS]
+        return specs
+    if settings.get("no_image", True) or train_no_image:
+        specs += [InferenceSpec(split, no_image=True) for split in SPLITS]
+    if train_no_image:
+        return specs
+    for control in settings.get("image_controls") or []:
+        check_choice(control, "runs.image_controls entry", naming.IMAGE_CONTROLS)
+        specs += [InferenceSpec(split, image_control=control) for split in SPLITS]
+    probability = float(settings.get("corruption_probability", 0.5))
+    for entry in settings.get("corruptions") or []:
+        setting = corruption_settings(entry, probability)
+        specs += [InferenceSpec(split, corruption=setting) for split in SPLITS]
+    return specs
+
+
+@dataclass
+class CellReport:
+    """What one cell did: each step with `done` (ran now), `skipped` (output was there) or a reason."""
+
+    cell: str
+    steps: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, step: str, outcome: str) -> None:
+        self.steps.append((step, outcome))
+        log.info("[study] %s | %s: %s", self.cell, step, outcome)
+
+
+def _metric_files(metric_type: Sequence[str]) -> list[str]:
+    """The files an evaluation with these metric types writes (docs/method.md#experiment-folders)."""
+    files = []
+    for kind in metric_type:
+        if kind == "traditional_metrics":
+            files += [naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE]
+        elif kind.endswith("_closed"):
+            files.append(naming.judge_metrics_files(kind.removesuffix("_closed"))[1])
+        else:
+            files.append(naming.judge_metrics_files(kind)[0])
+    return files
+
+
+def _evaluate(cfg: Mapping[str, Any], values: Mapping[str, Any], eval_dir: Path, report: CellReport,
+              step: str) -> None:
+    from sure_vqa.evaluate.run import run_evaluation
+
+    metric_type = list(_plain(cfg["metric_type"]))
+    if all((eval_dir / name).is_file() for name in _metric_files(metric_type)):
+        report.add(step, "skipped (metrics exist)")
+        return
+    eval_values = {**values, "metric_type": metric_type, "judge": _plain(cfg["judge"]), "eval_dir": str(eval_dir)}
+    run_evaluation(stage_config(EVAL_CONFIG, cfg, eval_values, cfg["stages"].get("evaluation")))
+    report.add(step, "done")
+
+
+def _cell_name(cfg: Mapping[str, Any], method: str, train_no_image: bool) -> str:
+    shift = f"{cfg['dataset']} {cfg['data_shift']}={naming.ood_value_tag(_plain(cfg['ood_value']))}"
+    return f"{shift} {method}{' (no image)' if train_no_image else ''} seed {cfg['seed']}"
+
+
+def run_cell(cfg: Mapping[str, Any]) -> CellReport:
+    """One cell: (shift, method, seed, train_no_image) through the configured steps; returns what it did."""
+    method = check_choice(cfg["method"], "method", (*methods.names(), *BASELINE_METHODS))
+    train_no_image = bool(cfg.get("train_no_image", False))
+    steps = [check_choice(step, "steps entry", STEPS) for step in cfg["steps"]]
+    report = CellReport(_cell_name(cfg, method, train_no_image))
+    if method in BASELINE_METHODS and train_no_image:
+        raise ConfigError(f"train_no_image=true only applies to trained methods, not method={method}")
+    if method in BASELINE_METHODS and int(cfg["seed"]) != int(cfg["baseline_seed"]):
+        report.add(method, f"skipped (seed-independent: runs in the cell with seed={cfg['baseline_seed']})")
+        return report
+    if method == "most_frequent":
+        _most_frequent_cell(cfg, steps, report)
+    else:
+        _model_cell(cfg, method, train_no_image, steps, report)
+    return report
+
+
+def _most_frequent_cell(cfg: Mapping[str, Any], steps: Sequence[str], report: CellReport) -> None:
+    from sure_vqa.study.baselines import run_most_frequent
+
+    mod = cfg["runs"]["mod"]
+    model_dir = naming.most_frequent_dir(runs.experiment_root(cfg), runs.train_split_name(cfg, no_image=False))
+    out_dirs = [naming.eval_dir(model_dir, naming.eval_run_name(
+        naming.split_name(cfg["dataset"], mod, split, cfg["data_shift"], _plain(cfg["ood_value"])))) for split in SPLITS]
+    if all((out_dir / naming.TEST_RESULTS_FILE).is_file() for out_dir in out_dirs):
+        report.add("most frequent answer", "skipped (test_results.json exist)")
+    elif "inference" in steps:
+        values = {key: _plain(cfg[key]) for key in (*SHARED_KEYS, *SHARED_GROUPS)}
+        # The same part of each split as the models answer (stages.inference.max_samples, e.g. in the demo).
+        max_samples = (cfg["stages"].get("inference") or {}).get("max_samples")
+        written = run_most_frequent({**values, "mod": mod, "split": list(SPLITS), "max_samples": max_samples})
+        if written != out_dirs:  # both computed through naming; a difference is a bug, not a user error
+            raise RuntimeError(f"most frequent answers written to {written}, expected {out_dirs}")
+        report.add("most frequent answer", "done")
+    if "evaluation" in steps:
+        for split, out_dir in zip(SPLITS, out_dirs, strict=True):
+            if (out_dir / naming.TEST_RESULTS_FILE).is_file():
+                values = {"model_type": "pretrained", "split": split, "mod": mod}
+                _evaluate(cfg, values, out_dir, report, f"evaluate most frequent {split}")
+
+
+def _model_cell(cfg: Mapping[str, Any], method: str, train_no_image: bool, steps: Sequence[str],
+                report: CellReport) -> None:
+    from sure_vqa.models.experiment_folder import is_finished
+
+    model_values = {"model_type": method, "train_no_image": train_no_image}
+    if method != "pretrained":
+        train_cfg = stage_config(TRAIN_CONFIG, cfg, {"model_type": method, "no_image": train_no_image},
+                                 cfg["stages"].get("train"))
+        model_dir = runs.model_dir(train_cfg, training=True)
+        if is_finished(model_dir):
+            report.add("train", "skipped (finished)")
+        elif "train" in steps:
+            from sure_vqa.train.run import train
+
+            train(train_cfg)
+            report.add("train", "done")
+        else:
+            report.add("train", "not run (not in steps); later steps skipped")
+            return
+    config_name = PRETRAINED_CONFIG if method == "pretrained" else INFERENCE_CONFIG
+    for spec in inference_specs(cfg, method, train_no_image):
+        values = {**model_values, **spec.values(), "mod": cfg["runs"]["mod"]}
+        inference_cfg = stage_config(config_name, cfg, values, cfg["stages"].get("inference"))
+        eval_dir = runs.eval_dir(inference_cfg)
+        step = f"{eval_dir.name}"
+        if (eval_dir / naming.TEST_RESULTS_FILE).is_file():
+            report.add(f"infer {step}", "skipped (test_results.json exists)")
+        elif "inference" in steps:
+            from sure_vqa.infer.run import run_inference
+
+            run_inference(inference_cfg)
+            report.add(f"infer {step}", "done")
+        else:
+            continue
+        if "evaluation" in steps:
+            _evaluate(cfg, values, eval_dir, report, f"evaluate {step}")
+
+
+# --- the whole grid -------------------------------------------------------------------------------
+
+
+def load_shift(entry: Any) -> dict[str, Any]:
+    """A `grid.shifts` entry: a name in config/shift/ or an inline {dataset, data_shift, ood_value}."""
+    entry = _plain(entry)
+    if isinstance(entry, str):
+        path = CONFIG_DIR / "shift" / f"{entry}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in (CONFIG_DIR / "shift").glob("*.yaml"))
+            raise ConfigError(f"grid.shifts entry {entry!r} is not a file in config/shift/; known: {', '.join(known)}")
+        entry = OmegaConf.to_container(OmegaConf.load(path))
+    if not isinstance(entry, Mapping) or not {"dataset", "data_shift", "ood_value"} <= set(entry):
+        raise ConfigError(f"grid.shifts entry {entry!r} needs dataset, data_shift and ood_value")
+    return {key: entry[key] for key in ("dataset", "data_shift", "ood_value")}
+
+
+def grid_cells(cfg: Mapping[str, Any]) -> Iterator[DictConfig]:
+    """Every cell of `grid` as a study config: per shift, the trained methods × seeds, the methods trained
+    without images × seeds, then the seed-independent baselines (once, with baseline_seed)."""
+    grid = cfg["grid"]
+    for method in [*grid["methods"], *grid.get("train_no_image_methods", [])]:
+        check_choice(method, "grid.methods entry", methods.names())
+    for method in grid.get("baselines", []):
+        check_choice(method, "grid.baselines entry", BASELINE_METHODS)
+    for shift_entry in grid["shifts"]:
+        shift = load_shift(shift_entry)
+        cells = [(m, s, False) for m in grid["methods"] for s in grid["seeds"]]
+        cells += [(m, s, True) for m in grid.get("train_no_image_methods", []) for s in grid["seeds"]]
+        cells += [(m, cfg["baseline_seed"], False) for m in grid.get("baselines", [])]
+        for method, seed, train_no_image in cells:
+            cell = OmegaConf.merge(cfg, {**shift, "method": method, "seed": int(seed), "train_no_image": train_no_image})
+            with open_dict(cell):
+                cell.ood_value = shift["ood_value"]  # a list replaces the default value instead of merging into it
+            yield cell
+
+
+def run_report(cfg: Mapping[str, Any]) -> Path:
+    """The report of the study's experiment root (settings under `report`); returns the HTML page."""
+    from sure_vqa.study.report import build_report, settings_from_config
+
+    settings = cfg["report"]
+    root = settings.get("experiment_root") or runs.experiment_root(cfg)
+    return build_report(root, settings.get("out"), settings_from_config(settings)).html
+
+
+def run_study(cfg: Mapping[str, Any], progress: bool = True) -> list[CellReport]:
+    """Every cell of `grid`, one after another, then the report (if `report` is in steps)."""
+    from tqdm import tqdm
+
+    runs.experiment_root(cfg)  # fail early on an unset root
+    cells = list(grid_cells(cfg))  # every entry is checked before the first step runs
+    reports = [run_cell(cell) for cell in tqdm(cells, desc="study", unit="cell", disable=not progress)]
+    if "report" in cfg["steps"]:
+        html = run_report(cfg)
+        print(f"report: {html}", flush=True)
+    return reports
+
+
+# --- Hydra entry ------------------------------------------------------------------------------------
+
+
+try:  # Hydra's callback API: the report once every job of a multirun has finished (Slurm included).
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra-core < 1.1
+    Callback = object  # type: ignore[misc,assignment]
+
+
+class ReportCallback(Callback):
+    """Runs the report in the launching process after all multirun jobs (config: hydra.callbacks.report)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if "report" in config.get("steps", []):
+            try:
+                print(f"report: {run_report(config)}", flush=True)
+            except ConfigError as err:
+                log.error("report not written: %s", err)
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def main() -> None:
+    import hydra
+
+    load_env()
+
+    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=STUDY_CONFIG)
+    @run_entry
+    def entry(cfg: DictConfig) -> None:
+        if _is_multirun():
+            run_cell(cfg)
+        else:
+            run_study(cfg)
+
+    run_hydra_app(entry)
+
+
+if __name__ == "__main__":
+    main()
