@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sure_vqa.evaluate.metrics.extras import rouge_l  # noqa: E402
 from sure_vqa.evaluate.metrics.normalize import normalize_tokens  # noqa: E402
+from sure_vqa.evaluate.metrics.open.rouge_l import rouge_l  # noqa: E402
 from sure_vqa.evaluate.metrics.traditional import score_closed_rows, score_open_rows  # noqa: E402
 
 WORDS = ("left right upper lower lobe lung liver spleen kidney heart brain the a of and with mass nodule effusion "

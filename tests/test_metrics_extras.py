@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sure_vqa.config import ConfigError
-from sure_vqa.evaluate.metrics.extras import (
-    add_extra_metrics,
-    check_extra_metrics,
-    embedding_similarity,
-    rouge_l,
-)
+from sure_vqa.evaluate.metrics.open.embedding_similarity import embedding_similarity
+from sure_vqa.evaluate.metrics.open.rouge_l import rouge_l
+from sure_vqa.evaluate.metrics.registry import check_extra_metrics
 from sure_vqa.evaluate.metrics.traditional import score_open_rows
 
 
@@ -40,10 +37,12 @@ def test_embedding_similarity_with_minilm() -> None:
 
 
 @pytest.mark.slow
-def test_add_extra_metrics_adds_rows_and_averages() -> None:
+def test_extra_metrics_add_rows_and_averages_after_the_papers() -> None:
     rows = [{"qid": "1", "question": "q", "gt": "left upper lobe", "pred": "the left lobe", "answer_type": "OPEN"},
             {"qid": "2", "question": "q", "gt": "liver", "pred": "liver", "answer_type": "OPEN"}]
-    results = add_extra_metrics(score_open_rows(rows), ["rouge_l", "embedding_similarity"])
+    results = score_open_rows(rows, ["embedding_similarity", "rouge_l"])
+    assert list(results[0])[-3:] == ["n_rows", "avg_rouge_l", "avg_embedding_similarity"]
+    assert list(results[1])[-2:] == ["rouge_l", "embedding_similarity"]
     assert results[0]["avg_rouge_l"] == pytest.approx((0.8 + 1.0) / 2)
     assert results[2]["embedding_similarity"] == pytest.approx(1.0, abs=1e-5)
     assert 0 < results[0]["avg_embedding_similarity"] <= 1.0

@@ -81,11 +81,14 @@ def test_number_like_answers_from_json_are_strings() -> None:
 
 
 def test_metrics_modules_do_not_import_torch() -> None:
-    # Metrics run on a laptop without a GPU stack (the package never imports torch for them). A fresh interpreter shows what the imports pull in.
+    # Metrics run on a laptop without a GPU stack (the package never imports torch for them), and the registries
+    # that naming, the study and the report consult load no torch either. A fresh interpreter shows what the imports pull in.
     import subprocess
 
     code = (
-        "import sys; import sure_vqa.evaluate.metrics.normalize, sure_vqa.evaluate.metrics.traditional, sure_vqa.evaluate.metrics.extras; "
+        "import sys; import sure_vqa.evaluate.metrics.normalize, sure_vqa.evaluate.metrics.traditional; "
+        "import sure_vqa.evaluate.metrics.registry as r; r.all_metrics(); "
+        "import sure_vqa.models.methods as m; m.names(); import sure_vqa.images.corruptions as c; c.names(); "
         "import sure_vqa.evaluate.judge.parser, sure_vqa.evaluate.judge.rubrics, sure_vqa.evaluate.judge.cache, sure_vqa.evaluate.run; "
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
     )

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from sure_vqa.evaluate.metrics.registry import paper_keys
 from sure_vqa.evaluate.metrics.traditional import (
-    OPEN_METRICS,
     closed_accuracy,
     matching_categories,
     open_metrics,
@@ -17,6 +17,7 @@ from sure_vqa.evaluate.metrics.traditional import (
     yes_no_categories,
 )
 
+OPEN_METRICS = paper_keys()
 FMIN = sys.float_info.min  # nltk's stand-in for a zero n-gram precision without smoothing
 
 

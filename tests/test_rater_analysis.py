@@ -173,7 +173,7 @@ def test_run_analysis_writes_tables_and_plots(rated_study, tmp_path):
     low, high = judge_row["kendall_interval"]["low"], judge_row["kendall_interval"]["high"]
     assert low <= expected.kendall_tau <= high
     assert [c["scorer"] for c in saved["versus_human"]] == [
-        "Human", "LLM judge (gemma)", "Exact Match", "F1", "Precision", "Recall", "BLEU-1", "BLEU-2", "BLEU-3"]
+        "Human", "LLM judge (gemma)", "exact match", "F1", "precision", "recall", "BLEU-1", "BLEU-2", "BLEU-3"]
     assert saved["krippendorff_alpha"] is not None and len(saved["rater_pairs"]) == 3
     table = (out / naming.RATER_TABLE_FILE).read_text()
     assert "Krippendorff's α (ordinal)" in table and "| LLM judge (gemma) | " in table

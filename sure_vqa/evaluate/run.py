@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sure_vqa import naming, runs
 from sure_vqa.atomic_io import write_json_atomic
 from sure_vqa.config import ConfigError, DataError, check_flag
-from sure_vqa.evaluate.metrics.extras import add_extra_metrics, check_extra_metrics
+from sure_vqa.evaluate.metrics.registry import check_extra_metrics
 from sure_vqa.evaluate.metrics.traditional import score_closed_rows, score_open_rows, yes_no_categories
 from sure_vqa.run_lock import run_lock
 
@@ -270,9 +270,7 @@ def _evaluate(cfg: Mapping[str, Any], folder: Path, results_file: Path, metric_t
     log.info("evaluating %s: %d open and %d closed questions", results_file, len(open_rows), len(closed_rows))
 
     if TRADITIONAL in metric_types:
-        open_results = score_open_rows(open_rows)
-        if extras:
-            add_extra_metrics(open_results, extras)
+        open_results = score_open_rows(open_rows, [metric.name for metric in extras])
         closed_results = score_closed_rows(closed_rows, categories)
         closed_results[0]["categories_source"] = sources
         result.files["open"] = write_json_atomic(folder / naming.OPEN_METRICS_FILE, open_results)

@@ -29,23 +29,13 @@ from tqdm import tqdm
 from sure_vqa import naming
 from sure_vqa.atomic_io import write_json_atomic, write_text_atomic
 from sure_vqa.config import ConfigError, DataError
+from sure_vqa.evaluate.metrics import registry as metric_registry
 from sure_vqa.rater.rubric import SCALES
 from sure_vqa.rater.selection import load_judge_scores
 
 log = logging.getLogger(__name__)
 
 HUMAN = "Human"
-# Per-question keys of the traditional metrics files (docs/method.md#traditional-metrics, sure_vqa.evaluate.metrics.traditional), shown names first.
-OPEN_METRIC_KEYS = {
-    "Exact Match": "exact_match_score",
-    "F1": "f1_score",
-    "Precision": "precision",
-    "Recall": "recall",
-    "BLEU-1": "bleu_score_1",
-    "BLEU-2": "bleu_score_2",
-    "BLEU-3": "bleu_score_3",
-}
-CLOSED_METRIC_KEYS = {"Accuracy": "accuracy"}
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -108,12 +98,16 @@ def load_automatic_scores(eval_dir: Path, answer_kind: str, judge: str | None) -
         else:
             log.warning("%s does not exist: the judge is left out", judge_path)
     metrics_path = eval_dir / (naming.OPEN_METRICS_FILE if answer_kind == "open" else naming.CLOSED_METRICS_FILE)
-    keys = OPEN_METRIC_KEYS if answer_kind == "open" else CLOSED_METRIC_KEYS
+    if answer_kind == "open":
+        metric_columns = [column for metric in metric_registry.all_metrics() for column in metric.columns]
+    else:
+        metric_columns = list(metric_registry.CLOSED_COLUMNS)
     if metrics_path.is_file():
         rows = _read_rows(metrics_path)
-        for shown, key in keys.items():
+        for column in metric_columns:
+            key = column.key
             if rows and all(key in row for row in rows):
-                columns[shown] = pd.Series(
+                columns[column.label] = pd.Series(
                     {str(row["qid"]): np.nan if row[key] is None else float(row[key]) for row in rows}, dtype=float
                 )
     else:

@@ -1,36 +1,26 @@
-"""Traditional VQA metrics exactly as docs/method.md#traditional-metrics: token metrics for open questions, accuracy for closed ones.
+"""Traditional VQA metrics exactly as docs/method.md#traditional-metrics: token metrics for open questions, accuracy
+for closed ones, and the two metrics files they fill.
 
-Open questions are scored on normalised whitespace tokens (`normalize.normalize_tokens`): exact match as
-LLaVA-Med defines it, token precision/recall/F1, and BLEU-1..3 from nltk's `sentence_bleu` (uniform weights, no
-smoothing; nltk's tokenizer is not used because it needs data that is not available offline). Closed questions
-are scored by which answer categories occur as whole words in the ground truth and in the prediction.
+Open questions are scored on normalised whitespace tokens (`normalize.normalize_tokens`) by the metrics of the
+registry (metrics/open/: exact match as LLaVA-Med defines it, token precision/recall/F1, BLEU-1..3, and the
+extras). Closed questions are scored by which answer categories occur as whole words in the ground truth and in
+the prediction.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import warnings
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nltk.translate.bleu_score import sentence_bleu
 from tqdm import tqdm
 
+from sure_vqa.evaluate.metrics import registry
 from sure_vqa.evaluate.metrics.normalize import normalize_answer, normalize_tokens
+from sure_vqa.evaluate.metrics.registry import OpenMetric
 
-OPEN_METRICS = (
-    "exact_match_score",
-    "f1_score",
-    "precision",
-    "recall",
-    "bleu_score_1",
-    "bleu_score_2",
-    "bleu_score_3",
-)
-BLEU_WEIGHTS = [(1.0,), (1 / 2, 1 / 2), (1 / 3, 1 / 3, 1 / 3)]
 YES_NO = ("yes", "no")
 
 
@@ -39,58 +29,29 @@ def average_key(metric: str) -> str:
     return f"avg_{metric}"
 
 
-# --- open questions ------------------------------------------------------------------------------
+# --- open questions: the metrics themselves are in metrics/open/, one module each ------------------------
 
 
-def exact_match(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> float:
-    """Distinct ground-truth tokens found in the prediction / prediction tokens (LLaVA-Med); 0 if empty."""
-    if not pred_tokens:
-        return 0.0
-    found = set(gt_tokens) & set(pred_tokens)
-    return len(found) / len(pred_tokens)
-
-
-def precision_recall_f1(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> tuple[float, float, float]:
-    """Token precision, recall and F1 with the counts of docs/method.md#traditional-metrics; all 0 when tp is 0 or a side is empty."""
-    pred_counts, gt_counts = Counter(pred_tokens), Counter(gt_tokens)
-    if not pred_counts or not gt_counts:
-        return 0.0, 0.0, 0.0
-    tp = sum(count for word, count in pred_counts.items() if word in gt_counts)
-    if tp == 0:
-        return 0.0, 0.0, 0.0
-    fp = sum(count for word, count in pred_counts.items() if word not in gt_counts)
-    fn = sum(count for word, count in gt_counts.items() if word not in pred_counts)
-    precision = tp / (tp + fp)
-    recall = tp / (tp + fn)
-    return precision, recall, 2 * precision * recall / (precision + recall)
-
-
-def bleu_scores(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> tuple[float, float, float]:
-    """BLEU-1, BLEU-2, BLEU-3 of the prediction against the single reference, as nltk computes them.
-
-    Without smoothing nltk warns and uses the smallest float for a zero n-gram precision, so a one-word match
-    has BLEU-2 of about 1e-154 rather than 0; those values are kept as nltk gives them.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # nltk's "n-gram overlaps" warnings, one per short answer
-        scores = sentence_bleu([list(gt_tokens)], list(pred_tokens), weights=BLEU_WEIGHTS)
-    return tuple(float(s) for s in scores)  # type: ignore[return-value]
-
-
-def open_metrics(gt: str, pred: str) -> dict[str, float]:
-    """Every open-question metric of one answer, keyed by `OPEN_METRICS`."""
+def open_metrics(gt: str, pred: str, metrics: Sequence[OpenMetric] | None = None) -> dict[str, float]:
+    """The per-row metrics of one answer (default: the paper's), keyed by their columns in file order."""
     gt_tokens, pred_tokens = normalize_tokens(gt), normalize_tokens(pred)
-    precision, recall, f1 = precision_recall_f1(pred_tokens, gt_tokens)
-    bleu_1, bleu_2, bleu_3 = bleu_scores(pred_tokens, gt_tokens)
-    return {
-        "exact_match_score": exact_match(pred_tokens, gt_tokens),
-        "f1_score": f1,
-        "precision": precision,
-        "recall": recall,
-        "bleu_score_1": bleu_1,
-        "bleu_score_2": bleu_2,
-        "bleu_score_3": bleu_3,
-    }
+    values: dict[str, float] = {}
+    for metric in registry.paper_metrics() if metrics is None else metrics:
+        if metric.score_row is not None:
+            values.update(zip(metric.keys, metric.score_row(gt, pred, gt_tokens, pred_tokens), strict=True))
+    return values
+
+
+def _add_batch_metric(metric: OpenMetric, scored: list[dict[str, Any]]) -> None:
+    results = metric.score_batch([str(row["gt"]) for row in scored], [str(row["pred"]) for row in scored])
+    for row, values in zip(scored, results, strict=True):
+        row.update(zip(metric.keys, values, strict=True))
+
+
+def _add_averages(averages: dict[str, Any], metrics: Sequence[OpenMetric], scored: Sequence[Mapping]) -> None:
+    for metric in metrics:
+        for key in metric.keys:
+            averages[average_key(key)] = _mean([row[key] for row in scored])
 
 
 # --- closed questions ----------------------------------------------------------------------------
@@ -149,15 +110,27 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def score_open_rows(rows: Sequence[Mapping[str, Any]], progress: bool = True) -> list[dict[str, Any]]:
-    """open_ended_metrics.json: element 0 the averages (None when there are no rows), then each row with its scores."""
+def score_open_rows(rows: Sequence[Mapping[str, Any]], extra: Sequence[str] = (),
+                    progress: bool = True) -> list[dict[str, Any]]:
+    """open_ended_metrics.json: element 0 the averages (None when there are no rows) and `n_rows`, then each row
+    with its scores; the paper's metrics first, then the `extra` ones asked for (their averages after n_rows)."""
+    paper, extras = registry.paper_metrics(), registry.check_extra_metrics(extra)
     scored = []
     for row in tqdm(rows, desc="open metrics", unit="row", disable=not progress or len(rows) < 1000):
-        scored.append({**row, **open_metrics(str(row["gt"]), str(row["pred"]))})
-    averages: dict[str, Any] = {
-        average_key(metric): _mean([row[metric] for row in scored]) for metric in OPEN_METRICS
-    }
+        scored.append({**row, **open_metrics(str(row["gt"]), str(row["pred"]), paper)})
+    for metric in paper:
+        if metric.score_batch is not None:
+            _add_batch_metric(metric, scored)
+    averages: dict[str, Any] = {}
+    _add_averages(averages, paper, scored)
     averages["n_rows"] = len(scored)
+    for metric in extras:
+        if metric.score_batch is not None:
+            _add_batch_metric(metric, scored)
+        else:
+            for row in scored:
+                row.update(open_metrics(str(row["gt"]), str(row["pred"]), [metric]))
+    _add_averages(averages, extras, scored)
     return [averages, *scored]
 
 

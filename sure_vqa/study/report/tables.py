@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from sure_vqa.config import ConfigError, DataError
+from sure_vqa.evaluate.metrics import registry as metric_registry
 from sure_vqa.study.report import stats
 from sure_vqa.study.report.grid import (
     SeedRuns,
@@ -24,13 +25,6 @@ from sure_vqa.study.report.results import CLOSED, OPEN, TRADITIONAL, MetricScore
 from sure_vqa.study.report.scan import Run, Shift
 
 JUDGE = "judge"  # in `headline`: every judge found
-METRIC_LABELS = {
-    "exact_match_score": "exact match", "f1_score": "F1", "precision": "precision", "recall": "recall",
-    "bleu_score": "BLEU", "bleu_score_1": "BLEU-1", "bleu_score_2": "BLEU-2", "bleu_score_3": "BLEU-3",
-    "accuracy": "accuracy", "yes_no_acc": "accuracy (original)", "rouge_l": "ROUGE-L",
-    "embedding_similarity": "embedding similarity",
-}
-TRADITIONAL_ORDER = list(METRIC_LABELS)
 ANSWER_KINDS = (OPEN, CLOSED)
 
 
@@ -57,13 +51,14 @@ class ReportSettings:
 
 
 def metric_label(metric: str, source: str) -> str:
-    return f"{metric} judge" if source != TRADITIONAL else METRIC_LABELS.get(metric, metric)
+    return f"{metric} judge" if source != TRADITIONAL else metric_registry.label(metric)
 
 
 def metric_order(metric: str, source: str) -> tuple:
     if source != TRADITIONAL:
         return (0, metric)
-    return (1, TRADITIONAL_ORDER.index(metric) if metric in TRADITIONAL_ORDER else 99, metric)
+    keys = [column.key for column in metric_registry.columns()]
+    return (1, keys.index(metric) if metric in keys else len(keys), metric)
 
 
 class ScoreReader:

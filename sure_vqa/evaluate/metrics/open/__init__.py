@@ -1,0 +1,1 @@
+"""One module per open-question metric; each registers itself with sure_vqa.evaluate.metrics.registry."""

@@ -1,0 +1,21 @@
+"""Exact match as LLaVA-Med defines it (docs/method.md#traditional-metrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sure_vqa.evaluate.metrics.registry import Column, OpenMetric, register
+
+
+def exact_match(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> float:
+    """Distinct ground-truth tokens found in the prediction / prediction tokens (LLaVA-Med); 0 if empty."""
+    if not pred_tokens:
+        return 0.0
+    found = set(gt_tokens) & set(pred_tokens)
+    return len(found) / len(pred_tokens)
+
+
+register(OpenMetric(
+    name="exact_match", columns=(Column("exact_match_score", "exact match"),), order=10,
+    score_row=lambda gt, pred, gt_tokens, pred_tokens: (exact_match(pred_tokens, gt_tokens),),
+    description="LLaVA-Med's exact match on normalised tokens"))
