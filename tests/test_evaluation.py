@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hydra import compose, initialize_config_dir
 
-from sure_vqa import naming, runs
+from sure_vqa import eval_folder, naming, runs
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.evaluate.run import run_evaluation
 from tests.conftest import PROJECT_ROOT
@@ -73,6 +73,7 @@ def test_original_folder_with_eval_dir(server: StandInServer, tmp_path: Path) ->
 
     open_metrics = read(folder / naming.OPEN_METRICS_FILE)
     # qid 11: "2" vs "two" -> all 1 (BLEU-1 1); qid 12: EM 2/5, F1 8/9, P 4/5, R 1, BLEU-1 2/5 (tests/test_metrics_traditional.py)
+    assert open_metrics[0]["format_version"] == eval_folder.FORMAT_VERSION == 1  # every metrics file is stamped
     assert open_metrics[0]["avg_exact_match_score"] == pytest.approx((1 + 2 / 5) / 2)
     assert open_metrics[0]["avg_f1_score"] == pytest.approx((1 + 8 / 9) / 2)
     assert open_metrics[0]["avg_precision"] == pytest.approx((1 + 4 / 5) / 2)
@@ -85,14 +86,15 @@ def test_original_folder_with_eval_dir(server: StandInServer, tmp_path: Path) ->
     closed = read(folder / naming.CLOSED_METRICS_FILE)
     # 13: correct; 14: prediction names both -> 0; 15: no categories from a non-yes/no ground truth -> undefined
     assert closed[0] == {"avg_accuracy": 0.5, "n_rows": 3, "n_scored": 2, "n_undefined": 1,
-                         "categories_source": {"ground_truth_yes_no": 3}}
+                         "categories_source": {"ground_truth_yes_no": 3}, "format_version": 1}
     assert [row["accuracy"] for row in closed[1:]] == [1.0, 0.0, None]
     assert closed[3]["categories"] is None
 
     judge_open = read(folder / "gemma_metrics.json")
     assert judge_open[0] == {
         "avg_score": 4.0, "n_rows": 2, "n_scored": 2, "n_failures": 0, "n_shortcut": 0, "judge": "gemma",
-        "judge_identity": "gemma-2-9b-it (openai, greedy, max_new_tokens=64)", "prompt_version": "open.v1"}
+        "judge_identity": "gemma-2-9b-it (openai, greedy, max_new_tokens=64)", "prompt_version": "open.v1",
+        "format_version": 1}
     judge_closed = read(folder / "gemma_metrics_closed.json")
     # 13 "No" vs "No." is the shortcut (1); 14 and 15 are asked (the stand-in gives 1 on the closed rubric)
     assert judge_closed[0]["avg_score"] == 1.0 and judge_closed[0]["n_shortcut"] == 1

@@ -16,6 +16,7 @@ from PIL import Image
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
+from sure_vqa.eval_folder import read_judge_scores
 from sure_vqa.rater import analysis, selection
 from sure_vqa.rater.db import RatingStore
 from sure_vqa.rater.export import export_ratings
@@ -163,7 +164,7 @@ def test_run_analysis_writes_tables_and_plots(rated_study, tmp_path):
     assert result.judge_failures == expected_failures
     # the file's numbers are the ones recomputed from the exports and the judge file
     human = analysis.load_human_scores(study.eval_dir, "open")
-    judge = selection.load_judge_scores(study.eval_dir / f"{JUDGE}_metrics.json", JUDGE)
+    judge = read_judge_scores(study.eval_dir / f"{JUDGE}_metrics.json", JUDGE)
     judge_column = np.array([np.nan if judge[q] is None else judge[q] for q in human.index])
     expected = analysis.correlate(*analysis.pooled(human.to_numpy(), judge_column))
     saved = json.loads((out / naming.RATER_CORRELATIONS_FILE).read_text())

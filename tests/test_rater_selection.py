@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sure_vqa import eval_folder as eval_files
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.rater import selection
@@ -77,7 +78,7 @@ def test_sample_is_seeded_and_independent_of_row_order(eval_folder):
 def test_stratified_sample_spreads_over_judge_scores(eval_folder):
     eval_dir, _ = eval_folder
     rows = selection.load_test_results(eval_dir / naming.TEST_RESULTS_FILE)
-    scores = selection.load_judge_scores(eval_dir / f"{JUDGE}_metrics.json", JUDGE)
+    scores = eval_files.read_judge_scores(eval_dir / f"{JUDGE}_metrics.json", JUDGE)
     pool = selection.candidates(rows, "open")
     chosen, summary = selection.sample_questions(pool, 10, seed=1, judge_scores=scores, stratify_by_judge=True)
     per_score = {}
@@ -93,18 +94,18 @@ def test_judge_scores_read_from_metrics_layout_and_plain_list(tmp_path):
     path = tmp_path / "gemma_metrics.json"
     path.write_text(json.dumps([{"avg_gemma_score": 3.0}, {"qid": 1, "gemma_score": 4},
                                 {"qid": "2", "gemma_score": None}, {"qid": "3", "gemma_score": "n/a"}]))
-    assert selection.load_judge_scores(path, "gemma") == {"1": 4.0, "2": None, "3": None}
+    assert eval_files.read_judge_scores(path, "gemma") == {"1": 4.0, "2": None, "3": None}
     path.write_text(json.dumps([{"qid": "a", "score": 0.5}]))
-    assert selection.load_judge_scores(path, "gemma") == {"a": 0.5}
+    assert eval_files.read_judge_scores(path, "gemma") == {"a": 0.5}
     path.write_text(json.dumps([{"qid": "a", "stars": 3}]))
-    with pytest.raises(DataError, match="gemma_score, score, judge_score"):
-        selection.load_judge_scores(path, "gemma")
+    with pytest.raises(DataError, match="gemma_score, gemma, score, judge_score"):
+        eval_files.read_judge_scores(path, "gemma")
 
 
 def test_bad_test_results_name_the_file_and_row(tmp_path):
     path = tmp_path / naming.TEST_RESULTS_FILE
     path.write_text(json.dumps([{"qid": "1", "question": "q", "gt": "a", "pred": "b", "answer_type": "OPEN"}]))
-    with pytest.raises(DataError, match=r"row 0 lacks img_name"):
+    with pytest.raises(DataError, match=r"row 0 \(qid .1.\) lacks img_name"):
         selection.load_test_results(path)
     path.write_text("{not json")
     with pytest.raises(DataError, match="not readable JSON"):
@@ -122,7 +123,7 @@ def test_study_folder_holds_items_and_copied_images(eval_folder):
     assert len(study.items) == 10 and study.answer_kind == "open"
     assert study.eval_dir == eval_dir.resolve()
     results = {r["qid"]: r for r in json.loads((eval_dir / naming.TEST_RESULTS_FILE).read_text())}
-    judge = selection.load_judge_scores(eval_dir / f"{JUDGE}_metrics.json", JUDGE)
+    judge = eval_files.read_judge_scores(eval_dir / f"{JUDGE}_metrics.json", JUDGE)
     for item in study.items:
         source = results[item.qid]
         assert (item.question, item.gt, item.pred, item.img_name) == (

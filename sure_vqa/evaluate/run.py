@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sure_vqa import naming, runs
-from sure_vqa.atomic_io import write_json_atomic
+from sure_vqa import eval_folder, naming, runs
 from sure_vqa.config import ConfigError, DataError, check_flag
 from sure_vqa.evaluate.metrics.registry import check_extra_metrics
 from sure_vqa.evaluate.metrics.traditional import score_closed_rows, score_open_rows, yes_no_categories
@@ -34,8 +33,6 @@ log = logging.getLogger(__name__)
 
 TRADITIONAL = "traditional_metrics"
 CLOSED_SUFFIX = "_closed"
-REQUIRED_KEYS = ("qid", "question", "gt", "pred", "answer_type")
-ANSWER_TYPES = ("OPEN", "CLOSED")
 # Where a closed row's categories came from (counted in closed_ended_metrics.json).
 FROM_ROW, FROM_DATASET, FROM_GROUND_TRUTH = "test_results", "dataset", "ground_truth_yes_no"
 LOCK_STAGE = "evaluation"
@@ -83,51 +80,6 @@ def judge_cache_root(cfg: Mapping[str, Any], folder: Path) -> Path:
     if root not in (None, "", "null", "???"):
         return Path(str(root)).expanduser()
     return folder
-
-
-# --- reading test_results.json -------------------------------------------------------------------
-
-
-def load_test_results(path: Path) -> list[dict[str, Any]]:
-    """The rows, checked: the keys of docs/method.md#experiment-folders, answer_type OPEN/CLOSED; texts as strings (SLAKE has numbers)."""
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path} is not valid JSON ({err})") from None
-    if not isinstance(rows, list):
-        raise DataError(f"{path} must hold a JSON list of rows, found {type(rows).__name__}")
-    if not rows:
-        raise DataError(f"{path} holds no rows; an empty result file is not scored (rerun inference.py with the "
-                        "same settings to complete the run)")
-    checked = []
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise DataError(f"{path}: row {index} is not an object")
-        missing = [key for key in REQUIRED_KEYS if key not in row]
-        if missing:
-            raise DataError(f"{path}: row {index} (qid {row.get('qid')!r}) lacks {', '.join(missing)}; every row "
-                            f"needs {', '.join(REQUIRED_KEYS)}")
-        answer_type = str(row["answer_type"]).upper()
-        if answer_type not in ANSWER_TYPES:
-            raise DataError(f"{path}: row {index} (qid {row['qid']!r}) has answer_type={row['answer_type']!r}; "
-                            "valid: OPEN, CLOSED")
-        if row["pred"] is None:
-            raise DataError(f"{path}: row {index} (qid {row['qid']!r}) has pred=null; every prediction must be a "
-                            'string (an empty answer is ""): rerun inference for this folder')
-        checked.append({
-            **row,
-            "qid": str(row["qid"]),
-            "question": str(row["question"]),
-            "gt": "" if row["gt"] is None else str(row["gt"]),
-            "pred": str(row["pred"]),
-            "answer_type": answer_type,
-        })
-    repeated = [(qid, n) for qid, n in Counter(row["qid"] for row in checked).items() if n > 1]
-    if repeated:
-        listed = ", ".join(f"{qid!r} ({n} times)" for qid, n in repeated[:10])
-        raise DataError(f"{path}: {len(repeated)} qids occur more than once ({listed}); each question must have one "
-                        "row, or it would be counted twice")
-    return checked
 
 
 # --- categories of closed questions --------------------------------------------------------------
@@ -257,7 +209,7 @@ def _evaluate(cfg: Mapping[str, Any], folder: Path, results_file: Path, metric_t
               settings: JudgeSettings | None, extras: Sequence[str], overwrite_judge_files: bool) -> EvaluationResult:
     name = judge_name(cfg)
     judge_open, judge_closed = name in metric_types, name + CLOSED_SUFFIX in metric_types
-    rows = load_test_results(results_file)
+    rows = eval_folder.read_test_results(results_file)
     replaced: list[Path] = []
     if settings is not None:  # before anything is written: a changed judge must not replace a file silently
         replaced = judge_files_to_replace(settings, folder, judge_open, judge_closed, overwrite_judge_files)
@@ -273,8 +225,10 @@ def _evaluate(cfg: Mapping[str, Any], folder: Path, results_file: Path, metric_t
         open_results = score_open_rows(open_rows, [metric.name for metric in extras])
         closed_results = score_closed_rows(closed_rows, categories)
         closed_results[0]["categories_source"] = sources
-        result.files["open"] = write_json_atomic(folder / naming.OPEN_METRICS_FILE, open_results)
-        result.files["closed"] = write_json_atomic(folder / naming.CLOSED_METRICS_FILE, closed_results)
+        result.files["open"] = eval_folder.write_metrics_file(folder / naming.OPEN_METRICS_FILE, open_results[0],
+                                                              open_results[1:])
+        result.files["closed"] = eval_folder.write_metrics_file(folder / naming.CLOSED_METRICS_FILE,
+                                                                closed_results[0], closed_results[1:])
 
     if settings is not None:
         for path in replaced:
@@ -327,8 +281,8 @@ def _run_judge(
                 judgments = score_items(items(open_rows, [rubrics.OPEN] * len(open_rows)), prompts, identity, cache,
                                         backend_factory, settings.batch_size, stats)
                 summary = summarize(judgments, settings.name, identity, _prompt_versions(prompts)[0])
-                result.files["judge_open"] = write_json_atomic(folder / open_file,
-                                                               [summary, *file_rows(open_rows, judgments)])
+                result.files["judge_open"] = eval_folder.write_metrics_file(folder / open_file, summary,
+                                                                            file_rows(open_rows, judgments))
             if closed_rows is not None:
                 kinds = [rubrics.route(r["answer_type"], c) for r, c in zip(closed_rows, categories, strict=True)]
                 judgments = score_items(items(closed_rows, kinds), prompts, identity, cache, backend_factory,
@@ -342,7 +296,7 @@ def _run_judge(
                 rows_out = file_rows(closed_rows, judgments)
                 for row, row_categories in zip(rows_out, categories, strict=True):
                     row["categories"] = row_categories
-                result.files["judge_closed"] = write_json_atomic(folder / closed_file, [summary, *rows_out])
+                result.files["judge_closed"] = eval_folder.write_metrics_file(folder / closed_file, summary, rows_out)
     finally:
         if backend and hasattr(backend[0], "close"):
             backend[0].close()

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sure_vqa import naming, runs
+from sure_vqa import eval_folder, naming, runs
 from sure_vqa.atomic_io import write_json_atomic
 from sure_vqa.config import ConfigError, DataError, check_choice, check_flag, require_path, resolve_model_type
 from sure_vqa.data.records import QARecord
@@ -451,5 +451,5 @@ def _merge(run: InferenceRun, records: Sequence[QARecord], settings: Mapping[str
                   "samples_per_s": round(answered_here / elapsed, 3) if elapsed > 0 else None},
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
-    write_json_atomic(run.results_file, [done[r.qid] for r in records])
+    eval_folder.write_test_results(run.results_file, [done[r.qid] for r in records])
 

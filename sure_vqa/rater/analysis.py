@@ -29,9 +29,9 @@ from tqdm import tqdm
 from sure_vqa import naming
 from sure_vqa.atomic_io import write_json_atomic, write_text_atomic
 from sure_vqa.config import ConfigError, DataError
+from sure_vqa.eval_folder import read_judge_scores
 from sure_vqa.evaluate.metrics import registry as metric_registry
 from sure_vqa.rater.rubric import SCALES
-from sure_vqa.rater.selection import load_judge_scores
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def load_automatic_scores(eval_dir: Path, answer_kind: str, judge: str | None) -
         judge_path = eval_dir / naming.judge_metrics_files(judge)[0 if answer_kind == "open" else 1]
         if judge_path.is_file():
             judge_column = f"LLM judge ({judge})"
-            scores = load_judge_scores(judge_path, judge)
+            scores = read_judge_scores(judge_path, judge)
             columns[judge_column] = pd.Series({q: np.nan if s is None else s for q, s in scores.items()}, dtype=float)
         else:
             log.warning("%s does not exist: the judge is left out", judge_path)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sure_vqa import naming, runs
+from sure_vqa import eval_folder, naming, runs
 from sure_vqa.config import ConfigError, DataError, check_choice
 from sure_vqa.rater import selection
 
@@ -53,7 +53,7 @@ def rated_split(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """
     info_path = runs.eval_dir(cfg) / naming.INFERENCE_INFO_FILE
     if info_path.is_file():
-        info = selection.read_json(info_path)
+        info = eval_folder.read_json(info_path)
         recorded = info.get("split_selection") if isinstance(info, dict) else None
         if isinstance(recorded, dict) and recorded.get("dataset"):
             return {key: recorded.get(key) for key in SPLIT_KEYS}

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from sure_vqa import naming
+from sure_vqa import eval_folder, naming
 from sure_vqa.atomic_io import write_bytes_atomic, write_json_atomic
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.evaluate.judge.rubrics import same_answer
@@ -32,14 +32,12 @@ from sure_vqa.rater.rubric import SCALES, scale_for
 
 log = logging.getLogger(__name__)
 
-REQUIRED_RESULT_KEYS = ("qid", "question", "gt", "pred", "answer_type", "img_name")
 ANSWER_TYPE_OF_KIND = {"open": "OPEN", "closed": "CLOSED"}
 # Formats every browser shows as they are; anything else (16-bit, TIFF, DICOM exports) is converted to PNG.
 BROWSER_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "GIF": ".gif", "WEBP": ".webp"}
 BROWSER_MODES = ("1", "L", "LA", "P", "RGB", "RGBA")
 # Keys under which a judge file's per-question rows may hold the score, tried in this order
 # ("{judge}_score" is the original SURE-VQA's `mistral_score` pattern).
-JUDGE_SCORE_KEYS = ("{judge}_score", "score", "judge_score")
 
 
 @dataclass(frozen=True)
@@ -67,55 +65,9 @@ class SelectionSettings:
 # --- reading the eval folder ---------------------------------------------------------------------
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not readable JSON: {err}") from None
-
-
 def load_test_results(path: Path) -> list[dict[str, Any]]:
-    """The rows of a test_results.json, checked for the keys the study needs and for unique qids."""
-    rows = read_json(path)
-    if not isinstance(rows, list):
-        raise DataError(f"{path} must hold a JSON list of rows with keys {', '.join(REQUIRED_RESULT_KEYS)}")
-    seen: set[str] = set()
-    checked: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
-        missing = [key for key in REQUIRED_RESULT_KEYS if not isinstance(row, dict) or key not in row]
-        if missing:
-            raise DataError(f"{path}: row {index} lacks {', '.join(missing)} (needs {', '.join(REQUIRED_RESULT_KEYS)})")
-        qid = str(row["qid"])
-        if qid in seen:
-            raise DataError(f"{path}: qid {qid} appears more than once")
-        seen.add(qid)
-        checked.append({**row, "qid": qid, "gt": str(row["gt"]), "pred": str(row["pred"] if row["pred"] is not None else "")})
-    return checked
-
-
-def load_judge_scores(path: Path, judge: str) -> dict[str, float | None]:
-    """qid -> the judge's score (None for a judge failure) from `<judge>_metrics.json`.
-
-    Accepts the metrics-file layout (element 0 the averages, then one row per question) and a plain list of
-    {qid, score}; rows without a qid (the averages) are skipped.
-    """
-    rows = read_json(path)
-    if isinstance(rows, dict) and isinstance(rows.get("rows"), list):
-        rows = rows["rows"]
-    if not isinstance(rows, list):
-        raise DataError(f"{path} must hold a JSON list of per-question rows with qid and a score")
-    keys = [key.format(judge=judge) for key in JUDGE_SCORE_KEYS]
-    scores: dict[str, float | None] = {}
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict) or "qid" not in row:
-            continue
-        key = next((k for k in keys if k in row), None)
-        if key is None:
-            raise DataError(f"{path}: row {index} (qid {row['qid']}) has none of the score keys {', '.join(keys)}")
-        scores[str(row["qid"])] = _as_score(row[key])
-    return scores
+    """The rows of a test_results.json (sure_vqa.eval_folder), which must also name each question's image."""
+    return eval_folder.read_test_results(path, (*eval_folder.RESULT_KEYS, "img_name"))
 
 
 def load_categories(rows: Sequence[Mapping[str, Any]], closed_metrics_path: Path) -> dict[str, list[str] | None]:
@@ -130,7 +82,7 @@ def load_categories(rows: Sequence[Mapping[str, Any]], closed_metrics_path: Path
         if row.get("answer_categories", row.get("categories")) is not None
     }
     if closed_metrics_path.is_file():
-        for row in read_json(closed_metrics_path):
+        for row in eval_folder.read_json(closed_metrics_path):
             if isinstance(row, dict) and "qid" in row and row.get("categories") is not None:
                 categories.setdefault(str(row["qid"]), row["categories"])
     return categories
@@ -141,20 +93,9 @@ def load_judge_rubrics(path: Path) -> dict[str, str]:
     people rate a question on exactly the judge's scale; rows without one are left to `scale_for`."""
     return {
         str(row["qid"]): row["rubric"]
-        for row in read_json(path)
+        for row in eval_folder.read_json(path)
         if isinstance(row, dict) and "qid" in row and row.get("rubric") in SCALES
     }
-
-
-def _as_score(value: Any) -> float | None:
-    """A numeric score, or None for what a judge failure looks like (null, "", a non-number)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
 
 
 # --- choosing questions --------------------------------------------------------------------------
@@ -316,7 +257,7 @@ def create_study(
     }
     existing = study_format.study_file(study_dir)
     if existing.exists():
-        previous = read_json(existing)
+        previous = eval_folder.read_json(existing)
         if previous.get("fingerprint") == fingerprint:
             log.info("study %s already selected with these settings; nothing to do", study_dir)
             return study_dir
@@ -333,7 +274,7 @@ def create_study(
     rows = load_test_results(results_path)
     judge_scores: dict[str, float | None] | None = None
     if judge_path is not None and judge_path.is_file():
-        judge_scores = load_judge_scores(judge_path, settings.judge or "")
+        judge_scores = eval_folder.read_judge_scores(judge_path, settings.judge or "")
     elif settings.stratify_by_judge:
         raise ConfigError(f"stratify_by_judge=true but {judge_path} does not exist; run run_eval.py with the judge")
     pool = candidates(rows, settings.answer_kind)

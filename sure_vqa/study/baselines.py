@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sure_vqa import naming
-from sure_vqa.atomic_io import write_json_atomic
+from sure_vqa import eval_folder, naming
 from sure_vqa.config import ConfigError, DataError, check_choice, compose, load_env, run_entry
 from sure_vqa.data.records import QARecord
 
@@ -138,7 +137,7 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path) -> bool:
                 return False
         except (OSError, json.JSONDecodeError):
             pass  # unreadable: replaced below
-    write_json_atomic(path, rows)
+    eval_folder.write_test_results(path, rows)
     return True
 
 

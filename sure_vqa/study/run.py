@@ -24,7 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sure_vqa import naming, runs
+from sure_vqa import eval_folder, naming, runs
 from sure_vqa.config import CONFIG_DIR, ConfigError, check_choice, compose, load_env, run_entry, run_hydra_app
 from sure_vqa.models import methods
 
@@ -139,25 +139,12 @@ class CellReport:
         log.info("[study] %s | %s: %s", self.cell, step, outcome)
 
 
-def _metric_files(metric_type: Sequence[str]) -> list[str]:
-    """The files an evaluation with these metric types writes (docs/method.md#experiment-folders)."""
-    files = []
-    for kind in metric_type:
-        if kind == "traditional_metrics":
-            files += [naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE]
-        elif kind.endswith("_closed"):
-            files.append(naming.judge_metrics_files(kind.removesuffix("_closed"))[1])
-        else:
-            files.append(naming.judge_metrics_files(kind)[0])
-    return files
-
-
 def _evaluate(cfg: Mapping[str, Any], values: Mapping[str, Any], eval_dir: Path, report: CellReport,
               step: str) -> None:
     from sure_vqa.evaluate.run import run_evaluation
 
     metric_type = list(_plain(cfg["metric_type"]))
-    if all((eval_dir / name).is_file() for name in _metric_files(metric_type)):
+    if all((eval_dir / name).is_file() for name in eval_folder.metric_files(metric_type)):
         report.add(step, "skipped (metrics exist)")
         return
     eval_values = {**values, "metric_type": metric_type, "judge": _plain(cfg["judge"]), "eval_dir": str(eval_dir)}

@@ -12,9 +12,9 @@ from tqdm import tqdm
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
+from sure_vqa.eval_folder import CLOSED, OPEN
 from sure_vqa.study.report import plots, render
 from sure_vqa.study.report.grid import group, missing_runs
-from sure_vqa.study.report.results import CLOSED, OPEN
 from sure_vqa.study.report.scan import scan
 from sure_vqa.study.report.tables import (
     ReportSettings,

@@ -17,8 +17,8 @@ import pandas as pd
 
 from sure_vqa import naming
 from sure_vqa.atomic_io import write_text_atomic
+from sure_vqa.eval_folder import CLOSED, OPEN, TRADITIONAL
 from sure_vqa.study.report.grid import MODEL
-from sure_vqa.study.report.results import CLOSED, OPEN, TRADITIONAL
 from sure_vqa.study.report.tables import JUDGE, ReportSettings
 
 KIND_TITLES = {OPEN: "open questions", CLOSED: "closed questions"}

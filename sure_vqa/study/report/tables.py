@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from sure_vqa.config import ConfigError, DataError
+from sure_vqa.eval_folder import CLOSED, OPEN, TRADITIONAL, MetricScores, RunScores, read_run
 from sure_vqa.evaluate.metrics import registry as metric_registry
 from sure_vqa.study.report import stats
 from sure_vqa.study.report.grid import (
@@ -21,7 +22,6 @@ from sure_vqa.study.report.grid import (
     corruption_order,
     corruption_settings,
 )
-from sure_vqa.study.report.results import CLOSED, OPEN, TRADITIONAL, MetricScores, RunScores, read_run
 from sure_vqa.study.report.scan import Run, Shift
 
 JUDGE = "judge"  # in `headline`: every judge found

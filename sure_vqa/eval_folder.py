@@ -1,0 +1,270 @@
+"""The eval folder's files, read and written in one place (docs/method.md#experiment-folders).
+
+An eval folder (`{model}/eval/{run}/`) holds `test_results.json` (one row per question, written by inference or
+a baseline) and the metrics files: `open_ended_metrics.json`, `closed_ended_metrics.json` and each judge's
+`<judge>_metrics.json` / `<judge>_metrics_closed.json`. Every metrics file is a JSON list: element 0 the
+averages (`avg_X` for a metric `X`, counts, and `format_version`), then one row per question carrying `X`.
+
+The readers also take the files the original SURE-VQA code wrote: no `format_version`, numbers where strings
+are expected, a null ground truth, the judge's unparseable reply stored as its score, other judge-score keys.
+Every stage (inference, evaluation, the report, the rater study) reads and writes through this module, so a
+null ground truth or a judge score key means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sure_vqa import naming
+from sure_vqa.atomic_io import write_json_atomic
+from sure_vqa.config import DataError
+
+# Bump when the layout of a metrics file changes; element 0 of every metrics file written here records it.
+FORMAT_VERSION = 1
+FORMAT_KEY = "format_version"
+RESULT_KEYS = ("qid", "question", "gt", "pred", "answer_type")
+ANSWER_TYPES = ("OPEN", "CLOSED")
+OPEN, CLOSED = "open", "closed"
+TRADITIONAL = "traditional"
+# Element-0 keys that count a judge's unparseable answers, whatever the evaluation version called them.
+FAILURE_KEYS = ("n_failures", "failures", "judge_failures", "n_judge_failures", "failure_count", "n_failed")
+
+
+def judge_score_keys(judge: str) -> tuple[str, ...]:
+    """Where a judge file keeps its score, in the order looked for: this project writes `score`; the original
+    code and other versions wrote `<judge>_score`, the judge's name or `judge_score`."""
+    return (f"{judge}_score", judge, "score", "judge_score")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is not readable JSON: {err}") from None
+
+
+# --- test_results.json ----------------------------------------------------------------------------------
+
+
+def read_test_results(path: Path, required: Sequence[str] = RESULT_KEYS) -> list[dict[str, Any]]:
+    """The rows, checked: the `required` keys, answer_type OPEN/CLOSED, a string prediction, unique qids.
+
+    qid, question, gt and pred become strings (SLAKE has numeric answers); a null ground truth, which the
+    original code wrote for some questions, becomes "".
+    """
+    rows = read_json(path)
+    if not isinstance(rows, list):
+        raise DataError(f"{path} must hold a JSON list of rows with keys {', '.join(required)}, "
+                        f"found {type(rows).__name__}")
+    if not rows:
+        raise DataError(f"{path} holds no rows; an empty result file is not scored (rerun inference.py with the "
+                        "same settings to complete the run)")
+    checked = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: row {index} is not an object")
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise DataError(f"{path}: row {index} (qid {row.get('qid')!r}) lacks {', '.join(missing)}; every row "
+                            f"needs {', '.join(required)}")
+        answer_type = str(row["answer_type"]).upper()
+        if answer_type not in ANSWER_TYPES:
+            raise DataError(f"{path}: row {index} (qid {row['qid']!r}) has answer_type={row['answer_type']!r}; "
+                            "valid: OPEN, CLOSED")
+        if row["pred"] is None:
+            raise DataError(f"{path}: row {index} (qid {row['qid']!r}) has pred=null; every prediction must be a "
+                            'string (an empty answer is ""): rerun inference for this folder')
+        checked.append({
+            **row,
+            "qid": str(row["qid"]),
+            "question": str(row["question"]),
+            "gt": "" if row["gt"] is None else str(row["gt"]),
+            "pred": str(row["pred"]),
+            "answer_type": answer_type,
+        })
+    repeated = [(qid, n) for qid, n in Counter(row["qid"] for row in checked).items() if n > 1]
+    if repeated:
+        listed = ", ".join(f"{qid!r} ({n} times)" for qid, n in repeated[:10])
+        raise DataError(f"{path}: {len(repeated)} qids occur more than once ({listed}); each question must have one "
+                        "row, or it would be counted twice")
+    return checked
+
+
+def write_test_results(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Atomically: a finished run is marked by this file, so it never exists half-written."""
+    return write_json_atomic(path, list(rows))
+
+
+# --- metrics files ----------------------------------------------------------------------------------------
+
+
+def write_metrics_file(path: Path, averages: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Element 0 the averages with this module's `format_version`, then the rows; atomically."""
+    return write_json_atomic(path, [{**averages, FORMAT_KEY: FORMAT_VERSION}, *rows])
+
+
+@dataclass(frozen=True)
+class MetricScores:
+    """One metric of one run: the file's mean, each scored question's value, and the rows left unscored."""
+
+    mean: float | None
+    per_question: dict[str, float]
+    unscored: int
+    source: str  # traditional | <judge name>
+    version: str | None = None  # a judge's identity and prompt version, as recorded beside its mean
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.per_question)
+
+
+@dataclass
+class RunScores:
+    """Every metric found in one eval folder, keyed by (answer kind, metric name)."""
+
+    metrics: dict[tuple[str, str], MetricScores] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def as_score(value: Any) -> float | None:
+    """A finite number, or None for what a missing or failed score looks like (null, "", a reply that is not a
+    number: the original judge code stored an unparseable reply as the score)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _failure_count(averages: Mapping[str, Any]) -> int | None:
+    for key in FAILURE_KEYS:
+        if isinstance(averages.get(key), int):
+            return int(averages[key])
+    return None
+
+
+def _judge_version(averages: Mapping[str, Any]) -> str | None:
+    """`identity, prompt version` of a judge file (docs/method.md#llm-judge); None for files that do not record them."""
+    identity = averages.get("judge_identity") or averages.get("judge")
+    prompt = averages.get("prompt_version")
+    if isinstance(prompt, list):
+        prompt = "+".join(map(str, prompt))
+    parts = [str(p) for p in (identity, f"prompt {prompt}" if prompt else None) if p]
+    return ", ".join(parts) or None
+
+
+def read_metrics_file(path: Path, source: str) -> dict[str, MetricScores]:
+    """Every `avg_X` metric of one metrics file, with its per-question values from the rows.
+
+    A row whose value is missing or not a number is not scored: for a judge that is a judge failure (never a
+    zero), for closed accuracy an undefined row; both are counted.
+    """
+    try:
+        content = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a readable JSON metrics file ({err})") from None
+    if not isinstance(content, list) or not content or not isinstance(content[0], dict):
+        raise DataError(f"{path}: a metrics file must be a JSON list whose element 0 holds the averages")
+    averages, rows = content[0], [row for row in content[1:] if isinstance(row, dict)]
+    declared_failures = _failure_count(averages)
+    version = _judge_version(averages) if source != TRADITIONAL else None
+    found: dict[str, MetricScores] = {}
+    for key, mean in averages.items():
+        if not key.startswith("avg_"):
+            continue
+        metric = key[len("avg_"):]
+        per_question: dict[str, float] = {}
+        unscored = 0
+        for index, row in enumerate(rows):
+            value = as_score(row.get(metric))
+            if value is None:
+                unscored += 1
+            else:
+                per_question[str(row.get("qid", index))] = value
+        if rows and not per_question and all(metric not in row for row in rows):
+            unscored = 0  # an average without per-row values (e.g. the original's avg_bleu_score); mean only
+        if source != TRADITIONAL and declared_failures is not None:
+            unscored = max(unscored, declared_failures)
+        found[metric] = MetricScores(as_score(mean), per_question, unscored, source, version)
+    return found
+
+
+def _judge_metric(scores: dict[str, MetricScores], judge: str) -> MetricScores | None:
+    """A judge file's score: the first of `judge_score_keys`, else the first metric with per-question values."""
+    for name in judge_score_keys(judge):
+        if name in scores:
+            return scores[name]
+    with_rows = [s for s in scores.values() if s.per_question]
+    return with_rows[0] if with_rows else next(iter(scores.values()), None)
+
+
+def read_run(eval_dir: Path) -> RunScores:
+    """All metrics of one eval folder. Judge metrics are named after the judge (`gemma`)."""
+    result = RunScores()
+    for name, kind in ((naming.OPEN_METRICS_FILE, OPEN), (naming.CLOSED_METRICS_FILE, CLOSED)):
+        path = eval_dir / name
+        if path.is_file():
+            result.files.append(name)
+            for metric, scores in read_metrics_file(path, TRADITIONAL).items():
+                result.metrics[(kind, metric)] = scores
+    for path in sorted(eval_dir.glob("*_metrics*.json")):
+        parsed = naming.parse_judge_metrics_file(path.name)
+        if parsed is None:
+            continue
+        judge, kind = parsed
+        result.files.append(path.name)
+        scores = _judge_metric(read_metrics_file(path, judge), judge)
+        if scores is not None:
+            result.metrics[(kind, judge)] = scores
+    return result
+
+
+def read_judge_scores(path: Path, judge: str) -> dict[str, float | None]:
+    """qid -> the judge's score (None for a judge failure) from a judge file.
+
+    Accepts the metrics-file layout (element 0 the averages, then one row per question) and a plain list of
+    {qid, score}; rows without a qid (the averages) are skipped.
+    """
+    rows = read_json(path)
+    if isinstance(rows, dict) and isinstance(rows.get("rows"), list):
+        rows = rows["rows"]
+    if not isinstance(rows, list):
+        raise DataError(f"{path} must hold a JSON list of per-question rows with qid and a score")
+    keys = judge_score_keys(judge)
+    scores: dict[str, float | None] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or "qid" not in row:
+            continue
+        key = next((k for k in keys if k in row), None)
+        if key is None:
+            raise DataError(f"{path}: row {index} (qid {row['qid']}) has none of the score keys {', '.join(keys)}")
+        scores[str(row["qid"])] = as_score(row[key])
+    return scores
+
+
+def metric_files(metric_types: Sequence[str], judge_closed_suffix: str = "_closed") -> list[str]:
+    """The files an evaluation with these `metric_type` entries writes: `traditional_metrics` the two
+    traditional files, `<judge>` and `<judge>_closed` the judge's open and closed files."""
+    files = []
+    for kind in metric_types:
+        if kind == "traditional_metrics":
+            files += [naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE]
+        elif kind.endswith(judge_closed_suffix):
+            files.append(naming.judge_metrics_files(kind.removesuffix(judge_closed_suffix))[1])
+        else:
+            files.append(naming.judge_metrics_files(kind)[0])
+    return files
