@@ -320,7 +320,8 @@ def estimate_grid_bytes(cfg: Mapping[str, Any], data: StudyData) -> tuple[int, s
     """(bytes, how they were counted) for the grid: each trained folder (weights + init_weight + one checkpoint
     at the peak of training) and every inference run's files."""
     from sure_vqa.models import methods
-    from sure_vqa.study.run import grid_cells, inference_specs
+    from sure_vqa.study.grid import RunSettings, model_runs
+    from sure_vqa.study.run import grid_cells
 
     model_path = _path_setting(cfg, "model_path")
     trainable_of: dict[str, int] = {}
@@ -331,13 +332,10 @@ def estimate_grid_bytes(cfg: Mapping[str, Any], data: StudyData) -> tuple[int, s
         if method in methods.names():
             if method not in trainable_of:
                 trainable_of[method] = trainable_parameters(model_path, method, cell.get("finetune") or {})
-            copies = 1 if method == "full" else 2  # adapters keep an init_weight/ copy
+            copies = 2 if methods.get(method).uses_adapter else 1  # adapters keep an init_weight/ copy
             total += trainable_of[method] * (4 * copies + CHECKPOINT_BYTES_PER_PARAM)
             n_models += 1
-        if method == "most_frequent":
-            specs = 2
-        else:
-            specs = len(inference_specs(cell, method, train_no_image))
+        specs = len(model_runs(RunSettings.from_config(cell["runs"]), method, train_no_image))
         questions = (counts["test iid"] + counts["test ood"]) / 2
         total += int(specs * questions * EVAL_BYTES_PER_QUESTION)
         n_runs += specs

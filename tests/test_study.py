@@ -12,6 +12,7 @@ import pytest
 from sure_vqa import naming, runs
 from sure_vqa.config import ConfigError
 from sure_vqa.study import run as study
+from sure_vqa.study.grid import RunSettings, model_runs
 from tests.conftest import PROJECT_ROOT
 from tests.fixtures_data import write_slake
 from tests.study_fixtures import SLAKE_SMALL
@@ -49,16 +50,16 @@ def test_bad_grid_entries_are_config_errors(tmp_path, override, message):
 def test_inference_runs_of_each_kind_of_model(tmp_path):
     cfg = compose(tmp_path, "runs.corruptions=[low,{probabilities:{blur:1,brightness:0,noise:0},"
                             "strength:{blur:high,brightness:low,noise:low}}]")
-    trained = study.inference_specs(cfg, "lora", train_no_image=False)
+    trained = model_runs(RunSettings.from_config(cfg["runs"]), "lora", train_no_image=False)
     assert len(trained) == 2 * (1 + 1 + 2 + 2)  # iid/ood × (clean, no image, blank, shuffled, two corruptions)
     assert trained[-1].corruption == ({"blur": 1.0, "brightness": 0.0, "noise": 0.0},
                                       {"blur": "high", "brightness": "low", "noise": "low"})
-    without_images = study.inference_specs(cfg, "lora", train_no_image=True)
+    without_images = model_runs(RunSettings.from_config(cfg["runs"]), "lora", train_no_image=True)
     assert [(s.split, s.no_image) for s in without_images] == [("iid", False), ("ood", False), ("iid", True),
                                                                ("ood", True)]
-    assert len(study.inference_specs(cfg, "pretrained", train_no_image=False)) == 4
+    assert len(model_runs(RunSettings.from_config(cfg["runs"]), "pretrained")) == 4
     with pytest.raises(ConfigError, match="runs.corruptions entry='extreme' is not valid"):
-        study.inference_specs(compose(tmp_path, "runs.corruptions=[extreme]"), "lora", False)
+        RunSettings.from_config(compose(tmp_path, "runs.corruptions=[extreme]")["runs"])
 
 
 def test_stage_configs_agree_on_the_model_folder(tmp_path):

@@ -27,6 +27,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from sure_vqa import eval_folder, naming, runs
 from sure_vqa.config import CONFIG_DIR, ConfigError, check_choice, compose, load_env, run_entry, run_hydra_app
 from sure_vqa.models import methods
+from sure_vqa.study import grid as study_grid
+from sure_vqa.study.grid import BASELINE_METHODS, SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,7 @@ TRAIN_CONFIG = "train/training_defaults"
 INFERENCE_CONFIG = "inference/inference_defaults"
 PRETRAINED_CONFIG = "inference/inference_pretrained_defaults"
 EVAL_CONFIG = "eval/metrics_eval_defaults"
-BASELINE_METHODS = ("pretrained", "most_frequent")
 STEPS = ("train", "inference", "evaluation", "report")
-SPLITS = ("iid", "ood")
 # The keys every stage shares with the study (copied into each stage's config).
 SHARED_KEYS = ("dataset", "data_shift", "ood_value", "train_split", "seed")
 SHARED_GROUPS = ("paths", "finetune")
@@ -70,61 +70,6 @@ def stage_config(config_name: str, study: Mapping[str, Any], values: Mapping[str
 
 
 # --- one cell: which runs, and the steps --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InferenceSpec:
-    """One inference run of a model on one split."""
-
-    split: str
-    no_image: bool = False
-    image_control: str | None = None
-    corruption: tuple[dict[str, float], dict[str, str]] | None = None
-
-    def values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {"split": self.split, "no_image": self.no_image, "image_control": self.image_control,
-                                  "corruption": self.corruption is not None}
-        if self.corruption is not None:
-            values["corruption_probabilities"], values["corruption_strength"] = self.corruption
-        return values
-
-
-def corruption_settings(entry: Any, probability: float) -> tuple[dict[str, float], dict[str, str]]:
-    """A `runs.corruptions` entry: a strength for all three corruptions, or {probabilities, strength}."""
-    from sure_vqa.images import corruptions
-
-    entry = _plain(entry)
-    if isinstance(entry, str):
-        check_choice(entry, "runs.corruptions entry", naming.STRENGTHS)
-        return corruptions.uniform_settings(entry, probability)
-    if isinstance(entry, Mapping) and set(entry) == {"probabilities", "strength"}:
-        return corruptions.check_settings(entry["probabilities"], entry["strength"])
-    raise ConfigError(f"runs.corruptions entry {entry!r} is not valid; give low, medium or high, or "
-                      "{probabilities: {blur: p, brightness: p, noise: p}, strength: {blur: low, ...}}")
-
-
-def inference_specs(cfg: Mapping[str, Any], method: str, train_no_image: bool) -> list[InferenceSpec]:
-    """The runs of one model: clean on iid and ood, plus (by `runs`) no image, image controls, corruptions.
-    A model trained without images gets the clean and no-image runs (the four combinations); the zero-shot
-    model the clean runs and, with runs.pretrained_no_image, the no-image ones."""
-    settings = cfg["runs"]
-    specs = [InferenceSpec(split) for split in SPLITS]
-    if method == "pretrained":
-        if settings.get("pretrained_no_image", False):
-            specs += [InferenceSpec(split, no_image=True) for split in SPLITS]
-        return specs
-    if settings.get("no_image", True) or train_no_image:
-        specs += [InferenceSpec(split, no_image=True) for split in SPLITS]
-    if train_no_image:
-        return specs
-    for control in settings.get("image_controls") or []:
-        check_choice(control, "runs.image_controls entry", naming.IMAGE_CONTROLS)
-        specs += [InferenceSpec(split, image_control=control) for split in SPLITS]
-    probability = float(settings.get("corruption_probability", 0.5))
-    for entry in settings.get("corruptions") or []:
-        setting = corruption_settings(entry, probability)
-        specs += [InferenceSpec(split, corruption=setting) for split in SPLITS]
-    return specs
 
 
 @dataclass
@@ -188,9 +133,7 @@ def _most_frequent_cell(cfg: Mapping[str, Any], steps: Sequence[str], report: Ce
         values = {key: _plain(cfg[key]) for key in (*SHARED_KEYS, *SHARED_GROUPS)}
         # The same part of each split as the models answer (stages.inference.max_samples, e.g. in the demo).
         max_samples = (cfg["stages"].get("inference") or {}).get("max_samples")
-        written = run_most_frequent({**values, "mod": mod, "split": list(SPLITS), "max_samples": max_samples})
-        if written != out_dirs:  # both computed through naming; a difference is a bug, not a user error
-            raise RuntimeError(f"most frequent answers written to {written}, expected {out_dirs}")
+        run_most_frequent({**values, "mod": mod, "split": list(SPLITS), "max_samples": max_samples})
         report.add("most frequent answer", "done")
     if "evaluation" in steps:
         for split, out_dir in zip(SPLITS, out_dirs, strict=True):
@@ -219,7 +162,8 @@ def _model_cell(cfg: Mapping[str, Any], method: str, train_no_image: bool, steps
             report.add("train", "not run (not in steps); later steps skipped")
             return
     config_name = PRETRAINED_CONFIG if method == "pretrained" else INFERENCE_CONFIG
-    for spec in inference_specs(cfg, method, train_no_image):
+    for spec in study_grid.model_runs(study_grid.RunSettings.from_config(cfg["runs"]), method,
+                                      train_no_image):
         values = {**model_values, **spec.values(), "mod": cfg["runs"]["mod"]}
         inference_cfg = stage_config(config_name, cfg, values, cfg["stages"].get("inference"))
         eval_dir = runs.eval_dir(inference_cfg)

@@ -15,6 +15,8 @@ from typing import Any
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
+from sure_vqa.study import grid as study_grid
+from sure_vqa.study.grid import SPLITS
 from sure_vqa.study.report.scan import (
     FINETUNED,
     IMAGE,
@@ -28,7 +30,6 @@ from sure_vqa.study.report.scan import (
 )
 
 MODEL, BASELINE = "model", "baseline"
-SPLITS = ("iid", "ood")
 METRIC_FILES_TRADITIONAL = (naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE)
 
 
@@ -268,16 +269,30 @@ def missing_runs(scan: ScanResult, shifts: Mapping[Shift, ShiftRuns],
 
 
 def _expected_conditions(found: ShiftRuns) -> set[tuple[str, str, tuple | None]]:
-    """(split, condition, corruption) of every run that a method trained with images should have: clean and
-    no-image on iid and ood, and every other condition or corruption found for any such method."""
-    conditions = {(split, condition, None) for split in SPLITS for condition in (IMAGE, NO_IMAGE)}
-    for (variant, key), seed_runs in found.corrupted.items():
+    """(split, condition, corruption) of every run that a method trained with images should have: the study
+    grid's runs (sure_vqa.study.grid.model_runs) with the image controls and corruption settings found for any
+    such method of the shift."""
+    controls: set[str] = set()
+    corruption_keys: set[tuple] = set()
+    for (variant, key), _ in found.corrupted.items():
         if variant.kind == FINETUNED and variant.train_images:
-            conditions |= {(split, variant.condition, key) for runs in seed_runs.values() for split in runs}
-    for variant, seed_runs in found.clean.items():
+            corruption_keys.add(key)
+    for variant in found.clean:
         if variant.kind == FINETUNED and variant.train_images and not variant.swap:
-            conditions |= {(split, variant.condition, None) for runs in seed_runs.values() for split in runs}
-    return conditions
+            if variant.condition not in (IMAGE, NO_IMAGE):
+                controls.add(variant.condition.removesuffix(" image"))
+    settings = study_grid.RunSettings(
+        no_image=True, image_controls=tuple(sorted(controls)),
+        corruptions=tuple(corruption_settings(key) for key in sorted(corruption_keys, key=corruption_order)))
+    return {(spec.split, _condition(spec), None if spec.corruption is None else corruption_key(
+                {"probabilities": spec.corruption[0], "strengths": spec.corruption[1]}))
+            for spec in study_grid.model_runs(settings, FINETUNED)}
+
+
+def _condition(spec: study_grid.InferenceSpec) -> str:
+    if spec.no_image:
+        return NO_IMAGE
+    return f"{spec.image_control} image" if spec.image_control else IMAGE
 
 
 def _missing_for_shift(scan: ScanResult, shift: Shift, found: ShiftRuns, pairs: set) -> list[Missing]:
@@ -315,19 +330,22 @@ def _missing_for_shift(scan: ScanResult, shift: Shift, found: ShiftRuns, pairs: 
         siblings = _models_for(scan, shift, method, False)
         for seed in sorted(set(seeds) | {m.seed for m in siblings}):
             model_path = _model_path(root, siblings, seed)
-            for split in SPLITS:
-                for condition in (IMAGE, NO_IMAGE):
-                    expect(Variant(FINETUNED, method, False, condition).label, model_path, seed, split, condition,
-                           None)
+            for spec in sorted(study_grid.model_runs(study_grid.RunSettings(), method, train_no_image=True),
+                               key=lambda spec: (spec.split, spec.no_image)):
+                condition = _condition(spec)
+                expect(Variant(FINETUNED, method, False, condition).label, model_path, seed, spec.split, condition,
+                       None)
     if methods and not no_image_methods:
         missing.append(Missing(shift, "no-image baseline", None, None, None, None,
                                "no model trained without images (train with no_image=true)"))
     train_split = naming.split_name(shift.dataset, "train", "iid", shift.data_shift, shift.ood_value)
+    baselines = ((PRETRAINED, naming.pretrained_dir(root, shift.dataset)),
+                 (MOST_FREQUENT, naming.most_frequent_dir(root, train_split)))
     for split in SPLITS:
-        expect(Variant(PRETRAINED, PRETRAINED).label, naming.pretrained_dir(root, shift.dataset), None, split,
-               IMAGE, None)
-        expect(Variant(MOST_FREQUENT, MOST_FREQUENT).label, naming.most_frequent_dir(root, train_split), None,
-               split, IMAGE, None)
+        for kind, path in baselines:  # the zero-shot model's no-image runs are optional (runs.pretrained_no_image)
+            for spec in study_grid.model_runs(study_grid.RunSettings(pretrained_no_image=False), kind):
+                if spec.split == split:
+                    expect(Variant(kind, kind).label, path, None, split, _condition(spec), None)
     declared = {b for dataset, field_name, a, b in pairs
                 if (dataset, field_name, a) == (shift.dataset, shift.data_shift, _tag_set(shift.ood_value))}
     present = {_tag_set(s.ood_value) for s in found.swap_of}
