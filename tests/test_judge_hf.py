@@ -71,7 +71,10 @@ def test_evaluation_with_the_offline_judge(smollm2: Path, tmp_path: Path) -> Non
     summary = judge_open[0]
     assert summary["judge_identity"] == "SmolLM2-135M-Instruct-Q4_1 (hf, greedy, max_new_tokens=12)"
     assert summary["n_rows"] == 2 and summary["n_shortcut"] == 1
-    assert summary["n_scored"] + summary["n_failures"] == 2  # every row is a score or a counted failure
+    rows = judge_open[1:]  # the counts are those of the rows: a failure is a null score, never a zero
+    assert summary["n_scored"] == sum(row["score"] is not None for row in rows)
+    assert summary["n_failures"] == sum(row["score"] is None for row in rows)
+    assert rows[0]["shortcut"] and rows[0]["score"] == 5.0
     asked = judge_open[2]
     assert asked["judge_reply"] and (asked["score"] is None) == (asked["failure"] is not None)
 

@@ -529,9 +529,9 @@ def _entries(images: list[DemoImage]) -> Iterator[tuple[str, DemoImage, int, lis
 
 def _write_dataset(folder: Path, images: list[DemoImage]) -> None:
     """Writes every file of the dataset into `folder` (a fresh temporary folder)."""
-    rows: dict[str, list[dict[str, Any]]] = {part: [] for part in naming.SLAKE_RAW_FILES}
+    rows: dict[str, list[dict[str, Any]]] = {part: [] for part in naming.PART_FILES}
     sources: list[dict[str, Any]] = []
-    entries = sorted(_entries(images), key=lambda e: (list(naming.SLAKE_RAW_FILES).index(e[0]), e[2]))
+    entries = sorted(_entries(images), key=lambda e: (list(naming.PART_FILES).index(e[0]), e[2]))
     qid = 0
     for part, image, img_id, questions in entries:
         name = image_name(img_id)
@@ -550,7 +550,7 @@ def _write_dataset(folder: Path, images: list[DemoImage]) -> None:
                 "base_type": q.base_type, "content_type": q.content_type, "triple": list(q.triple), "qid": qid,
             })
             qid += 1
-    for part, file_name in naming.SLAKE_RAW_FILES.items():
+    for part, file_name in naming.PART_FILES.items():
         (folder / file_name).write_text(json.dumps(rows[part], indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (folder / DEMO_SOURCES_FILE).write_text(json.dumps(sources, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -607,7 +607,7 @@ def _build_into(out_dir: Path, images: list[DemoImage]) -> None:
 def summary(dataset_dir: Path) -> str:
     """Counts of images and questions per part, modality and content type (printed by data/build_demo.py)."""
     lines = []
-    for file_name in naming.SLAKE_RAW_FILES.values():
+    for file_name in naming.PART_FILES.values():
         rows = json.loads((Path(dataset_dir) / file_name).read_text(encoding="utf-8"))
         images = {r["img_id"]: r["modality"] for r in rows}
         lines.append(

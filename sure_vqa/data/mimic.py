@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sure_vqa import naming
 from sure_vqa.config import DataError
 from sure_vqa.data.categories import YES_NO, derive_categories, mimic_choose_options
 from sure_vqa.data.rawfiles import answer_text, answer_type, read_rows
@@ -27,7 +28,7 @@ from sure_vqa.data.shifts import ShiftGroup
 
 log = logging.getLogger(__name__)
 
-PREPARED_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
+PREPARED_FILES = naming.PART_FILES
 # Where the images are when the folder is laid out as in the original code (data/README_MIMIC.md).
 IMAGE_DIR = "mimic-cxr-vqa/physionet.org/files/mimic-cxr-jpg/2.0.0/files"
 REQUIRED_KEYS = (

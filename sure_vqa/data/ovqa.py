@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sure_vqa import naming
 from sure_vqa.atomic_io import write_bytes_atomic, write_text_atomic
 from sure_vqa.config import DataError
 from sure_vqa.data.categories import derive_categories, normalise_yes_no
@@ -22,7 +23,7 @@ from sure_vqa.data.rawfiles import qa_record, read_rows
 from sure_vqa.data.records import CLOSED, QARecord
 from sure_vqa.data.registry import DatasetReader, register
 
-RAW_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
+RAW_FILES = naming.PART_FILES
 BACKUP_SUFFIX = "_old"
 IMAGE_DIR = "img"
 REQUIRED_KEYS = ("qid", "image_name", "question", "answer", "answer_type")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sure_vqa import naming
 from sure_vqa.data.categories import derive_categories
 from sure_vqa.data.rawfiles import qa_record, read_rows
 from sure_vqa.data.records import QARecord
 from sure_vqa.data.registry import DatasetReader, register
 
-RAW_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
-IMAGE_DIR = "imgs"
+RAW_FILES = naming.PART_FILES
+IMAGE_DIR = naming.SLAKE_IMAGE_DIR
 REQUIRED_KEYS = ("qid", "img_name", "question", "answer", "answer_type")
 SHIFT_FIELDS = ("location", "modality", "content_type", "base_type")
 # Fixed per image, so the train file's ood records can join the ood test split without sharing an image with

@@ -41,7 +41,7 @@ def _missing_reason(path: Path) -> str | None:
 
 
 def load_image(path: str | Path, pad_to_square: bool = False, fill: Sequence[int] = CLIP_MEAN_FILL) -> Image.Image:
-    """Reads an image file as 8-bit RGB; with `pad_to_square`, pads it as `pad_to_square` does.
+    """Reads an image file as 8-bit RGB; with `pad_to_square`, pads it as `expand_to_square` does.
 
     A missing or unreadable file raises DataError naming the file.
     """
@@ -55,7 +55,7 @@ def load_image(path: str | Path, pad_to_square: bool = False, fill: Sequence[int
             image = to_rgb(ImageOps.exif_transpose(opened))
     except _UNREADABLE as err:
         raise DataError(f"image file {path} cannot be read as an image: {err}") from err
-    return _pad_to_square(image, fill) if pad_to_square else image
+    return expand_to_square(image, fill) if pad_to_square else image
 
 
 def image_file_problem(path: str | Path) -> str | None:
@@ -99,7 +99,7 @@ def rescale_to_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def pad_to_square(image: Image.Image, fill: Sequence[int] = CLIP_MEAN_FILL) -> Image.Image:
+def expand_to_square(image: Image.Image, fill: Sequence[int] = CLIP_MEAN_FILL) -> Image.Image:
     """LLaVA's expand2square: centre the image on a square canvas of colour `fill` (RGB)."""
     width, height = image.size
     if width == height:
@@ -108,10 +108,6 @@ def pad_to_square(image: Image.Image, fill: Sequence[int] = CLIP_MEAN_FILL) -> I
     canvas = Image.new(image.mode, (side, side), tuple(int(c) for c in fill))
     canvas.paste(image, ((side - width) // 2, (side - height) // 2))
     return canvas
-
-
-# `load_image`'s flag of the same name shadows the function inside it.
-_pad_to_square = pad_to_square
 
 
 def processor_fill(image_processor: object) -> tuple[int, int, int]:

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from sure_vqa.config import DataError
 from sure_vqa.data.records import QARecord
 from sure_vqa.images.corruptions import corrupt
-from sure_vqa.images.loading import CLIP_MEAN_FILL, load_image, pad_to_square
+from sure_vqa.images.loading import CLIP_MEAN_FILL, expand_to_square, load_image
 
 # The blank control is black: the background of almost every medical image, so it adds no structure.
 BLANK_VALUE = 0
@@ -102,7 +102,7 @@ def prepare_image(record: QARecord, settings: ImageSettings, image_path: Callabl
         image = Image.fromarray(array)
         extras["corruption"] = params
     if settings.pad_to_square:
-        image = pad_to_square(image, settings.fill)
+        image = expand_to_square(image, settings.fill)
     return image, extras
 
 
