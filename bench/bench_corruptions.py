@@ -11,22 +11,18 @@ GaussianBlur and, when cv2 is importable, OpenCV's GaussianBlur with the formula
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sure_vqa.images.corruptions import corrupt  # noqa: E402
-from sure_vqa.images.corruptions.blur import KERNEL_SIZE as BLUR_KERNEL_SIZE  # noqa: E402
-from sure_vqa.images.corruptions.blur import gaussian_blur, opencv_sigma  # noqa: E402
-from sure_vqa.images.corruptions.brightness import adjust_brightness  # noqa: E402
-from sure_vqa.images.corruptions.noise import add_noise  # noqa: E402
+from sure_vqa.images.corruptions import corrupt
+from sure_vqa.images.corruptions.blur import KERNEL_SIZE as BLUR_KERNEL_SIZE
+from sure_vqa.images.corruptions.blur import gaussian_blur, opencv_sigma
+from sure_vqa.images.corruptions.brightness import adjust_brightness
+from sure_vqa.images.corruptions.noise import add_noise
 
 try:
     import cv2

@@ -13,12 +13,9 @@ alone: the prompt, the processor and `generate`, as `python inference.py` runs t
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def model_folder(name: str, workdir: Path) -> Path:

@@ -11,15 +11,11 @@ by one warm-up row. No cache is involved: this measures the judge itself.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sure_vqa.evaluate.judge.backends.hf import HFBackend  # noqa: E402
-from sure_vqa.evaluate.judge.rubrics import OPEN, load_prompt  # noqa: E402
-from sure_vqa.models.smollm2 import smollm2_dir  # noqa: E402
+from sure_vqa.evaluate.judge.backends.hf import HFBackend
+from sure_vqa.evaluate.judge.rubrics import OPEN, load_prompt
+from sure_vqa.models.smollm2 import smollm2_dir
 
 ORGANS = ["liver", "spleen", "left kidney", "right lung", "heart", "brain", "bladder", "pancreas"]
 

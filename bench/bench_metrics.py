@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sure_vqa.evaluate.metrics.normalize import normalize_tokens  # noqa: E402
-from sure_vqa.evaluate.metrics.open.rouge_l import rouge_l  # noqa: E402
-from sure_vqa.evaluate.metrics.traditional import score_closed_rows, score_open_rows  # noqa: E402
+from sure_vqa.evaluate.metrics.normalize import normalize_tokens
+from sure_vqa.evaluate.metrics.open.rouge_l import rouge_l
+from sure_vqa.evaluate.metrics.traditional import score_closed_rows, score_open_rows
 
 WORDS = ("left right upper lower lobe lung liver spleen kidney heart brain the a of and with mass nodule effusion "
          "opacity fracture two three none CT MRI X-Ray, axial coronal sagittal plane small large irregular oval "

@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import httpx
+import numpy as np
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sure_vqa import naming  # noqa: E402
-from sure_vqa.rater import analysis, selection  # noqa: E402
-from sure_vqa.rater.app import rater_order  # noqa: E402
-from sure_vqa.rater.db import RatingStore  # noqa: E402
-from sure_vqa.rater.export import export_ratings  # noqa: E402
-from sure_vqa.rater.study import Study, load_study  # noqa: E402
-from tests.rater_helpers import JUDGE, free_port, make_eval_folder, start_server, stop_server  # noqa: E402
+from sure_vqa import naming
+from sure_vqa.rater import analysis, selection
+from sure_vqa.rater.app import rater_order
+from sure_vqa.rater.db import RatingStore
+from sure_vqa.rater.export import export_ratings
+from sure_vqa.rater.study import Study, load_study
+from tests.rater_helpers import JUDGE, free_port, make_eval_folder, start_server, stop_server
 
 
 def make_study(root: Path, questions: int) -> Study:

@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sure_vqa import naming  # noqa: E402
-from sure_vqa.images import corruptions as corruption_registry  # noqa: E402
-from sure_vqa.study.report import ReportSettings, build_report  # noqa: E402
-from sure_vqa.study.report.grid import group  # noqa: E402
-from sure_vqa.study.report.scan import scan  # noqa: E402
-from sure_vqa.study.report.tables import ScoreReader, corruption_table, summary_table  # noqa: E402
+from sure_vqa import naming
+from sure_vqa.images import corruptions as corruption_registry
+from sure_vqa.study.report import ReportSettings, build_report
+from sure_vqa.study.report.grid import group
+from sure_vqa.study.report.scan import scan
+from sure_vqa.study.report.tables import ScoreReader, corruption_table, summary_table
 
 SHIFTS = [("SLAKE", "modality", "X-Ray"), ("OVQA", "image_organ", "LEG")]
 METHODS = {"lora": {"lora_rank": 16}, "ia3": {}, "prompt": {"num_virtual_tokens": 80}}

@@ -12,15 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sure_vqa.data.splits import check_shift, split_records  # noqa: E402
+from sure_vqa.data.splits import check_shift, split_records
 
 MODALITIES = ("CT", "MRI", "X-Ray")
 LOCATIONS = ("Abdomen", "Brain", "Lung", "Chest_heart", "Neck", "Pelvic Cavity")

@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 METHODS = ("lora", "ia3", "prompt", "full")
 
@@ -36,9 +33,9 @@ def _peak_rss_bytes() -> int:
 
 def run_method(method: str, args: dict[str, Any], results: Any) -> None:
     import torch
-    from hydra import compose, initialize_config_dir
     from transformers import TrainerCallback
 
+    from sure_vqa.config import compose
     from sure_vqa.train.run import train_model
 
     class MemoryAtStart(TrainerCallback):
@@ -57,8 +54,7 @@ def run_method(method: str, args: dict[str, Any], results: Any) -> None:
         "train.save_steps=100000", "train.logging_steps=100000", "train.dataloader_num_workers=0",
         f"train.gradient_checkpointing={str(args['gradient_checkpointing']).lower()}",
     ]
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "config"), version_base="1.3"):
-        cfg = compose(config_name="train/training_defaults", overrides=overrides)
+    cfg = compose("train/training_defaults", overrides)
     outcome = train_model(cfg, callbacks=[MemoryAtStart()])
     summary = outcome.trainer.state.log_history[-1]
     if torch.cuda.is_available():

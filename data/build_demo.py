@@ -8,15 +8,12 @@ See data/README_demo.md. Exit code 2 when OUT_DIR holds different files of the s
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 # Run as a script from anywhere: the package lives one folder up (the project is not pip-installed).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sure_vqa.config import run_entry  # noqa: E402
-from sure_vqa.data.demo import build_demo, summary  # noqa: E402
+from sure_vqa.config import run_entry
+from sure_vqa.data.demo import build_demo, summary
 
 
 @run_entry

@@ -10,14 +10,11 @@ See data/README_MIMIC.md for the folder layout.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, without installing
-
-from sure_vqa import config  # noqa: E402
-from sure_vqa.data import mimic  # noqa: E402
-from sure_vqa.data.mimic_prepare import HOSP_DIR, QUESTIONS_DIR, prepare  # noqa: E402
+from sure_vqa import config
+from sure_vqa.data import mimic
+from sure_vqa.data.mimic_prepare import HOSP_DIR, QUESTIONS_DIR, prepare
 
 
 @config.run_entry

@@ -9,13 +9,10 @@ modality questions stay. Running it again changes nothing. See data/README_OVQA.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, without installing
-
-from sure_vqa import config  # noqa: E402
-from sure_vqa.data import ovqa  # noqa: E402
+from sure_vqa import config
+from sure_vqa.data import ovqa
 
 
 @config.run_entry

@@ -1,15 +1,11 @@
 """python human_rater_study/analyze.py [key=value ...]: Exports the ratings and correlates them with the judge and the traditional metrics (config/rater/)."""
 
-import os
-import sys
 
-# The project root goes first on sys.path, so the package imports from anywhere without installing it.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+import hydra
+from omegaconf import DictConfig
 
-from sure_vqa.config import load_env, run_entry, run_hydra_app  # noqa: E402
+from sure_vqa.config import load_env, run_entry, run_hydra_app
 
 load_env()
 

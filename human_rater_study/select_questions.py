@@ -1,15 +1,11 @@
 """python human_rater_study/select_questions.py [key=value ...]: Chooses the questions of a human rater study and writes its study folder (config/rater/)."""
 
-import os
-import sys
 
-# The project root goes first on sys.path, so the package imports from anywhere without installing it.
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+import hydra
+from omegaconf import DictConfig
 
-from sure_vqa.config import load_env, run_entry, run_hydra_app  # noqa: E402
+from sure_vqa.config import load_env, run_entry, run_hydra_app
 
 load_env()
 

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
 
+from sure_vqa.config import compose
 from sure_vqa.infer.generation import hf
-from tests.conftest import PROJECT_ROOT
 
 # The demo's ood split for content_type=Size: 18 questions about 9 images.
 SHIFT = ["dataset=demo", "data_shift=content_type", "ood_value=Size", "split=ood"]
@@ -25,8 +24,7 @@ def compose_cfg(dataset_root: Path, experiment_root: Path, model_path: Path, ove
     """The real inference config, with the tiny model as the base model (zero-shot unless name says otherwise)."""
     paths = [f"paths.dataset_root={dataset_root}", f"paths.experiment_root={experiment_root}",
              f"paths.model_path={model_path}"]
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        return compose(config_name=name, overrides=[*SHIFT, *FAST, *paths, *overrides])
+    return compose(config_name=name, overrides=[*SHIFT, *FAST, *paths, *overrides])
 
 
 def inference_command(dataset_root: Path, experiment_root: Path, model_path: Path, eval_dir: Path, hydra_dir: Path,

@@ -4,10 +4,9 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from sure_vqa import runs
-from sure_vqa.config import ConfigError, resolve_model_type
+from sure_vqa.config import ConfigError, compose, resolve_model_type
 from sure_vqa.images.corruptions import check_settings as check_corruption
 from tests.conftest import PROJECT_ROOT
 
@@ -16,8 +15,7 @@ CONFIGS = ["train/training_defaults", "inference/inference_defaults", "inference
 
 
 def compose_cfg(name, overrides=()):
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        return compose(config_name=name, overrides=list(overrides))
+    return compose(config_name=name, overrides=list(overrides))
 
 
 @pytest.mark.parametrize("name", CONFIGS)

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from sure_vqa import eval_folder, naming, runs
-from sure_vqa.config import ConfigError, DataError
+from sure_vqa.config import ConfigError, DataError, compose
 from sure_vqa.evaluate.run import run_evaluation
 from tests.conftest import PROJECT_ROOT
 from tests.judge_helpers import Behaviour, StandInServer, results_row, row_input, rubric_reply
@@ -43,8 +42,7 @@ def server() -> Iterator[StandInServer]:
 
 
 def eval_config(*overrides: str) -> Any:
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        return compose(config_name="eval/metrics_eval_defaults", overrides=list(overrides))
+    return compose(config_name="eval/metrics_eval_defaults", overrides=list(overrides))
 
 
 def stand_in_judge(server: StandInServer) -> list[str]:

@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from hydra import compose, initialize_config_dir
 from safetensors.torch import load_file, save_file
 
 from sure_vqa import naming
-from sure_vqa.config import ConfigError
+from sure_vqa.config import ConfigError, compose
 from sure_vqa.data.demo import build_demo
 from sure_vqa.infer.run import run_inference
 from sure_vqa.train.run import train
-from tests.conftest import PROJECT_ROOT
 from tests.inference_helpers import SHIFT, GenerateSpy
 
 TRAIN_FAST = ["train.max_steps=1", "train.batch_size=4", "train.per_device_batch_size=4", "train.max_samples=8",
@@ -33,8 +31,7 @@ def roots(tmp_path_factory, tiny_llava_dir):
 
 def cfg(name: str, roots: dict, *overrides: str, shift: list[str] = SHIFT):
     paths = [f"{key}={value}" for key, value in roots.items()]
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        return compose(config_name=name, overrides=[*shift, *paths, *overrides])
+    return compose(config_name=name, overrides=[*shift, *paths, *overrides])
 
 
 def train_tiny(roots: dict, *overrides: str):

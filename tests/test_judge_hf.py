@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from sure_vqa import naming
+from sure_vqa.config import compose
 from sure_vqa.evaluate.run import run_evaluation
 from sure_vqa.models.smollm2 import MODEL_NAME, smollm2_dir
-from tests.conftest import PROJECT_ROOT
 from tests.judge_helpers import results_row
 
 pytestmark = pytest.mark.slow
@@ -61,10 +60,9 @@ def test_evaluation_with_the_offline_judge(smollm2: Path, tmp_path: Path) -> Non
             results_row("2", "What organ is shown?", "liver", "the spleen", "OPEN"),
             results_row("3", "Is this a CT scan?", "yes", "no", "CLOSED")]
     (folder / naming.TEST_RESULTS_FILE).write_text(json.dumps(rows), encoding="utf-8")
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        cfg = compose(config_name="eval/metrics_eval_defaults",
-                      overrides=[f"eval_dir={folder}", "dataset=null", "paths.experiment_root=null", "judge=smollm2",
-                                 "judge.max_new_tokens=12"])
+    cfg = compose(config_name="eval/metrics_eval_defaults",
+                  overrides=[f"eval_dir={folder}", "dataset=null", "paths.experiment_root=null", "judge=smollm2",
+                             "judge.max_new_tokens=12"])
     result = run_evaluation(cfg)
     assert result.judge_asked == 2 and result.judge_shortcut == 1
     judge_open = json.loads((folder / "smollm2_metrics.json").read_text(encoding="utf-8"))

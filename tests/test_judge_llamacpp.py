@@ -13,13 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hydra import compose, initialize_config_dir
 
 from sure_vqa import naming
+from sure_vqa.config import compose
 from sure_vqa.evaluate.judge.backends.openai_server import OpenAIServerBackend
 from sure_vqa.evaluate.run import run_evaluation
 from sure_vqa.models.smollm2 import gguf_path
-from tests.conftest import PROJECT_ROOT
 from tests.judge_helpers import results_row
 
 pytestmark = pytest.mark.slow
@@ -80,11 +79,10 @@ def test_evaluation_through_llama_cpp_server(llama_server: str, tmp_path: Path) 
             results_row("2", "What organ is shown?", "liver", "the spleen", "OPEN"),
             results_row("3", "Is this a CT scan?", "yes", "no", "CLOSED")]
     (folder / naming.TEST_RESULTS_FILE).write_text(json.dumps(rows), encoding="utf-8")
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        cfg = compose(config_name="eval/metrics_eval_defaults", overrides=[
-            f"eval_dir={folder}", "dataset=null", "paths.experiment_root=null", "judge=smollm2",
-            "judge.backend=openai", f"judge.base_url={llama_server}", f"judge.model={ALIAS}",
-            "judge.max_new_tokens=8", "judge.concurrency=1", "judge.timeout_s=120"])
+    cfg = compose(config_name="eval/metrics_eval_defaults", overrides=[
+        f"eval_dir={folder}", "dataset=null", "paths.experiment_root=null", "judge=smollm2",
+        "judge.backend=openai", f"judge.base_url={llama_server}", f"judge.model={ALIAS}",
+        "judge.max_new_tokens=8", "judge.concurrency=1", "judge.timeout_s=120"])
     result = run_evaluation(cfg)
     assert (result.judge_asked, result.judge_shortcut) == (2, 1)
     for name in ("smollm2_metrics.json", "smollm2_metrics_closed.json"):

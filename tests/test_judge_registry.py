@@ -6,17 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from sure_vqa.config import ConfigError
+from sure_vqa.config import ConfigError, compose
 from sure_vqa.evaluate.judge.registry import check_judge_config
-from tests.conftest import PROJECT_ROOT
 
 
 def judge_config(*overrides: str) -> dict[str, Any]:
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        cfg = compose(config_name="eval/metrics_eval_defaults", overrides=list(overrides))
+    cfg = compose(config_name="eval/metrics_eval_defaults", overrides=list(overrides))
     return OmegaConf.to_container(cfg.judge, resolve=True)  # type: ignore[return-value]
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sure_vqa import naming, runs
-from sure_vqa.config import ConfigError
+from sure_vqa.config import CONFIG_DIR, ConfigError
 from sure_vqa.study import run as study
 from sure_vqa.study.grid import RunSettings, model_runs
 from tests.conftest import PROJECT_ROOT
@@ -174,11 +174,12 @@ def test_multirun_with_the_submitit_local_launcher_ends_with_the_report(colour_d
 
 
 def test_slurm_preset_composes_with_the_study():
-    from hydra import compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        cfg = compose(config_name=study.STUDY_CONFIG, return_hydra_config=True,
-                      overrides=["hydra/launcher=sure_vqa_slurm", "hydra.launcher.partition=gpu", "method=ia3"])
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):  # with the hydra node itself
+        cfg = hydra_compose(config_name=study.STUDY_CONFIG, return_hydra_config=True,
+                            overrides=["hydra/launcher=sure_vqa_slurm", "hydra.launcher.partition=gpu", "method=ia3"])
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.max_num_timeout) == ("gpu", 1, 3)

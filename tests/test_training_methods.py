@@ -9,18 +9,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from sure_vqa import naming
+from sure_vqa.config import compose
 from sure_vqa.data.splits import record_image_path, split_records
 from sure_vqa.models import parts
 from sure_vqa.models.experiment_folder import is_finished
 from sure_vqa.models.loading import load_base_model, load_for_inference
 from sure_vqa.train.data import ImageSettings, VQACollator, VQATrainDataset
 from sure_vqa.train.run import train_model
-from tests.conftest import PROJECT_ROOT
 from tests.training_fixtures import TEST_LR, confident_tiny_llava, write_colour_slake
 
 pytestmark = pytest.mark.slow
@@ -45,8 +44,7 @@ def training_cfg(data_root: Path, model_path: Path, experiments: Path, model_typ
         "train.epochs=5", "train.batch_size=4", "train.per_device_batch_size=2", "train.logging_steps=1",
         "train.save_steps=1000", "train.dataloader_num_workers=0", "train.warmup_ratio=0.1", *extra,
     ]
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        return compose(config_name="train/training_defaults", overrides=overrides)
+    return compose(config_name="train/training_defaults", overrides=overrides)
 
 
 def colour_batches(data_root: Path, processor, with_image: bool = True) -> tuple[dict, dict]:

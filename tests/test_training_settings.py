@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from torch import nn
 
 from sure_vqa import naming
-from sure_vqa.config import ConfigError
+from sure_vqa.config import ConfigError, compose
 from sure_vqa.models import experiment_folder as folder
 from sure_vqa.train.run import plan
 from sure_vqa.train.settings import TrainSettings
@@ -24,8 +23,7 @@ from tests.training_fixtures import write_colour_slake
 def training_cfg(tmp_path: Path, model_path: Path, *overrides: str):
     base = [f"paths.dataset_root={tmp_path / 'data'}", f"paths.experiment_root={tmp_path / 'exp'}",
             f"paths.model_path={model_path}", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"]
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        return compose(config_name="train/training_defaults", overrides=[*base, *overrides])
+    return compose(config_name="train/training_defaults", overrides=[*base, *overrides])
 
 
 @pytest.fixture
@@ -35,8 +33,7 @@ def data(tmp_path: Path) -> Path:
 
 
 def test_defaults_are_the_study_settings() -> None:
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "config"), version_base="1.3"):
-        cfg = compose(config_name="train/training_defaults")
+    cfg = compose(config_name="train/training_defaults")
     settings = TrainSettings.from_cfg(cfg.train)
     assert (settings.epochs, settings.batch_size, settings.lr_scheduler, settings.warmup_ratio,
             settings.weight_decay, settings.max_length, settings.gradient_checkpointing, settings.group_by_length,
