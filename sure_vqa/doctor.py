@@ -391,14 +391,8 @@ def format_table(checks: Sequence[Check]) -> str:
     return f"{table}\n\n{summary}"
 
 
-def demo_overrides(out_dir: Path) -> list[str]:
-    """The demo's study in `out_dir`, as `python -m sure_vqa.demo --out out_dir` runs it."""
-    from sure_vqa.study.demo import DEMO_OVERRIDES, _merge_overrides, demo_paths
-
-    return _merge_overrides(DEMO_OVERRIDES, demo_paths(out_dir.resolve()))
-
-
 def main(argv: Sequence[str] | None = None) -> None:
+    from sure_vqa.study.demo import demo_config
     from sure_vqa.study.run import compose_study
 
     parser = argparse.ArgumentParser(prog="python -m sure_vqa.doctor", description=__doc__,
@@ -410,8 +404,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' deprecation notes, not findings
     load_env()
     try:
-        overrides = [*(demo_overrides(args.demo) if args.demo else []), *args.overrides]
-        checks = run_checks(compose_study(overrides))
+        # --demo: the demo's study in that folder, as `python -m sure_vqa.demo --out DIR` runs it
+        cfg = demo_config(args.demo, overrides=args.overrides) if args.demo else compose_study(args.overrides)
+        checks = run_checks(cfg)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 SHIFT = ("demo", "modality", "X-Ray")
 CORRUPTION = corruptions.uniform_settings("medium", 0.5)
-QUICK_QUESTIONS = 6  # sure_vqa.study.demo.QUICK_OVERRIDES: stages.inference.max_samples
+QUICK_QUESTIONS = 6  # config/study/demo_quick.yaml: stages.inference.max_samples
 
 
 def _test_split(split: str) -> str:

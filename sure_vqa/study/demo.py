@@ -17,59 +17,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 DEFAULT_OUT = Path("demo_run")
 
-# The demo's cuts, as study overrides (docs/study.md). A real study keeps the defaults of config/.
-DEMO_OVERRIDES = (
-    "shift=demo_modality",
-    "judge=smollm2",
-    "grid.shifts=[demo_modality]",
-    "grid.methods=[lora,ia3,prompt]",
-    "grid.seeds=[123]",
-    "grid.train_no_image_methods=[lora]",
-    "grid.baselines=[most_frequent]",
-    "runs.no_image=true",
-    "runs.image_controls=[]",
-    "runs.corruptions=[medium]",
-    "runs.pretrained_no_image=false",
-    # training: a short run of small batches instead of one epoch of 32 (the demo model is small and random-eyed)
-    "stages.train.train.max_steps=24",
-    "stages.train.train.batch_size=4",
-    "stages.train.train.per_device_batch_size=4",
-    "stages.train.train.gradient_checkpointing=false",
-    "stages.train.train.dataloader_num_workers=0",
-    "stages.train.train.save_steps=12",
-    "stages.train.train.logging_steps=5",
-    "stages.train.train.max_length=256",
-    # inference: the first questions of each test split, short answers
-    "stages.inference.max_samples=24",
-    "stages.inference.batch_size=12",
-    "stages.inference.max_new_tokens=10",
-    # the judge: short replies, batched
-    "stages.evaluation.judge.batch_size=16",
-    "stages.evaluation.judge.max_new_tokens=16",
-)
-
-# --quick: the same study, smaller still (the slow end-to-end test uses it).
-QUICK_OVERRIDES = (
-    "stages.train.train.max_steps=2",
-    "stages.train.train.save_steps=2",
-    "stages.inference.max_samples=6",
-    "stages.inference.max_new_tokens=6",
-)
-
-
-def _merge_overrides(*groups: Sequence[str]) -> list[str]:
-    """Later groups win; Hydra refuses two overrides of one key, so keep the last of each. `stages.*` keys are
-    extras that the study config does not declare, so they are added with `++` (add or override)."""
-    merged: dict[str, str] = {}
-    for group in groups:
-        for override in group:
-            key, _, value = override.partition("=")
-            key = key.lstrip("+~")
-            merged[key] = f"++{key}={value}" if key.startswith("stages.") else override
-    return list(merged.values())
+# The demo's cuts are a study config of their own (config/study/demo.yaml); --quick cuts further.
+DEMO_CONFIG = "study/demo"
+QUICK_CONFIG = "study/demo_quick"
 
 
 def dataset_root(out_dir: Path) -> Path:
@@ -100,6 +54,14 @@ def prepare(out_dir: Path) -> tuple[Path, Path]:
     return dataset_root(out_dir), build_demo_model(model_dir(out_dir))
 
 
+def demo_config(out_dir: Path, quick: bool = False, overrides: Sequence[str] = ()) -> Any:
+    """The demo's study config for `out_dir`, with the user's overrides (they win)."""
+    from sure_vqa.config import compose
+
+    return compose(QUICK_CONFIG if quick else DEMO_CONFIG, [*demo_paths(out_dir.resolve()), *overrides],
+                   what="demo setting")
+
+
 def run_demo(out_dir: Path = DEFAULT_OUT, quick: bool = False, overrides: Sequence[str] = ()) -> Path:
     """Runs the demo study; returns the report's HTML page."""
     from sure_vqa import naming
@@ -107,9 +69,7 @@ def run_demo(out_dir: Path = DEFAULT_OUT, quick: bool = False, overrides: Sequen
 
     out_dir = out_dir.resolve()
     prepare(out_dir)
-    cfg = study.compose_study(
-        _merge_overrides(DEMO_OVERRIDES, QUICK_OVERRIDES if quick else (), demo_paths(out_dir), overrides)
-    )
+    cfg = demo_config(out_dir, quick, overrides)
     study.run_study(cfg)  # ends with the report
     return naming.report_dir(out_dir / "experiments") / naming.REPORT_HTML
 
