@@ -1,19 +1,24 @@
-"""From a composed config to the names and folders of a run, through `naming` only.
+"""From a composed config to the checked identity of a run: the names and folders it reads and writes.
 
-train.py, inference.py, run_eval.py and the report all locate a run from the same settings
-(dataset, shift, train_split, model_type and its hyperparameters, seed, no_image flags, corruption),
-so they share these functions instead of each rebuilding a name.
+train.py, inference.py, run_eval.py, the study, the baselines, the rater study and the report locate a run from
+the same settings (config/identity/: dataset, shift, train_split, model_type and its hyperparameters, seed,
+no_image flags, corruption, image control). `ModelIdentity.from_config` and `TestRunIdentity.from_config` check
+them once into one typed object; its methods compute every name through `naming`. The module-level functions
+are shorthands for the callers that need one name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sure_vqa import naming
-from sure_vqa.config import ConfigError, require_path, resolve_model_type
+from sure_vqa.config import ConfigError, check_choice, check_flag, require_path, resolve_model_type
 from sure_vqa.models import methods
+
+Corruption = tuple[dict[str, float], dict[str, str]]
 
 
 def _get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
@@ -30,19 +35,6 @@ def shift_of(cfg: Mapping[str, Any], split: str) -> tuple[str | None, Any]:
     if split in ("iid", "ood"):
         return cfg["data_shift"], cfg["ood_value"]
     return None, None
-
-
-def train_split_name(cfg: Mapping[str, Any], no_image: bool | None = None) -> str:
-    """The split the model was (or is being) trained on; no_image defaults to train_no_image/no_image."""
-    split = cfg.get("train_split", "iid")
-    if no_image is None:
-        no_image = bool(cfg.get("train_no_image", cfg.get("no_image", False)))
-    return naming.split_name(cfg["dataset"], "train", split, *shift_of(cfg, split), no_image=no_image)
-
-
-def test_split_name(cfg: Mapping[str, Any]) -> str:
-    split = cfg.get("split", "iid")
-    return naming.split_name(cfg["dataset"], cfg.get("mod", "test"), split, *shift_of(cfg, split))
 
 
 def learning_rate(cfg: Mapping[str, Any], model_type: str) -> float:
@@ -64,13 +56,6 @@ def seed_of(cfg: Mapping[str, Any]) -> int:
     return seed
 
 
-def finetune_tag(cfg: Mapping[str, Any]) -> str:
-    model_type = resolve_model_type(cfg)
-    method = methods.get(model_type)
-    tags = method.folder_tags(method.config_from(_get(cfg, "finetune") or {}))
-    return naming.finetune_tag(model_type, learning_rate(cfg, model_type), seed_of(cfg), tags)
-
-
 def experiment_root(cfg: Mapping[str, Any], must_exist: bool = False) -> Path:
     return require_path(_get(cfg, "paths.experiment_root"), "paths.experiment_root", "EXPERIMENT_ROOT_DIR",
                         must_exist=must_exist)
@@ -80,24 +65,7 @@ def dataset_root(cfg: Mapping[str, Any]) -> Path:
     return require_path(_get(cfg, "paths.dataset_root"), "paths.dataset_root", "DATASET_ROOT_DIR")
 
 
-def model_dir(cfg: Mapping[str, Any], training: bool = False) -> Path:
-    """The fine-tuned model's folder, or `{root}/{dataset}/pretrained` for the zero-shot model.
-
-    At inference/eval, `train_no_image` says whether the model was trained without images; during
-    training (training=True) it is `no_image`.
-    """
-    explicit = cfg.get("experiment_dir")
-    if explicit:
-        return Path(str(explicit)).expanduser()
-    root = experiment_root(cfg)
-    if resolve_model_type(cfg) == "pretrained":
-        return naming.pretrained_dir(root, cfg["dataset"])
-    no_image = bool(cfg.get("no_image", False)) if training else bool(cfg.get("train_no_image", False))
-    name = naming.experiment_name(train_split_name(cfg, no_image=no_image), finetune_tag(cfg))
-    return naming.experiment_dir(root, name)
-
-
-def corruption_settings(cfg: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]] | None:
+def corruption_settings(cfg: Mapping[str, Any]) -> Corruption | None:
     """The corruption settings of a corrupted run, else None. The probabilities and strengths are checked
     whenever they are given, also with corruption=false, so a bad value never waits for someone to turn it on."""
     enabled = cfg.get("corruption", False)
@@ -111,23 +79,133 @@ def corruption_settings(cfg: Mapping[str, Any]) -> tuple[dict[str, float], dict[
     return checked if enabled else None
 
 
-def eval_run_name(cfg: Mapping[str, Any]) -> str:
-    image_control = cfg.get("image_control")
-    if image_control is not None and image_control not in naming.IMAGE_CONTROLS:
-        raise ConfigError(
-            f"image_control={image_control!r} is not valid; valid values: null, {', '.join(naming.IMAGE_CONTROLS)}"
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What names a model's folder (docs/method.md#experiment-folders): checked once, then only read.
+
+    `trained_without_images` is `no_image` while training and `train_no_image` at inference and evaluation.
+    """
+
+    dataset: str
+    train_split: str
+    data_shift: str | None
+    ood_value: Any
+    model_type: str
+    seed: int
+    learning_rate: float | None  # None for the zero-shot model
+    folder_tags: tuple[str, ...]
+    trained_without_images: bool
+    experiment_root: Path | None
+    explicit_dir: Path | None  # `experiment_dir=PATH`
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], training: bool = False) -> ModelIdentity:
+        model_type = resolve_model_type(cfg)
+        lr, tags = None, ()
+        if model_type != methods.PRETRAINED:
+            method = methods.get(model_type)
+            lr = learning_rate(cfg, model_type)
+            tags = method.folder_tags(method.config_from(_get(cfg, "finetune") or {}))
+        train_split = check_choice(cfg.get("train_split", "iid"), "train_split", naming.SPLITS)
+        data_shift, ood_value = shift_of(cfg, train_split)
+        explicit = cfg.get("experiment_dir")
+        root = _get(cfg, "paths.experiment_root")
+        return cls(
+            dataset=str(cfg.get("dataset")), train_split=train_split, data_shift=data_shift, ood_value=ood_value,
+            model_type=model_type, seed=seed_of(cfg), learning_rate=lr, folder_tags=tags,
+            trained_without_images=check_flag(cfg, "no_image" if training else "train_no_image"),
+            experiment_root=None if root in (None, "", "null", "???") else Path(str(root)).expanduser(),
+            explicit_dir=Path(str(explicit)).expanduser() if explicit else None,
         )
-    return naming.eval_run_name(
-        test_split_name(cfg),
-        no_image=bool(cfg.get("no_image", False)),
-        corruption=corruption_settings(cfg),
-        image_control=image_control,
-    )
+
+    def root(self) -> Path:
+        """paths.experiment_root, which must be set once a folder is computed from it."""
+        return require_path(self.experiment_root, "paths.experiment_root", "EXPERIMENT_ROOT_DIR", must_exist=False)
+
+    def train_split_name(self, no_image: bool | None = None) -> str:
+        """The split the model was (or is being) trained on; `no_image` defaults to how it was trained."""
+        no_image = self.trained_without_images if no_image is None else no_image
+        return naming.split_name(self.dataset, "train", self.train_split, self.data_shift, self.ood_value,
+                                 no_image=no_image)
+
+    def finetune_tag(self) -> str:
+        return naming.finetune_tag(self.model_type, self.learning_rate, self.seed, self.folder_tags)
+
+    def model_dir(self) -> Path:
+        """The fine-tuned model's folder, or `{root}/{dataset}/pretrained` for the zero-shot model."""
+        if self.explicit_dir is not None:
+            return self.explicit_dir
+        if self.model_type == methods.PRETRAINED:
+            return naming.pretrained_dir(self.root(), self.dataset)
+        return naming.experiment_dir(self.root(), naming.experiment_name(self.train_split_name(), self.finetune_tag()))
+
+
+@dataclass(frozen=True)
+class TestRunIdentity:
+    """What names an inference run's eval folder: the model's identity, the test split, how images are shown."""
+
+    model: ModelIdentity
+    mod: str
+    split: str
+    data_shift: str | None
+    ood_value: Any
+    no_image: bool
+    corruption: Corruption | None
+    image_control: str | None
+    explicit_dir: Path | None  # `eval_dir=PATH`
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> TestRunIdentity:
+        image_control = cfg.get("image_control")
+        if image_control is not None and image_control not in naming.IMAGE_CONTROLS:
+            raise ConfigError(f"image_control={image_control!r} is not valid; valid values: null, "
+                              f"{', '.join(naming.IMAGE_CONTROLS)}")
+        split = check_choice(cfg.get("split", "iid"), "split", naming.SPLITS)
+        explicit = cfg.get("eval_dir")
+        return cls(
+            model=ModelIdentity.from_config(cfg), mod=check_choice(cfg.get("mod", "test"), "mod", naming.MODS),
+            split=split, data_shift=shift_of(cfg, split)[0], ood_value=shift_of(cfg, split)[1],
+            no_image=check_flag(cfg, "no_image"), corruption=corruption_settings(cfg), image_control=image_control,
+            explicit_dir=Path(str(explicit)).expanduser() if explicit else None,
+        )
+
+    def test_split_name(self) -> str:
+        return naming.split_name(self.model.dataset, self.mod, self.split, self.data_shift, self.ood_value)
+
+    def run_name(self) -> str:
+        return naming.eval_run_name(self.test_split_name(), no_image=self.no_image, corruption=self.corruption,
+                                    image_control=self.image_control)
+
+    def eval_dir(self) -> Path:
+        """`eval_dir=PATH` wins; otherwise the folder that inference writes for these settings."""
+        if self.explicit_dir is not None:
+            return self.explicit_dir
+        return naming.eval_dir(self.model.model_dir(), self.run_name())
+
+
+# --- shorthands for one name ---------------------------------------------------------------------------
+
+
+def train_split_name(cfg: Mapping[str, Any], no_image: bool | None = None) -> str:
+    """The split the model was (or is being) trained on; no_image defaults to train_no_image/no_image."""
+    split = cfg.get("train_split", "iid")
+    if no_image is None:
+        no_image = bool(cfg.get("train_no_image", cfg.get("no_image", False)))
+    return naming.split_name(cfg["dataset"], "train", split, *shift_of(cfg, split), no_image=no_image)
+
+
+def test_split_name(cfg: Mapping[str, Any]) -> str:
+    split = cfg.get("split", "iid")
+    return naming.split_name(cfg["dataset"], cfg.get("mod", "test"), split, *shift_of(cfg, split))
+
+
+def model_dir(cfg: Mapping[str, Any], training: bool = False) -> Path:
+    return ModelIdentity.from_config(cfg, training=training).model_dir()
 
 
 def eval_dir(cfg: Mapping[str, Any]) -> Path:
-    """`eval_dir=PATH` wins; otherwise the folder that inference writes for these settings."""
+    """`eval_dir=PATH` wins (nothing else is read then); otherwise the folder inference writes."""
     explicit = cfg.get("eval_dir")
     if explicit:
         return Path(str(explicit)).expanduser()
-    return naming.eval_dir(model_dir(cfg), eval_run_name(cfg))
+    return TestRunIdentity.from_config(cfg).eval_dir()

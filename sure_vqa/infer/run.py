@@ -25,7 +25,7 @@ from typing import Any
 
 from sure_vqa import eval_folder, naming, runs
 from sure_vqa.atomic_io import write_json_atomic
-from sure_vqa.config import ConfigError, DataError, check_choice, check_flag, require_path, resolve_model_type
+from sure_vqa.config import ConfigError, DataError, check_choice, check_flag, require_path
 from sure_vqa.data.records import QARecord
 from sure_vqa.infer.generation import DTYPES, GenerationSettings, check_backend
 from sure_vqa.run_lock import run_lock
@@ -133,19 +133,15 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
     """Every inference setting checked and resolved, without loading a model or reading the dataset."""
     from sure_vqa.data.splits import check_shift
 
-    model_type = resolve_model_type(cfg)
-    mod = check_choice(cfg.get("mod", "test"), "mod", INFERENCE_MODS)
-    split = check_choice(cfg.get("split"), "split", naming.SPLITS)
-    dataset = str(cfg.get("dataset"))
-    data_shift, ood_value = runs.shift_of(cfg, split)
+    check_choice(cfg.get("mod", "test"), "mod", INFERENCE_MODS)
+    check_choice(cfg.get("split"), "split", naming.SPLITS)
+    identity = runs.TestRunIdentity.from_config(cfg)  # every setting that names the run, checked once
+    model_type, dataset = identity.model.model_type, identity.model.dataset
+    data_shift, ood_value = identity.data_shift, identity.ood_value
     dataset_root = runs.dataset_root(cfg)
     if data_shift is not None:  # split=all / sample use no shift
         check_shift(dataset_root, dataset, data_shift, ood_value)
-    no_image = check_flag(cfg, "no_image")
-    check_flag(cfg, "train_no_image")
-    corruption = runs.corruption_settings(cfg)
-    run_name = runs.eval_run_name(cfg)  # validates image_control
-    image_control = cfg.get("image_control")
+    no_image, corruption, image_control = identity.no_image, identity.corruption, identity.image_control
     if no_image and (corruption is not None or image_control is not None):
         what = "corruption=true" if corruption is not None else f"image_control={image_control}"
         raise ConfigError(f"no_image=true shows no image, so {what} has nothing to act on; set one of them off")
@@ -159,7 +155,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
                                     do_sample=check_flag(cfg, "do_sample"))
     base_model_path = require_path((cfg.get("paths") or {}).get("model_path"), "paths.model_path",
                                    "LLAVA_MED_MODEL_PATH")
-    model_dir = runs.model_dir(cfg)
+    model_dir = identity.model.model_dir()
     if model_type != "pretrained":
         check_finished_training(model_dir)
     pad_to_square = cfg.get("pad_to_square")
@@ -172,14 +168,14 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
         raise ConfigError(f"pad_to_square={pad_to_square!r} is not valid; valid values: null (as in training), "
                           "true, false")
     return InferenceRun(
-        dataset=dataset, mod=mod, split=split, data_shift=data_shift, ood_value=ood_value,
-        seed=runs.seed_of(cfg), model_type=model_type, no_image=no_image,
+        dataset=dataset, mod=identity.mod, split=identity.split, data_shift=data_shift, ood_value=ood_value,
+        seed=identity.model.seed, model_type=model_type, no_image=no_image,
         image_control=image_control,
         corruption=corruption, pad_to_square=pad_to_square, generation=generation,
         batch_size=_int_at_least(cfg, "batch_size"), num_workers=_int_at_least(cfg, "num_workers", minimum=0),
         backend=backend, dtype=dtype, dataset_root=dataset_root, base_model_path=base_model_path,
-        model_dir=model_dir, eval_dir=runs.eval_dir(cfg), test_split_name=runs.test_split_name(cfg),
-        run_name=run_name, max_samples=_optional_int(cfg, "max_samples"), wait_for_lock=check_flag(cfg, "wait_for_lock"),
+        model_dir=model_dir, eval_dir=identity.eval_dir(), test_split_name=identity.test_split_name(),
+        run_name=identity.run_name(), max_samples=_optional_int(cfg, "max_samples"), wait_for_lock=check_flag(cfg, "wait_for_lock"),
     )
 
 

@@ -109,15 +109,13 @@ def plan(cfg: Mapping[str, Any]) -> TrainPlan:
     data_shift, ood_value = runs.shift_of(cfg, train_split)
     if train_split == "iid":
         check_shift(dataset_root, dataset, data_shift, ood_value)
-    seed = cfg.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"seed={seed!r} is not valid; it must be an integer")
-    model_dir = runs.model_dir(cfg, training=True)
+    identity = runs.ModelIdentity.from_config(cfg, training=True)  # what names the folder, checked once
+    seed, model_dir = identity.seed, identity.model_dir()
     resolved = _resolved_config(cfg, model_type, learning_rate, settings, world_size)
     return TrainPlan(model_type=model_type, learning_rate=learning_rate, projector_lr=projector_lr,
                      base_model_path=base_model_path, dataset_root=dataset_root, dataset=dataset,
                      train_split=train_split, data_shift=data_shift, ood_value=ood_value,
-                     no_image=bool(cfg.get("no_image", False)), seed=seed, settings=settings,
+                     no_image=identity.trained_without_images, seed=seed, settings=settings,
                      method_config=method_config, model_dir=model_dir, world_size=world_size, resolved=resolved,
                      wait_for_lock=check_flag(cfg, "wait_for_lock"))
 
