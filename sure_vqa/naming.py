@@ -195,7 +195,7 @@ _SPLIT_NAME = re.compile(
 )
 _HYPERPARAMETER_TAG = re.compile(r"[a-z]+\d+")
 _FINETUNE_TAG = re.compile(
-    r"^finetune_(?P<model_type>[A-Za-z0-9]+)(?P<tags>(?:_[a-z]+\d+)*?)"
+    r"^finetune_(?P<model_type>[A-Za-z0-9][A-Za-z0-9_]*?)(?P<tags>(?:_[a-z]+\d+)*)"
     r"_lr(?P<lr>[0-9.]+e-?\d+)_seed(?P<seed>-?\d+)$"
 )
 _STRENGTH = "|".join(STRENGTHS)

@@ -66,8 +66,9 @@ def dataset_root(cfg: Mapping[str, Any]) -> Path:
 
 
 def corruption_settings(cfg: Mapping[str, Any]) -> Corruption | None:
-    """The corruption settings of a corrupted run, else None. The probabilities and strengths are checked
-    whenever they are given, also with corruption=false, so a bad value never waits for someone to turn it on."""
+    """The corruption settings of a corrupted run, else None. The probabilities and strengths given are checked
+    also with corruption=false, so a bad value never waits for someone to turn it on; every corruption needs
+    both only when corruption=true."""
     enabled = cfg.get("corruption", False)
     if not isinstance(enabled, bool):
         raise ConfigError(f"corruption={enabled!r} is not valid; it must be true or false")
@@ -75,7 +76,8 @@ def corruption_settings(cfg: Mapping[str, Any]) -> Corruption | None:
     if enabled or cfg.get("corruption_probabilities") is not None or cfg.get("corruption_strength") is not None:
         from sure_vqa.images import corruptions
 
-        checked = corruptions.check_settings(cfg.get("corruption_probabilities"), cfg.get("corruption_strength"))
+        checked = corruptions.check_settings(cfg.get("corruption_probabilities"), cfg.get("corruption_strength"),
+                                             complete=enabled)
     return checked if enabled else None
 
 

@@ -59,6 +59,9 @@ _CORRUPTIONS: dict[str, Corruption] = {}
 
 
 def register(corruption: Corruption) -> Corruption:
+    if not corruption.name.isalnum() or not corruption.name.islower():
+        raise ValueError(f"corruption name {corruption.name!r} must be lower-case letters and digits (it is written "
+                         "into eval folder names as `{name}-{strength}-p{probability}`)")
     _CORRUPTIONS[corruption.name] = corruption
     return corruption
 
@@ -94,14 +97,17 @@ def check_image(image: np.ndarray) -> None:
         raise ValueError(f"corruptions take uint8 HxWx3 (RGB) arrays, got a {described}")
 
 
-def check_settings(probabilities: Mapping[str, Any] | None,
-                   strengths: Mapping[str, Any] | None) -> tuple[dict[str, float], dict[str, str]]:
+def check_settings(probabilities: Mapping[str, Any] | None, strengths: Mapping[str, Any] | None,
+                   complete: bool = True) -> tuple[dict[str, float], dict[str, str]]:
     """corruption_probabilities in [0, 1] and corruption_strength in low/medium/high, for every corruption,
-    returned in the application order (the order folder names list them in)."""
+    returned in the application order (the order folder names list them in). With complete=False (a run
+    without corruption) only the entries given are checked."""
     valid = names()
     probs: dict[str, float] = {}
     levels: dict[str, str] = {}
     for name in valid:
+        if not complete and name not in (probabilities or {}) and name not in (strengths or {}):
+            continue
         if probabilities is None or name not in probabilities:
             raise ConfigError(f"corruption_probabilities.{name} is missing; give a probability in [0, 1]")
         try:

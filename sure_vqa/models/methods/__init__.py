@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,9 @@ _METHODS: dict[str, FinetuneMethod] = {}
 
 
 def register(method: FinetuneMethod) -> FinetuneMethod:
+    if re.fullmatch(r"[a-z][a-z0-9]*(_[a-z][a-z0-9]*)*", method.name) is None or method.name == PRETRAINED:
+        raise ValueError(f"method name {method.name!r} must be lower-case words joined by _ (it is written into "
+                         "folder names), and not 'pretrained'")
     _METHODS[method.name] = method
     return method
 
