@@ -9,12 +9,11 @@ take keys and labels from here.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sure_vqa.config import ConfigError
+from sure_vqa.plugins import import_package_modules
 
 # A per-row scorer gets the raw answers and their normalised tokens; a batch scorer gets every answer of a file
 # at once (a model that embeds them in batches). Both return one value per column.
@@ -66,10 +65,7 @@ def register(metric: OpenMetric) -> OpenMetric:
 
 
 def _load_builtins() -> None:
-    from sure_vqa.evaluate.metrics import open as open_metrics_package
-
-    for module in pkgutil.iter_modules(open_metrics_package.__path__):
-        importlib.import_module(f"{open_metrics_package.__name__}.{module.name}")
+    import_package_modules("sure_vqa.evaluate.metrics.open")
 
 
 def all_metrics() -> list[OpenMetric]:

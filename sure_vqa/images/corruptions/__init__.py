@@ -19,8 +19,6 @@ the settings check, folder names, the study and the report take the names from `
 from __future__ import annotations
 
 import hashlib
-import importlib
-import pkgutil
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -30,6 +28,7 @@ from PIL import Image
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, DataError, check_choice
 from sure_vqa.images.loading import to_rgb
+from sure_vqa.plugins import import_package_modules
 
 STRENGTHS = naming.STRENGTHS
 
@@ -67,8 +66,7 @@ def register(corruption: Corruption) -> Corruption:
 
 
 def _load_builtins() -> None:
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    import_package_modules(__name__)
 
 
 def names() -> tuple[str, ...]:

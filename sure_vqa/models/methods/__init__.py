@@ -13,14 +13,13 @@ Nothing here imports torch at module level: naming, the study and the report con
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
+from sure_vqa.plugins import import_package_modules
 
 if TYPE_CHECKING:
     from torch import nn
@@ -89,8 +88,7 @@ def register(method: FinetuneMethod) -> FinetuneMethod:
 
 
 def _load_builtins() -> None:
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    import_package_modules(__name__)
 
 
 def names() -> list[str]:
