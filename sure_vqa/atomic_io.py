@@ -1,4 +1,5 @@
 """Atomic writes: a reader, a parallel job or a crash never sees half a results file, table or report.
+Also the one file-content hash that fingerprints and backups use (`file_sha256`).
 
 Each write goes to a temporary file in the target's folder (so the rename stays on one file system) and is
 then moved over the target with os.replace, which is atomic on POSIX and Windows.
@@ -6,6 +7,7 @@ then moved over the target with os.replace, which is atomic on POSIX and Windows
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -78,3 +80,12 @@ def move_folder_into_place(workdir: str | Path, target: str | Path) -> None:
         for name in files:
             os.chmod(os.path.join(folder, name), 0o666 & ~_UMASK)
     os.replace(workdir, target)
+
+
+def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    """The SHA-256 of a file's bytes (hex), read in chunks so that a large file is never held in memory."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -60,6 +60,20 @@ def check_flag(cfg: Mapping[str, Any], key: str) -> bool:
     return value
 
 
+# The floating-point types a model is loaded in; `auto` is decided by the device (models.loading.auto_dtype).
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+_DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+
+
+def check_dtype(value: Any, setting: str = "dtype", allow_auto: bool = True) -> str:
+    """One of DTYPES (aliases such as bf16 and fp32 accepted), as its canonical name."""
+    name = _DTYPE_ALIASES.get(str(value), str(value))
+    valid = DTYPES if allow_auto else DTYPES[1:]
+    if name not in valid:
+        raise ConfigError(f"{setting}={value!r} is not valid; valid values: {', '.join(valid)}")
+    return name
+
+
 def check_choice(value: Any, setting: str, valid: tuple[str, ...] | list[str]) -> str:
     if value not in valid:
         raise ConfigError(f"{setting}={value!r} is not valid; valid values: {', '.join(map(str, valid))}")

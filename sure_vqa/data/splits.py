@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from sure_vqa import naming
-from sure_vqa.atomic_io import write_bytes_atomic, write_json_atomic
+from sure_vqa.atomic_io import file_sha256, write_bytes_atomic, write_json_atomic
 from sure_vqa.config import (
     CONFIG_DIR,
     ConfigError,
@@ -60,15 +60,6 @@ from sure_vqa.data.shifts import (
 SPLIT_RULES_VERSION = 1
 SAMPLE_SIZES = {"train": 20_000, "val": 5_000, "test": 5_000}
 DEFAULT_SAMPLE_SEED = 123
-_HASH_CHUNK = 1 << 20
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _file_state(path: Path) -> dict[str, int]:
@@ -171,7 +162,7 @@ class DatasetSplits:
                 state = _file_state(path)
                 old = known.get(name, {})
                 same = old.get("size") == state["size"] and old.get("mtime_ns") == state["mtime_ns"]
-                inputs.append({"file": name, **state, "sha256": old["sha256"] if same else _sha256(path)})
+                inputs.append({"file": name, **state, "sha256": old["sha256"] if same else file_sha256(path)})
             self._inputs = inputs
         return self._inputs
 
@@ -266,7 +257,7 @@ class DatasetSplits:
                     {
                         **recorded,
                         "inputs": self.inputs(),
-                        "output": {**_file_state(path), "sha256": _sha256(path)},
+                        "output": {**_file_state(path), "sha256": file_sha256(path)},
                     },
                 )
             return name, self._read_split(path), False
@@ -293,10 +284,10 @@ class DatasetSplits:
         state = _file_state(path)
         if output.get("size") != state["size"]:
             return False
-        return output.get("mtime_ns") == state["mtime_ns"] or output.get("sha256") == _sha256(path)
+        return output.get("mtime_ns") == state["mtime_ns"] or output.get("sha256") == file_sha256(path)
 
     def _back_up(self, path: Path, name: str) -> None:
-        backup = naming.split_backup_file(self.dataset_root, self.dataset, name, _sha256(path)[:12])
+        backup = naming.split_backup_file(self.dataset_root, self.dataset, name, file_sha256(path)[:12])
         if not backup.exists():
             write_bytes_atomic(backup, path.read_bytes())
         print(

@@ -25,9 +25,9 @@ from typing import Any
 
 from sure_vqa import eval_folder, naming, runs
 from sure_vqa.atomic_io import write_json_atomic
-from sure_vqa.config import ConfigError, DataError, check_choice, check_flag, require_path
+from sure_vqa.config import ConfigError, DataError, check_choice, check_dtype, check_flag, require_path
 from sure_vqa.data.records import QARecord
-from sure_vqa.infer.generation import DTYPES, GenerationSettings, check_backend
+from sure_vqa.infer.generation import GenerationSettings, check_backend
 from sure_vqa.run_lock import run_lock
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
         from sure_vqa.infer.generation.vllm_backend import check_available
 
         check_available(model_type)
-    dtype = check_choice(str(cfg.get("dtype", "auto")), "dtype", DTYPES)
+    dtype = check_dtype(cfg.get("dtype", "auto"))
     generation = GenerationSettings(max_new_tokens=_int_at_least(cfg, "max_new_tokens"),
                                     do_sample=check_flag(cfg, "do_sample"))
     base_model_path = require_path((cfg.get("paths") or {}).get("model_path"), "paths.model_path",

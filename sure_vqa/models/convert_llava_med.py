@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from sure_vqa.atomic_io import move_folder_into_place, staged_folder
-from sure_vqa.config import ConfigError, DataError, run_entry
+from sure_vqa.config import ConfigError, DataError, check_dtype, run_entry
 
 IMAGE_TOKEN = "<image>"
 PAD_TOKEN = "<pad>"
@@ -229,10 +229,7 @@ def resized_vocabulary(weights: dict[str, torch.Tensor], vocab_size: int) -> int
 
 def _dtype(name: str | None, source_config: Mapping[str, Any]) -> torch.dtype:
     name = name or source_config.get("torch_dtype") or source_config.get("dtype") or "float32"
-    value = getattr(torch, str(name), None)
-    if not isinstance(value, torch.dtype):
-        raise ConfigError(f"--dtype {name} is not valid; valid: bfloat16, float16, float32")
-    return value
+    return getattr(torch, check_dtype(name, "--dtype", allow_auto=False))
 
 
 def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: str | None = None) -> Path:

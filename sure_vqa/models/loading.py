@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sure_vqa import naming
-from sure_vqa.config import ConfigError, DataError
+from sure_vqa.config import ConfigError, DataError, check_dtype
 
 # transformers' own file names for a model's weights (single file or sharded index).
 _FULL_WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -28,14 +28,16 @@ def _dtype(dtype: str | torch.dtype | None) -> torch.dtype | str | None:
     """`"bfloat16"`/`"bf16"`/torch dtypes/`"auto"`; None keeps transformers' default (the saved dtype)."""
     if dtype is None or isinstance(dtype, torch.dtype):
         return dtype
-    aliases = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
-    name = aliases.get(str(dtype), str(dtype))
-    if name == "auto":
-        return "auto"
-    value = getattr(torch, name, None)
-    if not isinstance(value, torch.dtype) or not value.is_floating_point:
-        raise ConfigError(f"dtype={dtype!r} is not valid; valid values: auto, bfloat16, float16, float32")
-    return value
+    name = check_dtype(dtype)
+    return "auto" if name == "auto" else getattr(torch, name)
+
+
+def auto_dtype(device: str) -> str:
+    """`dtype=auto`: bfloat16 on a GPU that supports it (LLaVA-Med's training precision), float16 on another GPU,
+    float32 on the CPU."""
+    if str(device).startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float32"
 
 
 def _require_model_folder(path: str | Path, what: str) -> Path:

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from sure_vqa import eval_folder, naming
-from sure_vqa.atomic_io import write_bytes_atomic, write_json_atomic
+from sure_vqa.atomic_io import file_sha256, write_bytes_atomic, write_json_atomic
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.evaluate.judge.rubrics import same_answer
 from sure_vqa.rater import study as study_format
@@ -222,10 +222,6 @@ def copy_image(path: Path, images_dir: Path) -> str:
 # --- the study folder ----------------------------------------------------------------------------
 
 
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def create_study(
     eval_dir: str | Path,
     settings: SelectionSettings,
@@ -252,8 +248,8 @@ def create_study(
         judge_path = eval_dir / naming.judge_metrics_files(settings.judge)[0 if settings.answer_kind == "open" else 1]
     fingerprint = {
         "settings": settings.__dict__,
-        "test_results_sha256": _sha256_file(results_path),
-        "judge_file_sha256": _sha256_file(judge_path) if judge_path and judge_path.is_file() else None,
+        "test_results_sha256": file_sha256(results_path),
+        "judge_file_sha256": file_sha256(judge_path) if judge_path and judge_path.is_file() else None,
     }
     existing = study_format.study_file(study_dir)
     if existing.exists():

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sure_vqa.config import ConfigError
+from sure_vqa.config import ConfigError, check_dtype
 from sure_vqa.evaluate.judge.backends import JudgeBackend
 from sure_vqa.evaluate.judge.rubrics import RUBRICS, Prompt, load_prompt
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass(frozen=True)
@@ -120,8 +119,7 @@ def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
         max_retries=int(cfg.get("max_retries", 3)),
         identity_override=cfg.get("identity"),
     )
-    if settings.dtype not in DTYPES:
-        raise ConfigError(f"judge.dtype={settings.dtype!r} is not valid; valid values: {', '.join(DTYPES)}")
+    check_dtype(settings.dtype, "judge.dtype")
     if not _DEVICE.match(settings.device):
         raise ConfigError(f"judge.device={settings.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N, mps")
     if settings.max_retries < 0:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from sure_vqa.config import ConfigError
+from sure_vqa.config import ConfigError, check_dtype
 
 # backend name -> module that provides `load_generator(request: LoadRequest) -> Generator`
 BACKENDS = {
@@ -57,20 +57,12 @@ class Generator(Protocol):
         ...
 
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
 def resolve_dtype(dtype: str, device: str) -> str:
-    """`auto`: bfloat16 on a GPU that supports it (LLaVA-Med's training precision), float32 on the CPU."""
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype={dtype!r} is not valid; valid values: {', '.join(DTYPES)}")
-    if dtype != "auto":
-        return dtype
-    import torch
+    """A checked dtype, with `auto` decided by the device (sure_vqa.models.loading.auto_dtype)."""
+    from sure_vqa.models.loading import auto_dtype
 
-    if str(device).startswith("cuda") and torch.cuda.is_bf16_supported():
-        return "bfloat16"
-    return "float16" if str(device).startswith("cuda") else "float32"
+    name = check_dtype(dtype)
+    return auto_dtype(device) if name == "auto" else name
 
 
 def check_backend(name: str) -> str:

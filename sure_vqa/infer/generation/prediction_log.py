@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sure_vqa import naming
+from sure_vqa.atomic_io import file_sha256
 from sure_vqa.config import DataError
 
 HEADER_KEY = "log_header"
@@ -33,14 +34,6 @@ def fingerprint(parts: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of `parts` (sorted keys, so dict order does not matter)."""
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def folder_signature(folder: str | Path, content_limit: int = CONTENT_HASH_LIMIT) -> dict[str, str]:
@@ -56,7 +49,7 @@ def folder_signature(folder: str | Path, content_limit: int = CONTENT_HASH_LIMIT
         if not path.is_file() or path.name.startswith("."):
             continue
         size = path.stat().st_size
-        signature[path.name] = _file_sha256(path) if size <= content_limit else f"size:{size}"
+        signature[path.name] = file_sha256(path) if size <= content_limit else f"size:{size}"
     return signature
 
 

@@ -26,16 +26,18 @@ class HFBackend:
         device: str = "auto",
         dtype: str = "auto",
     ) -> None:
-        """`device`/`dtype` as checked by `registry.check_judge_config`: auto picks cuda + bfloat16 when there is
-        a GPU, else cpu + float32."""
+        """`device`/`dtype` as checked by `registry.check_judge_config`: `auto` picks cuda when there is a GPU, and
+        the dtype of models.loading.auto_dtype (bfloat16 where the GPU has it, float32 on the CPU)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from sure_vqa.models.loading import auto_dtype
 
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else (
             torch.device(device)
         )
         if dtype == "auto":
-            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+            dtype = auto_dtype(self.device.type)
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.requests = 0
