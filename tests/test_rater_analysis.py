@@ -17,7 +17,7 @@ from PIL import Image
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
 from sure_vqa.eval_folder import read_judge_scores
-from sure_vqa.rater import analysis, selection
+from sure_vqa.rater import analysis, results, selection, statistics
 from sure_vqa.rater.db import RatingStore
 from sure_vqa.rater.export import export_ratings
 from sure_vqa.rater.study import load_study
@@ -35,7 +35,7 @@ def test_kendall_tau_b_and_spearman_with_ties_match_the_hand_count():
     # Spearman: Pearson of mid-ranks. ranks x = 1, 2.5, 2.5, 4, 5; ranks y = 1, 4, 2.5, 2.5, 5; both means 3.
     # deviations x = -2, -.5, -.5, 1, 2; y = -2, 1, -.5, -.5, 2: sum of products 7.25, sums of squares 9.5 each.
     rho = 7.25 / math.sqrt(9.5 * 9.5)
-    result = analysis.correlate(x, y)
+    result = statistics.correlate(x, y)
     assert result.n == 5
     assert result.kendall_tau == pytest.approx(tau_b) == pytest.approx(2 / 3)
     assert result.spearman_rho == pytest.approx(rho) == pytest.approx(29 / 38)
@@ -46,7 +46,7 @@ def test_p_values_match_the_exact_distribution_for_four_items():
     # |tau| >= 4/6 needs at most 1 or at least 5 inversions: 1 + 3 + 3 + 1 = 8 orderings -> p = 8/24.
     # Spearman: rho = 1 - 6 * (1 + 1) / (4 * 15) = 0.8; with n - 2 = 2 degrees of freedom the two-sided p of
     # t = rho * sqrt(2 / (1 - rho^2)) is 1 - t / sqrt(t^2 + 2) = 1 - rho = 0.2.
-    result = analysis.correlate([1, 2, 3, 4], [1, 2, 4, 3])
+    result = statistics.correlate([1, 2, 3, 4], [1, 2, 4, 3])
     assert result.kendall_tau == pytest.approx(4 / 6)
     assert result.kendall_p == pytest.approx(8 / 24)
     assert result.spearman_rho == pytest.approx(0.8)
@@ -54,27 +54,27 @@ def test_p_values_match_the_exact_distribution_for_four_items():
 
 
 def test_missing_values_are_left_out_and_constant_sides_are_undefined():
-    result = analysis.correlate([1, np.nan, 2, 3, 4], [1, 5, 2, np.nan, 4])
+    result = statistics.correlate([1, np.nan, 2, 3, 4], [1, 5, 2, np.nan, 4])
     assert result.n == 3 and result.kendall_tau == pytest.approx(1.0)
-    constant = analysis.correlate([3, 3, 3], [1, 2, 3])
+    constant = statistics.correlate([3, 3, 3], [1, 2, 3])
     assert constant.n == 3 and math.isnan(constant.kendall_tau) and math.isnan(constant.spearman_p)
 
 
 def test_pooled_human_scores_pair_every_rater_with_the_metric():
     human = np.array([[1, 2], [2, 2], [3, 3]], dtype=float)  # questions x raters (A = 1,2,3; B = 2,2,3)
     metric = np.array([0.1, 0.5, 0.9])
-    x, y = analysis.pooled(human, metric)
+    x, y = statistics.pooled(human, metric)
     assert x.tolist() == [1, 2, 3, 2, 2, 3] and y.tolist() == [0.1, 0.5, 0.9, 0.1, 0.5, 0.9]
     # By hand over the 15 pairs: C = 10, D = 0; 4 pairs tied in x ((1,3), (3,4), and (1,4), (2,5) tied in both),
     # 3 tied in y ((0,3), (1,4), (2,5)): tau-b = 10 / sqrt((15 - 4) * (15 - 3)).
-    assert analysis.correlate(x, y).kendall_tau == pytest.approx(10 / math.sqrt(11 * 12))
+    assert statistics.correlate(x, y).kendall_tau == pytest.approx(10 / math.sqrt(11 * 12))
 
 
 def test_human_human_is_the_mean_over_rater_pairs():
     a, b, c = [1, 2, 3, 4], [1, 2, 4, 3], [4, 3, 2, 1]
     human = np.array([a, b, c], dtype=float).T
     # tau(a, b) = 2/3 (one discordant pair of six), tau(a, c) = -1 (reversed), tau(b, c) = -2/3
-    assert analysis.mean_over_rater_pairs(human, analysis._tau) == pytest.approx((2 / 3 - 1 - 2 / 3) / 3)
+    assert statistics.mean_over_rater_pairs(human, statistics.kendall_tau) == pytest.approx((2 / 3 - 1 - 2 / 3) / 3)
 
 
 def test_krippendorff_ordinal_alpha_matches_the_hand_computation():
@@ -84,8 +84,8 @@ def test_krippendorff_ordinal_alpha_matches_the_hand_computation():
     # D_o = (2 * 9 + 2 * 9) / 8 = 4.5; D_e = 2 * (2*2*4 + 2*4*25 + 2*4*9) / (8 * 7) = 576 / 56.
     expected = 1 - 4.5 / (576 / 56)
     human = np.array([[1, 2, 3, 3], [1, 3, 3, 2]], dtype=float).T
-    assert analysis.krippendorff_alpha(human, [1, 2, 3, 4, 5]) == pytest.approx(expected) == pytest.approx(0.5625)
-    assert math.isnan(analysis.krippendorff_alpha(np.array([[2, 2], [2, 2]], dtype=float), [1, 2, 3, 4, 5]))
+    assert statistics.krippendorff_alpha(human, [1, 2, 3, 4, 5]) == pytest.approx(expected) == pytest.approx(0.5625)
+    assert math.isnan(statistics.krippendorff_alpha(np.array([[2, 2], [2, 2]], dtype=float), [1, 2, 3, 4, 5]))
 
 
 def test_bootstrap_interval_is_seeded_and_degenerate_resamples_are_counted():
@@ -94,11 +94,11 @@ def test_bootstrap_interval_is_seeded_and_degenerate_resamples_are_counted():
     def mean(idx: np.ndarray) -> float:
         return float(values[idx].mean())
 
-    first = analysis.bootstrap_interval(mean, 6, 300, 0.9, np.random.default_rng(5))
-    again = analysis.bootstrap_interval(mean, 6, 300, 0.9, np.random.default_rng(5))
+    first = statistics.bootstrap_interval(mean, 6, 300, 0.9, np.random.default_rng(5))
+    again = statistics.bootstrap_interval(mean, 6, 300, 0.9, np.random.default_rng(5))
     assert first == again and 1.0 <= first.low < 3.5 < first.high <= 6.0 and first.n_undefined == 0
     human = np.array([[1, 1], [2, 2], [3, 3], [4, 4]], dtype=float)
-    agree = analysis.bootstrap_interval(lambda idx: analysis.mean_over_rater_pairs(human[idx], analysis._tau), 4, 200,
+    agree = statistics.bootstrap_interval(lambda idx: statistics.mean_over_rater_pairs(human[idx], statistics.kendall_tau), 4, 200,
                                         0.95, np.random.default_rng(0))
     # identical raters agree perfectly in every resample; resamples of one repeated question are undefined
     assert (agree.low, agree.high) == (1.0, 1.0) and 0 < agree.n_undefined < 200
@@ -113,13 +113,13 @@ def test_analyse_tables_in_memory():
     by_scorer = {c.scorer: c for c in result.versus_human}
     assert by_scorer["Human"].correlation.kendall_tau == pytest.approx(2 / 3)  # one pair of raters: its tau
     assert by_scorer["LLM judge (gemma)"].correlation.n == 8  # 4 judged questions x 2 raters
-    assert by_scorer["F1"].correlation.kendall_tau == pytest.approx(analysis.correlate(
+    assert by_scorer["F1"].correlation.kendall_tau == pytest.approx(statistics.correlate(
         [1, 2, 2, 3, 4, 1, 3, 2, 2, 4], [0.0, 0.4, 0.4, 0.6, 1.0] * 2).kendall_tau)
     assert result.judge_failures == 1
     assert result.matrix_scorers == ["a", "b", "LLM judge (gemma)", "F1"]
     assert result.kendall_matrix[0][1] == pytest.approx(2 / 3) and result.kendall_matrix[0][0] == pytest.approx(1)
-    assert result.krippendorff_alpha == pytest.approx(analysis.krippendorff_alpha(human.to_numpy(), [1, 2, 3, 4, 5]))
-    table = analysis.markdown_table(result)
+    assert result.krippendorff_alpha == pytest.approx(statistics.krippendorff_alpha(human.to_numpy(), [1, 2, 3, 4, 5]))
+    table = results.markdown_table(result)
     assert "| Human | 5 | 0.67 |" in table and "| a | b | 5 | 0.67 |" in table
     with pytest.raises(ConfigError, match="confidence"):
         analysis.analyse(human, automatic, "open", confidence=1.5)
@@ -166,7 +166,7 @@ def test_run_analysis_writes_tables_and_plots(rated_study, tmp_path):
     human = analysis.load_human_scores(study.eval_dir, "open")
     judge = read_judge_scores(study.eval_dir / f"{JUDGE}_metrics.json", JUDGE)
     judge_column = np.array([np.nan if judge[q] is None else judge[q] for q in human.index])
-    expected = analysis.correlate(*analysis.pooled(human.to_numpy(), judge_column))
+    expected = statistics.correlate(*statistics.pooled(human.to_numpy(), judge_column))
     saved = json.loads((out / naming.RATER_CORRELATIONS_FILE).read_text())
     judge_row = next(c for c in saved["versus_human"] if c["scorer"] == "LLM judge (gemma)")
     assert judge_row["correlation"]["kendall_tau"] == pytest.approx(expected.kendall_tau)
