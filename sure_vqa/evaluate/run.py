@@ -1,9 +1,9 @@
 """The evaluation stage (run_eval.py): scores an eval folder's test_results.json with traditional metrics and an
 LLM judge, writing the files of docs/method.md#experiment-folders beside it.
 
-The folder comes from the same settings as inference (`runs.eval_dir`) or from `eval_dir=PATH` (any folder
-holding a test_results.json, those written by the original SURE-VQA code included). Closed questions need their
-answer categories: a row's `answer_categories` (written by inference), else the dataset's split records looked up
+The settings are checked once into `EvaluationSettings` (sure_vqa.evaluate.settings). The folder comes from the
+same settings as inference or from `eval_dir=PATH` (any folder holding a test_results.json, those written by the
+original SURE-VQA code included). Closed questions need their answer categories: a row's `answer_categories` (written by inference), else the dataset's split records looked up
 by qid, else (`dataset=null`) yes/no taken from the ground truth itself. Every file is written atomically; the
 judge's replies are cached (`naming.judge_cache_file`), so a rerun asks the judge nothing.
 """
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sure_vqa import eval_folder, naming, runs
-from sure_vqa.config import ConfigError, DataError, check_flag
-from sure_vqa.evaluate.metrics.registry import check_extra_metrics
+from sure_vqa import eval_folder, naming
+from sure_vqa.config import ConfigError, DataError
 from sure_vqa.evaluate.metrics.traditional import score_closed_rows, score_open_rows, yes_no_categories
+from sure_vqa.evaluate.settings import CategorySplit, EvaluationSettings
 from sure_vqa.run_lock import run_lock
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRADITIONAL = "traditional_metrics"
-CLOSED_SUFFIX = "_closed"
 # Where a closed row's categories came from (counted in closed_ended_metrics.json).
 FROM_ROW, FROM_DATASET, FROM_GROUND_TRUTH = "test_results", "dataset", "ground_truth_yes_no"
 LOCK_STAGE = "evaluation"
@@ -49,59 +47,11 @@ class EvaluationResult:
     judge_shortcut: int = 0
 
 
-# --- settings ------------------------------------------------------------------------------------
-
-
-def judge_name(cfg: Mapping[str, Any]) -> str:
-    judge = cfg.get("judge") or {}
-    return str(judge.get("name", "gemma"))
-
-
-def check_metric_types(cfg: Mapping[str, Any]) -> list[str]:
-    """metric_type ⊆ {traditional_metrics, <judge>, <judge>_closed}; a single string is accepted too."""
-    raw = cfg.get("metric_type")
-    requested = [raw] if isinstance(raw, str) else list(raw or [])
-    name = judge_name(cfg)
-    valid = (TRADITIONAL, name, name + CLOSED_SUFFIX)
-    if not requested:
-        raise ConfigError(f"metric_type is empty; choose from: {', '.join(valid)}")
-    for metric in requested:
-        if metric not in valid:
-            raise ConfigError(
-                f"metric_type contains {metric!r}; valid values: {', '.join(valid)} (the judge is "
-                f"judge.name={name}; another judge is chosen with judge=<config name>, e.g. judge=smollm2)"
-            )
-    return list(dict.fromkeys(requested))
-
-
-def judge_cache_root(cfg: Mapping[str, Any], folder: Path) -> Path:
-    """The experiment root when one is configured, else the eval folder itself (eval_dir=PATH alone)."""
-    root = (cfg.get("paths") or {}).get("experiment_root")
-    if root not in (None, "", "null", "???"):
-        return Path(str(root)).expanduser()
-    return folder
-
-
 # --- categories of closed questions --------------------------------------------------------------
 
 
-def _dataset_categories(cfg: Mapping[str, Any]) -> dict[str, list[str] | None]:
-    """qid -> categories of the configured test split (docs/method.md#datasets derives them for every dataset)."""
-    from sure_vqa.data.splits import split_records
-
-    hint = "or set dataset=null to take yes/no categories from the ground truth"
-    try:
-        dataset_root = runs.dataset_root(cfg)
-    except ConfigError as err:
-        raise ConfigError(f"{err}; the closed questions' categories come from the dataset's split ({hint})") from None
-    split = cfg.get("split", "iid")
-    data_shift, ood_value = runs.shift_of(cfg, split)
-    records = split_records(dataset_root, str(cfg["dataset"]), cfg.get("mod", "test"), split, data_shift, ood_value)
-    return {record.qid: record.categories for record in records}
-
-
 def closed_categories(
-    cfg: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+    source: CategorySplit | None, rows: Sequence[Mapping[str, Any]]
 ) -> tuple[list[list[str] | None], dict[str, int]]:
     """Each closed row's categories, and how many came from each source."""
     lookup: dict[str, list[str] | None] | None = None
@@ -112,13 +62,13 @@ def closed_categories(
             categories.append([str(c) for c in row["answer_categories"]])
             sources[FROM_ROW] += 1
             continue
-        if cfg.get("dataset") not in (None, "", "null"):
+        if source is not None:
             if lookup is None:
-                lookup = _dataset_categories(cfg)
+                lookup = {record.qid: record.categories for record in source.records()}
             if row["qid"] not in lookup:
                 raise DataError(
                     f"qid {row['qid']!r} of test_results.json is not in the test split "
-                    f"{runs.test_split_name(cfg)}; set the split settings of that run, or dataset=null to take "
+                    f"{source.test_split_name}; set the split settings of that run, or dataset=null to take "
                     "yes/no categories from the ground truth"
                 )
             if lookup[row["qid"]]:
@@ -180,49 +130,38 @@ def judge_files_to_replace(settings: JudgeSettings, folder: Path, judge_open: bo
 
 def run_evaluation(cfg: Mapping[str, Any]) -> EvaluationResult:
     """Scores one eval folder; every setting is checked before any file is read or any model loads."""
-    metric_types = check_metric_types(cfg)
-    name = judge_name(cfg)
-    judge_open, judge_closed = name in metric_types, name + CLOSED_SUFFIX in metric_types
-    overwrite, wait = check_flag(cfg, "overwrite_judge_files"), check_flag(cfg, "wait_for_lock")
-    extras = check_extra_metrics(cfg.get("extra_metrics"))
-    settings = None
-    if judge_open or judge_closed:
-        from sure_vqa.evaluate.judge.registry import check_judge_config
+    return evaluate(EvaluationSettings.from_config(cfg))
 
-        settings = check_judge_config(cfg.get("judge"))
 
-    if not cfg.get("eval_dir") and cfg.get("dataset") in (None, "", "null"):
-        raise ConfigError("dataset is null, so the eval folder cannot be found from the settings; set dataset (and "
-                          "the other inference settings) or eval_dir=PATH")
-    folder = runs.eval_dir(cfg)
+def evaluate(settings: EvaluationSettings) -> EvaluationResult:
+    folder = settings.eval_dir
     results_file = folder / naming.TEST_RESULTS_FILE
     if not results_file.is_file():
-        how = ("eval_dir" if cfg.get("eval_dir") else
+        how = ("eval_dir" if settings.explicit_dir else
                "the eval folder of these settings (dataset, shift, split, model_type, seed, no_image, corruption)")
         raise ConfigError(f"{results_file} does not exist ({how}); run inference.py with the same settings first, "
                           "or point eval_dir=PATH at a folder that holds test_results.json")
-    with run_lock(folder, LOCK_STAGE, wait=wait):
-        return _evaluate(cfg, folder, results_file, metric_types, settings, extras, overwrite)
+    with run_lock(folder, LOCK_STAGE, wait=settings.wait_for_lock):
+        return _evaluate(settings, results_file)
 
 
-def _evaluate(cfg: Mapping[str, Any], folder: Path, results_file: Path, metric_types: Sequence[str],
-              settings: JudgeSettings | None, extras: Sequence[str], overwrite_judge_files: bool) -> EvaluationResult:
-    name = judge_name(cfg)
-    judge_open, judge_closed = name in metric_types, name + CLOSED_SUFFIX in metric_types
+def _evaluate(settings: EvaluationSettings, results_file: Path) -> EvaluationResult:
+    folder, judge = settings.eval_dir, settings.judge
     rows = eval_folder.read_test_results(results_file)
     replaced: list[Path] = []
-    if settings is not None:  # before anything is written: a changed judge must not replace a file silently
-        replaced = judge_files_to_replace(settings, folder, judge_open, judge_closed, overwrite_judge_files)
+    if judge is not None:  # before anything is written: a changed judge must not replace a file silently
+        replaced = judge_files_to_replace(judge, folder, settings.judge_open, settings.judge_closed,
+                                          settings.overwrite_judge_files)
     open_rows = [row for row in rows if row["answer_type"] == "OPEN"]
     closed_rows = [row for row in rows if row["answer_type"] == "CLOSED"]
     categories, sources = [], {}
-    if TRADITIONAL in metric_types or judge_closed:
-        categories, sources = closed_categories(cfg, closed_rows)
+    if settings.traditional or settings.judge_closed:
+        categories, sources = closed_categories(settings.categories_from, closed_rows)
     result = EvaluationResult(eval_dir=folder)
     log.info("evaluating %s: %d open and %d closed questions", results_file, len(open_rows), len(closed_rows))
 
-    if TRADITIONAL in metric_types:
-        open_results = score_open_rows(open_rows, [metric.name for metric in extras])
+    if settings.traditional:
+        open_results = score_open_rows(open_rows, [metric.name for metric in settings.extras])
         closed_results = score_closed_rows(closed_rows, categories)
         closed_results[0]["categories_source"] = sources
         result.files["open"] = eval_folder.write_metrics_file(folder / naming.OPEN_METRICS_FILE, open_results[0],
@@ -230,13 +169,14 @@ def _evaluate(cfg: Mapping[str, Any], folder: Path, results_file: Path, metric_t
         result.files["closed"] = eval_folder.write_metrics_file(folder / naming.CLOSED_METRICS_FILE,
                                                                 closed_results[0], closed_results[1:])
 
-    if settings is not None:
+    if judge is not None:
         for path in replaced:
             backup = naming.backup_file(path, time.strftime("%Y%m%dT%H%M%S"))
             shutil.copy2(path, backup)
             log.warning("%s was scored with other judge settings; kept as %s", path.name, backup.name)
-        _run_judge(settings, cfg, folder, open_rows if judge_open else None,
-                   closed_rows if judge_closed else None, categories, result)
+        _run_judge(judge, settings.judge_cache_root or folder, folder,
+                   open_rows if settings.judge_open else None,
+                   closed_rows if settings.judge_closed else None, categories, result)
     for path in result.files.values():
         log.info("wrote %s", path)
     return result
@@ -244,7 +184,7 @@ def _evaluate(cfg: Mapping[str, Any], folder: Path, results_file: Path, metric_t
 
 def _run_judge(
     settings: JudgeSettings,
-    cfg: Mapping[str, Any],
+    cache_root: Path,
     folder: Path,
     open_rows: Sequence[dict[str, Any]] | None,
     closed_rows: Sequence[dict[str, Any]] | None,
@@ -274,7 +214,7 @@ def _run_judge(
         return [{**row, **j.to_json()} for row, j in zip(rows, judgments, strict=True)]
 
     open_file, closed_file = naming.judge_metrics_files(settings.name)
-    cache_path = naming.judge_cache_file(judge_cache_root(cfg, folder))
+    cache_path = naming.judge_cache_file(cache_root)
     try:
         with JudgeCache(cache_path) as cache:
             if open_rows is not None:
