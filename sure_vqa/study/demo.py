@@ -77,7 +77,8 @@ def run_demo(out_dir: Path = DEFAULT_OUT, quick: bool = False, overrides: Sequen
 def main(argv: Sequence[str] | None = None) -> None:
     from sure_vqa.config import ConfigError, load_env
 
-    parser = argparse.ArgumentParser(description="Runs the SURE-VQA study on the bundled demo, offline.")
+    parser = argparse.ArgumentParser(prog="python -m sure_vqa.demo",
+                                     description="Runs the SURE-VQA study on the bundled demo, offline.")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("SURE_VQA_DEMO_DIR", DEFAULT_OUT)),
                         help="folder for the dataset, model, experiments and report (default ./demo_run)")
     parser.add_argument("--quick", action="store_true", help="a smaller run (a smoke test of the pipeline)")
