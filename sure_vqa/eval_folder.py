@@ -23,7 +23,7 @@ from typing import Any
 
 from sure_vqa import naming
 from sure_vqa.atomic_io import write_json_atomic
-from sure_vqa.config import DataError
+from sure_vqa.config import ConfigError, DataError
 
 # Bump when the layout of a metrics file changes; element 0 of every metrics file written here records it.
 FORMAT_VERSION = 1
@@ -32,6 +32,9 @@ RESULT_KEYS = ("qid", "question", "gt", "pred", "answer_type")
 ANSWER_TYPES = ("OPEN", "CLOSED")
 OPEN, CLOSED = "open", "closed"
 TRADITIONAL = "traditional"
+# The `metric_type` entries of run_eval.py: the traditional metrics, `<judge>` and `<judge>_closed`.
+TRADITIONAL_METRICS = "traditional_metrics"
+JUDGE_CLOSED_SUFFIX = "_closed"
 # Element-0 keys that count a judge's unparseable answers, whatever the evaluation version called them.
 FAILURE_KEYS = ("n_failures", "failures", "judge_failures", "n_judge_failures", "failure_count", "n_failed")
 
@@ -256,15 +259,18 @@ def read_judge_scores(path: Path, judge: str) -> dict[str, float | None]:
     return scores
 
 
-def metric_files(metric_types: Sequence[str], judge_closed_suffix: str = "_closed") -> list[str]:
-    """The files an evaluation with these `metric_type` entries writes: `traditional_metrics` the two
-    traditional files, `<judge>` and `<judge>_closed` the judge's open and closed files."""
-    files = []
+def metric_type_files(judge: str) -> dict[str, list[str]]:
+    """Each valid `metric_type` entry with the files it writes: `traditional_metrics` the two traditional files,
+    `<judge>` and `<judge>_closed` the judge's open and closed files."""
+    open_file, closed_file = naming.judge_metrics_files(judge)
+    return {TRADITIONAL_METRICS: [naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE], judge: [open_file],
+            judge + JUDGE_CLOSED_SUFFIX: [closed_file]}
+
+
+def metric_files(metric_types: Sequence[str], judge: str) -> list[str]:
+    """The files an evaluation with these `metric_type` entries writes."""
+    by_type = metric_type_files(judge)
     for kind in metric_types:
-        if kind == "traditional_metrics":
-            files += [naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE]
-        elif kind.endswith(judge_closed_suffix):
-            files.append(naming.judge_metrics_files(kind.removesuffix(judge_closed_suffix))[1])
-        else:
-            files.append(naming.judge_metrics_files(kind)[0])
-    return files
+        if kind not in by_type:
+            raise ConfigError(f"metric_type contains {kind!r}; valid values: {', '.join(by_type)}")
+    return [name for kind in metric_types for name in by_type[kind]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sure_vqa import eval_folder, naming
-from sure_vqa.config import DataError
+from sure_vqa.config import ConfigError, DataError
 from sure_vqa.rater import selection
 
 # A row as the original SURE-VQA code wrote it: a null ground truth and a numeric answer.
@@ -52,8 +52,10 @@ def test_judge_files_of_the_original_code_are_read_like_ours(tmp_path: Path) -> 
 
 
 def test_metric_files_of_each_metric_type() -> None:
-    assert eval_folder.metric_files(["traditional_metrics", "gemma", "gemma_closed"]) == [
+    assert eval_folder.metric_files(["traditional_metrics", "gemma", "gemma_closed"], "gemma") == [
         naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE, "gemma_metrics.json", "gemma_metrics_closed.json"]
+    with pytest.raises(ConfigError, match="metric_type contains 'smollm2'; valid values: traditional_metrics, gemma, gemma_closed"):
+        eval_folder.metric_files(["smollm2"], "gemma")
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sure_vqa import runs
+from sure_vqa import eval_folder, runs
 from sure_vqa.config import ConfigError, check_flag
 from sure_vqa.evaluate.metrics.registry import OpenMetric, check_extra_metrics
 
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from sure_vqa.data.records import QARecord
     from sure_vqa.evaluate.judge.registry import JudgeSettings
 
-TRADITIONAL = "traditional_metrics"
-CLOSED_SUFFIX = "_closed"
+TRADITIONAL = eval_folder.TRADITIONAL_METRICS
+CLOSED_SUFFIX = eval_folder.JUDGE_CLOSED_SUFFIX
 
 
 def _unset(value: Any) -> bool:
@@ -107,7 +107,7 @@ class EvaluationSettings:
 def check_metric_types(raw: Any, judge_name: str) -> list[str]:
     """metric_type ⊆ {traditional_metrics, <judge>, <judge>_closed}; a single string is accepted too."""
     requested = [raw] if isinstance(raw, str) else list(raw or [])
-    valid = (TRADITIONAL, judge_name, judge_name + CLOSED_SUFFIX)
+    valid = tuple(eval_folder.metric_type_files(judge_name))
     if not requested:
         raise ConfigError(f"metric_type is empty; choose from: {', '.join(valid)}")
     for metric in requested:

@@ -89,7 +89,7 @@ def _evaluate(cfg: Mapping[str, Any], values: Mapping[str, Any], eval_dir: Path,
     from sure_vqa.evaluate.run import run_evaluation
 
     metric_type = list(_plain(cfg["metric_type"]))
-    if all((eval_dir / name).is_file() for name in eval_folder.metric_files(metric_type)):
+    if all((eval_dir / name).is_file() for name in eval_folder.metric_files(metric_type, str(cfg["judge"]["name"]))):
         report.add(step, "skipped (metrics exist)")
         return
     eval_values = {**values, "metric_type": metric_type, "judge": _plain(cfg["judge"]), "eval_dir": str(eval_dir)}
