@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-LEGACY_FLAGS = {"lora_enable": "lora", "ia3_enable": "ia3", "prompt_enable": "prompt"}
 EXIT_CONFIG_ERROR = 2
 # The one config folder (Hydra's config groups); every entry point and `compose` read it.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
@@ -78,31 +77,6 @@ def check_choice(value: Any, setting: str, valid: tuple[str, ...] | list[str]) -
     if value not in valid:
         raise ConfigError(f"{setting}={value!r} is not valid; valid values: {', '.join(map(str, valid))}")
     return value
-
-
-def resolve_model_type(cfg: Mapping[str, Any]) -> str:
-    """model_type is the source of truth; the original's lora/ia3/prompt_enable flags are accepted if they agree."""
-    from sure_vqa.models import methods  # the registry imports this module
-
-    model_type = check_choice(cfg.get("model_type"), "model_type", methods.model_types())
-    for flag, method in LEGACY_FLAGS.items():
-        value = cfg.get(flag)
-        if value is None:
-            continue
-        if not isinstance(value, bool):
-            raise ConfigError(f"{flag}={value!r} is not valid; it must be true, false or left unset (null)")
-        if value != (model_type == method):
-            expected = "true" if model_type == method else "false"
-            raise ConfigError(
-                f"{flag}={str(value).lower()} contradicts model_type={model_type}; "
-                f"set {flag}={expected} or leave it unset (it is derived from model_type)"
-            )
-    return model_type
-
-
-def legacy_flags(model_type: str) -> dict[str, bool]:
-    """The original code's flags, derived from model_type (written into the resolved config)."""
-    return {flag: model_type == method for flag, method in LEGACY_FLAGS.items()}
 
 
 def run_entry(fn: Callable[..., T]) -> Callable[..., T]:

@@ -15,10 +15,35 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa import naming
-from sure_vqa.config import ConfigError, check_choice, check_flag, require_path, resolve_model_type
+from sure_vqa.config import ConfigError, check_choice, check_flag, require_path
 from sure_vqa.models import methods
 
 Corruption = tuple[dict[str, float], dict[str, str]]
+# The original code's flags, accepted beside model_type when they agree with it.
+LEGACY_FLAGS = {"lora_enable": "lora", "ia3_enable": "ia3", "prompt_enable": "prompt"}
+
+
+def resolve_model_type(cfg: Mapping[str, Any]) -> str:
+    """model_type is the source of truth; the original's lora/ia3/prompt_enable flags are accepted if they agree."""
+    model_type = check_choice(cfg.get("model_type"), "model_type", methods.model_types())
+    for flag, method in LEGACY_FLAGS.items():
+        value = cfg.get(flag)
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            raise ConfigError(f"{flag}={value!r} is not valid; it must be true, false or left unset (null)")
+        if value != (model_type == method):
+            expected = "true" if model_type == method else "false"
+            raise ConfigError(
+                f"{flag}={str(value).lower()} contradicts model_type={model_type}; "
+                f"set {flag}={expected} or leave it unset (it is derived from model_type)"
+            )
+    return model_type
+
+
+def legacy_flags(model_type: str) -> dict[str, bool]:
+    """The original code's flags, derived from model_type (written into the resolved config)."""
+    return {flag: model_type == method for flag, method in LEGACY_FLAGS.items()}
 
 
 def _get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:

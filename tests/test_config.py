@@ -6,8 +6,9 @@ import sys
 import pytest
 
 from sure_vqa import runs
-from sure_vqa.config import ConfigError, compose, resolve_model_type
+from sure_vqa.config import ConfigError, compose
 from sure_vqa.images.corruptions import check_settings as check_corruption
+from sure_vqa.runs import resolve_model_type
 from tests.conftest import PROJECT_ROOT
 
 CONFIGS = ["train/training_defaults", "inference/inference_defaults", "inference/inference_pretrained_defaults",

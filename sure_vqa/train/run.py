@@ -21,17 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from sure_vqa import naming, runs
 from sure_vqa.atomic_io import write_text_atomic
-from sure_vqa.config import (
-    ConfigError,
-    check_choice,
-    check_flag,
-    legacy_flags,
-    require_path,
-    resolve_model_type,
-)
+from sure_vqa.config import ConfigError, check_choice, check_flag, require_path
 from sure_vqa.models import experiment_folder as folder
 from sure_vqa.models import methods
 from sure_vqa.run_lock import run_lock
+from sure_vqa.runs import legacy_flags, resolve_model_type
 from sure_vqa.train.settings import TrainSettings
 
 log = logging.getLogger(__name__)
