@@ -28,7 +28,7 @@ from sure_vqa import eval_folder, naming, runs
 from sure_vqa.config import CONFIG_DIR, ConfigError, check_choice, compose, load_env, run_entry, run_hydra_app
 from sure_vqa.models import methods
 from sure_vqa.study import grid as study_grid
-from sure_vqa.study.grid import BASELINE_METHODS, SPLITS
+from sure_vqa.study.grid import BASELINE_METHODS, MOST_FREQUENT
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def run_cell(cfg: Mapping[str, Any]) -> CellReport:
     if method in BASELINE_METHODS and int(cfg["seed"]) != int(cfg["baseline_seed"]):
         report.add(method, f"skipped (seed-independent: runs in the cell with seed={cfg['baseline_seed']})")
         return report
-    if method == "most_frequent":
+    if method == MOST_FREQUENT:
         _most_frequent_cell(cfg, steps, report)
     else:
         _model_cell(cfg, method, train_no_image, steps, report)
@@ -125,18 +125,19 @@ def _most_frequent_cell(cfg: Mapping[str, Any], steps: Sequence[str], report: Ce
 
     mod = cfg["runs"]["mod"]
     model_dir = naming.most_frequent_dir(runs.experiment_root(cfg), runs.train_split_name(cfg, no_image=False))
+    splits = [spec.split for spec in study_grid.model_runs(study_grid.RunSettings(), MOST_FREQUENT)]
     out_dirs = [naming.eval_dir(model_dir, naming.eval_run_name(
-        naming.split_name(cfg["dataset"], mod, split, cfg["data_shift"], _plain(cfg["ood_value"])))) for split in SPLITS]
+        naming.split_name(cfg["dataset"], mod, split, cfg["data_shift"], _plain(cfg["ood_value"])))) for split in splits]
     if all((out_dir / naming.TEST_RESULTS_FILE).is_file() for out_dir in out_dirs):
         report.add("most frequent answer", "skipped (test_results.json exist)")
     elif "inference" in steps:
         values = {key: _plain(cfg[key]) for key in (*SHARED_KEYS, *SHARED_GROUPS)}
         # The same part of each split as the models answer (stages.inference.max_samples, e.g. in the demo).
         max_samples = (cfg["stages"].get("inference") or {}).get("max_samples")
-        run_most_frequent({**values, "mod": mod, "split": list(SPLITS), "max_samples": max_samples})
+        run_most_frequent({**values, "mod": mod, "split": splits, "max_samples": max_samples})
         report.add("most frequent answer", "done")
     if "evaluation" in steps:
-        for split, out_dir in zip(SPLITS, out_dirs, strict=True):
+        for split, out_dir in zip(splits, out_dirs, strict=True):
             if (out_dir / naming.TEST_RESULTS_FILE).is_file():
                 values = {"model_type": "pretrained", "split": split, "mod": mod}
                 _evaluate(cfg, values, out_dir, report, f"evaluate most frequent {split}")
