@@ -221,11 +221,6 @@ def train_split_name(cfg: Mapping[str, Any], no_image: bool | None = None) -> st
     return naming.split_name(cfg["dataset"], "train", split, *shift_of(cfg, split), no_image=no_image)
 
 
-def test_split_name(cfg: Mapping[str, Any]) -> str:
-    split = cfg.get("split", "iid")
-    return naming.split_name(cfg["dataset"], cfg.get("mod", "test"), split, *shift_of(cfg, split))
-
-
 def model_dir(cfg: Mapping[str, Any], training: bool = False) -> Path:
     return ModelIdentity.from_config(cfg, training=training).model_dir()
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sure_vqa import eval_folder, runs
-from sure_vqa.config import ConfigError, check_flag
+from sure_vqa import eval_folder, naming, runs
+from sure_vqa.config import ConfigError, check_flag, require_path
 from sure_vqa.evaluate.metrics.registry import OpenMetric, check_extra_metrics
 
 if TYPE_CHECKING:
@@ -34,14 +34,17 @@ class CategorySplit:
     data_shift: str | None
     ood_value: Any
     dataset_root: Any  # checked only when a closed row needs it
-    test_split_name: str
+
+    @property
+    def test_split_name(self) -> str:
+        return naming.split_name(self.dataset, self.mod, self.split, self.data_shift, self.ood_value)
 
     def records(self) -> list[QARecord]:
         from sure_vqa.data.splits import split_records
 
         hint = "or set dataset=null to take yes/no categories from the ground truth"
         try:
-            root = runs.dataset_root({"paths": {"dataset_root": self.dataset_root}})
+            root = require_path(self.dataset_root, "paths.dataset_root", "DATASET_ROOT_DIR")
         except ConfigError as err:
             raise ConfigError(f"{err}; the closed questions' categories come from the dataset's split ({hint})") from None
         return split_records(root, self.dataset, self.mod, self.split, self.data_shift, self.ood_value)
@@ -95,8 +98,7 @@ class EvaluationSettings:
             data_shift, ood_value = runs.shift_of(cfg, split)
             categories_from = CategorySplit(
                 dataset=str(dataset), mod=cfg.get("mod", "test"), split=split, data_shift=data_shift,
-                ood_value=ood_value, dataset_root=(cfg.get("paths") or {}).get("dataset_root"),
-                test_split_name=runs.test_split_name(cfg))
+                ood_value=ood_value, dataset_root=(cfg.get("paths") or {}).get("dataset_root"))
         root = (cfg.get("paths") or {}).get("experiment_root")
         return cls(
             eval_dir=runs.eval_dir(cfg), explicit_dir=bool(cfg.get("eval_dir")), metric_types=tuple(metric_types),

@@ -108,7 +108,6 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
     from sure_vqa.data.splits import check_shift
 
     check_choice(cfg.get("mod", "test"), "mod", INFERENCE_MODS)
-    check_choice(cfg.get("split"), "split", naming.SPLITS)
     identity = runs.TestRunIdentity.from_config(cfg)  # every setting that names the run, checked once
     model_type, dataset = identity.model.model_type, identity.model.dataset
     data_shift, ood_value = identity.data_shift, identity.ood_value

@@ -115,21 +115,16 @@ def score_open_rows(rows: Sequence[Mapping[str, Any]], extra: Sequence[str] = ()
     """open_ended_metrics.json: element 0 the averages (None when there are no rows) and `n_rows`, then each row
     with its scores; the paper's metrics first, then the `extra` ones asked for (their averages after n_rows)."""
     paper, extras = registry.paper_metrics(), registry.check_extra_metrics(extra)
+    row_metrics = [metric for metric in (*paper, *extras) if metric.score_row is not None]
     scored = []
     for row in tqdm(rows, desc="open metrics", unit="row", disable=not progress or len(rows) < 1000):
-        scored.append({**row, **open_metrics(str(row["gt"]), str(row["pred"]), paper)})
-    for metric in paper:
+        scored.append({**row, **open_metrics(str(row["gt"]), str(row["pred"]), row_metrics)})
+    for metric in (*paper, *extras):
         if metric.score_batch is not None:
             _add_batch_metric(metric, scored)
     averages: dict[str, Any] = {}
     _add_averages(averages, paper, scored)
     averages["n_rows"] = len(scored)
-    for metric in extras:
-        if metric.score_batch is not None:
-            _add_batch_metric(metric, scored)
-        else:
-            for row in scored:
-                row.update(open_metrics(str(row["gt"]), str(row["pred"]), [metric]))
     _add_averages(averages, extras, scored)
     return [averages, *scored]
 
