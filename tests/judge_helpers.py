@@ -30,8 +30,15 @@ def rubric_reply(messages: list[dict[str, str]]) -> str:
 
 
 def row_input(messages: list[dict[str, str]]) -> dict[str, str]:
-    """The row the judge was asked about (the JSON after `Input:`)."""
-    return json.loads(re.split(r"Input:\s*", messages[-1]["content"])[-1])
+    """The row the judge was asked about (the JSON after `Input:` of the last user turn; score mode adds the
+    started reply as an assistant turn after it)."""
+    user = [m for m in messages if m["role"] == "user"][-1]
+    return json.loads(re.split(r"Input:\s*", user["content"])[-1])
+
+
+# What a server that returns log-probabilities sends for a request: the chat completion's `logprobs.content`
+# (one entry per generated token: token, logprob, top_logprobs), given the request's messages.
+Logprobs = Callable[[list[dict[str, str]]], list[dict[str, Any]]]
 
 
 @dataclass
@@ -47,6 +54,7 @@ class Behaviour:
     delay_s: float = 0.0
     hold_s: float = 0.0  # every request waits this long (to observe concurrency)
     malformed: str | None = None  # "no_choices": a JSON completion without choices; "html": not JSON at all
+    logprobs: Logprobs | None = None  # None: the server ignores `logprobs` (as a server without them does)
 
 
 @dataclass
@@ -56,6 +64,7 @@ class StandInServer:
     in_flight: int = 0
     max_in_flight: int = 0
     asked: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # every answered request's JSON body
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -96,10 +105,14 @@ class StandInServer:
                 content = b.reply(body["messages"])
                 with server._lock:
                     server.asked.append(row_input(body["messages"]))
+                    server.bodies.append(body)
+                choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": content}}
+                if body.get("logprobs") and b.logprobs is not None:
+                    choice["logprobs"] = {"content": b.logprobs(body["messages"])}
                 self._send(200, {
                     "id": f"cmpl-{number}", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
+                    "choices": [choice],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 })
 

@@ -161,3 +161,35 @@ def test_score_closed_rows_leaves_undefined_rows_out_of_the_mean() -> None:
 def test_no_rows_give_no_average() -> None:
     assert score_open_rows([])[0]["avg_f1_score"] is None
     assert score_closed_rows([], [])[0] == {"avg_accuracy": None, "n_rows": 0, "n_scored": 0, "n_undefined": 0}
+
+
+def test_bleu_equals_nltk_sentence_bleu_on_random_answers() -> None:
+    """Our BLEU follows nltk's rules (metrics/open/bleu.py); nltk itself is the reference here."""
+    import random
+    import warnings
+
+    from nltk.translate.bleu_score import sentence_bleu
+
+    from sure_vqa.evaluate.metrics.open.bleu import bleu_scores
+
+    rng = random.Random(0)
+    words = "liver lung left right ct mri 2 no".split()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3000):
+            pred = [rng.choice(words) for _ in range(rng.randint(0, 7))]
+            gt = [rng.choice(words) for _ in range(rng.randint(0, 7))]
+            expected = sentence_bleu([gt], pred, weights=[(1.0,), (1 / 2, 1 / 2), (1 / 3, 1 / 3, 1 / 3)])
+            assert bleu_scores(pred, gt) == pytest.approx([float(e) for e in expected], abs=1e-12, rel=0)
+
+
+def test_repeated_answers_score_as_each_row_alone() -> None:
+    """score_open_rows scores each distinct pair once; every row still gets the values of scoring it alone."""
+    rows = [{"qid": str(i), "gt": gt, "pred": pred, "answer_type": "OPEN"}
+            for i, (gt, pred) in enumerate([("left lung", "the left lung"), ("liver", "Liver."),
+                                            ("left lung", "the left lung"), ("left lung", "right lung"),
+                                            ("liver", "spleen, liver")] * 3)]
+    scored = score_open_rows(rows, progress=False)[1:]
+    for row, result in zip(rows, scored, strict=True):
+        assert {k: result[k] for k in open_metrics(row["gt"], row["pred"])} == open_metrics(row["gt"], row["pred"])
+        assert result["qid"] == row["qid"]

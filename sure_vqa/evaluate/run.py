@@ -192,9 +192,17 @@ def _run_judge(
     result: EvaluationResult,
 ) -> None:
     from sure_vqa.evaluate.judge import rubrics
+    from sure_vqa.evaluate.judge.agreement import agreement
     from sure_vqa.evaluate.judge.cache import JudgeCache
     from sure_vqa.evaluate.judge.registry import build_backend
-    from sure_vqa.evaluate.judge.scoring import JudgeItem, JudgeRunStats, score_items, summarize
+    from sure_vqa.evaluate.judge.scoring import (
+        SCORE,
+        JudgeItem,
+        JudgeRunStats,
+        generate_mode_scores,
+        score_items,
+        summarize,
+    )
 
     prompts = settings.prompts()
     identity = settings.identity
@@ -213,24 +221,36 @@ def _run_judge(
     def file_rows(rows: Sequence[Mapping[str, Any]], judgments: Sequence[Any]) -> list[dict[str, Any]]:
         return [{**row, **j.to_json()} for row, j in zip(rows, judgments, strict=True)]
 
+    def judge(judged: list[JudgeItem], cache: JudgeCache, prompt_version: str | list[str]) -> tuple[list[Any], dict]:
+        judgments = score_items(judged, prompts, identity, cache, backend_factory, settings.batch_size, stats,
+                                settings.mode)
+        summary = summarize(judgments, settings.name, identity, prompt_version, settings.mode)
+        if settings.mode == SCORE and settings.agreement != "off":
+            generated = generate_mode_scores(judged, prompts, settings.generate_identity, cache,
+                                             backend_factory if settings.agreement == "ask" else None,
+                                             settings.batch_size, stats)
+            scored = [None if j.shortcut else j.score for j in judgments]
+            scale = sorted({v for item in judged for v in prompts[item.rubric].rubric.scale})
+            summary["agreement"] = {"with": settings.generate_identity, "source": settings.agreement,
+                                    **agreement(scored, generated, scale)}
+            log.info("judge agreement with generate mode: %s", summary["agreement"])
+        return judgments, summary
+
     open_file, closed_file = naming.judge_metrics_files(settings.name)
     cache_path = naming.judge_cache_file(cache_root)
     try:
         with JudgeCache(cache_path) as cache:
             if open_rows is not None:
-                judgments = score_items(items(open_rows, [rubrics.OPEN] * len(open_rows)), prompts, identity, cache,
-                                        backend_factory, settings.batch_size, stats)
-                summary = summarize(judgments, settings.name, identity, _prompt_versions(prompts)[0])
+                judgments, summary = judge(items(open_rows, [rubrics.OPEN] * len(open_rows)), cache,
+                                           _prompt_versions(prompts)[0])
                 result.files["judge_open"] = eval_folder.write_metrics_file(folder / open_file, summary,
                                                                             file_rows(open_rows, judgments))
             if closed_rows is not None:
                 kinds = [rubrics.route(r["answer_type"], c) for r, c in zip(closed_rows, categories, strict=True)]
-                judgments = score_items(items(closed_rows, kinds), prompts, identity, cache, backend_factory,
-                                        settings.batch_size, stats)
-                summary = summarize(judgments, settings.name, identity, _prompt_versions(prompts)[1])
+                judgments, summary = judge(items(closed_rows, kinds), cache, _prompt_versions(prompts)[1])
                 summary["by_rubric"] = {
                     kind: summarize([j for j in judgments if j.rubric == kind], settings.name, identity,
-                                    prompts[kind].id)
+                                    prompts[kind].id, settings.mode)
                     for kind in rubrics.CLOSED_RUBRICS
                 }
                 rows_out = file_rows(closed_rows, judgments)

@@ -18,7 +18,12 @@ from typing import Any
 
 from sure_vqa.config import ConfigError, check_dtype
 from sure_vqa.evaluate.judge.backends import JudgeBackend
-from sure_vqa.evaluate.judge.rubrics import RUBRICS, Prompt, load_prompt
+from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX, RUBRICS, Prompt, load_prompt
+from sure_vqa.evaluate.judge.scoring import GENERATE, MODES, SCORE
+
+# Score mode's agreement with generate mode: from the generate replies already in the cache, asking the judge
+# for the missing ones, or not at all.
+AGREEMENT = ("cached", "ask", "off")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -44,10 +49,22 @@ class JudgeSettings:
     timeout_s: float = 60.0
     max_retries: int = 3
     identity_override: str | None = None
+    mode: str = GENERATE
+    agreement: str = "cached"
 
     @property
     def identity(self) -> str:
         """Which model answered, and how: recorded with every score and part of every cache key."""
+        if self.mode == SCORE:
+            who = self.identity_override or f"{self.model} ({self.backend}"
+            closing = "]" if self.identity_override else ")"
+            opening = " [" if self.identity_override else ", "
+            return f"{who}{opening}score mode, reply prefix {REPLY_PREFIX}{closing}"
+        return self.generate_identity
+
+    @property
+    def generate_identity(self) -> str:
+        """The identity of the same judge in generate mode (whose replies score mode is compared with)."""
         if self.identity_override:
             return self.identity_override
         return f"{self.model} ({self.backend}, greedy, max_new_tokens={self.max_new_tokens})"
@@ -118,7 +135,14 @@ def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
         timeout_s=_positive_float(cfg, "timeout_s", 60.0),
         max_retries=int(cfg.get("max_retries", 3)),
         identity_override=cfg.get("identity"),
+        mode=str(cfg.get("mode", GENERATE)),
+        agreement=str(cfg.get("agreement", "cached")),
     )
+    if settings.mode not in MODES:
+        raise ConfigError(f"judge.mode={settings.mode!r} is not valid; valid modes: {', '.join(MODES)} (generate: the "
+                          "judge writes its reply; score: its probabilities over the rubric's scale are read)")
+    if settings.agreement not in AGREEMENT:
+        raise ConfigError(f"judge.agreement={settings.agreement!r} is not valid; valid values: {', '.join(AGREEMENT)}")
     check_dtype(settings.dtype, "judge.dtype")
     if not _DEVICE.match(settings.device):
         raise ConfigError(f"judge.device={settings.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N, mps")

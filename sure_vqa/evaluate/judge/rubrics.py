@@ -23,6 +23,11 @@ CLOSED_RUBRICS = (CLOSED, TWO_OPTION)  # the rubrics of closed questions, in the
 BOTH_NONE = frozenset({"both", "none"})
 
 
+# Score mode (docs/method.md#llm-judge): the judge's reply is started with this prefix, and each value of the
+# scale is scored as the continuation that writes it and closes the object (" 4}"), so "0" and "0.5" differ.
+REPLY_PREFIX = '{"score":'
+
+
 @dataclass(frozen=True)
 class Rubric:
     """A scoring scale: the values a judge may answer and the full marks the shortcut gives."""
@@ -33,6 +38,11 @@ class Rubric:
     @property
     def full_marks(self) -> float:
         return max(self.scale)
+
+    @property
+    def continuations(self) -> tuple[str, ...]:
+        """What follows REPLY_PREFIX for each value of the scale, in scale order, as the prompt asks for it."""
+        return tuple(f" {value:g}}}" for value in self.scale)
 
 
 RUBRICS: dict[str, Rubric] = {

@@ -9,6 +9,7 @@ take keys and labels from here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ class OpenMetric:
         if (self.score_row is None) == (self.score_batch is None):
             raise ValueError(f"metric {self.name!r} needs exactly one of score_row and score_batch")
 
-    @property
+    @functools.cached_property
     def keys(self) -> tuple[str, ...]:
         return tuple(column.key for column in self.columns)
 

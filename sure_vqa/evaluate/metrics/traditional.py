@@ -34,11 +34,20 @@ def average_key(metric: str) -> str:
 
 def open_metrics(gt: str, pred: str, metrics: Sequence[OpenMetric] | None = None) -> dict[str, float]:
     """The per-row metrics of one answer (default: the paper's), keyed by their columns in file order."""
-    gt_tokens, pred_tokens = normalize_tokens(gt), normalize_tokens(pred)
+    return _row_values(gt, pred, normalize_tokens(gt), normalize_tokens(pred),
+                       registry.paper_metrics() if metrics is None else metrics)
+
+
+def _row_values(gt: str, pred: str, gt_tokens: Sequence[str], pred_tokens: Sequence[str],
+                metrics: Sequence[OpenMetric]) -> dict[str, float]:
     values: dict[str, float] = {}
-    for metric in registry.paper_metrics() if metrics is None else metrics:
+    for metric in metrics:
         if metric.score_row is not None:
-            values.update(zip(metric.keys, metric.score_row(gt, pred, gt_tokens, pred_tokens), strict=True))
+            keys, scores = metric.keys, metric.score_row(gt, pred, gt_tokens, pred_tokens)
+            if len(scores) != len(keys):
+                raise ValueError(f"metric {metric.name!r} gave {len(scores)} values for its {len(keys)} columns")
+            for key, score in zip(keys, scores, strict=False):
+                values[key] = score
     return values
 
 
@@ -116,9 +125,21 @@ def score_open_rows(rows: Sequence[Mapping[str, Any]], extra: Sequence[str] = ()
     with its scores; the paper's metrics first, then the `extra` ones asked for (their averages after n_rows)."""
     paper, extras = registry.paper_metrics(), registry.check_extra_metrics(extra)
     row_metrics = [metric for metric in (*paper, *extras) if metric.score_row is not None]
+    # Answers repeat (a dataset's ground truths come from a small vocabulary, a model's predictions too): each
+    # distinct text is normalised once and each distinct (gt, pred) pair scored once; the metrics are pure
+    # functions of the pair, so the values are those of scoring every row.
+    tokens: dict[str, tuple[str, ...]] = {}
+    by_pair: dict[tuple[str, str], dict[str, float]] = {}
     scored = []
     for row in tqdm(rows, desc="open metrics", unit="row", disable=not progress or len(rows) < 1000):
-        scored.append({**row, **open_metrics(str(row["gt"]), str(row["pred"]), row_metrics)})
+        pair = (str(row["gt"]), str(row["pred"]))
+        values = by_pair.get(pair)
+        if values is None:
+            for text in pair:
+                if text not in tokens:
+                    tokens[text] = tuple(normalize_tokens(text))
+            values = by_pair[pair] = _row_values(*pair, tokens[pair[0]], tokens[pair[1]], row_metrics)
+        scored.append({**row, **values})
     for metric in (*paper, *extras):
         if metric.score_batch is not None:
             _add_batch_metric(metric, scored)

@@ -19,9 +19,13 @@ class JudgeBackendError(RuntimeError):
 
 
 class JudgeBackend(Protocol):
-    """Greedy replies to a batch of conversations, in order. `requests` counts conversations sent so far."""
+    """Greedy replies to a batch of conversations, in order (generate mode), or the log-probability of each
+    candidate continuation of a started reply (score mode). `requests` counts conversations sent so far."""
 
     batch_size: int
     requests: int
 
     def generate(self, conversations: Sequence[Conversation]) -> list[str]: ...
+
+    def score(self, conversations: Sequence[Conversation], reply_prefix: str, continuations: Sequence[str],
+              shared_text: str = "") -> list[list[float | None]]: ...

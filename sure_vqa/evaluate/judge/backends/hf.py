@@ -1,12 +1,16 @@
 """The `hf` judge backend: a local transformers causal LM (gemma-2-9b-it by default, SmolLM2 offline).
 
-Batched generation with left padding (so every prompt ends where its answer starts), greedy decoding, the
-model's own chat template, bf16 on GPUs and float32 on CPUs. torch and transformers are imported when a backend
-is built, not when this module is imported, so evaluation without a judge never loads them.
+Generate mode: batched generation with left padding (so every prompt ends where its answer starts), greedy
+decoding, the model's own chat template, bf16 on GPUs and float32 on CPUs. Score mode (`score`): one forward
+pass per batch over each row's own tokens, on top of the key/value cache of the prefix every row of a rubric
+shares (the chat template's start and the rubric text, encoded once), then a short pass over the candidate
+continuations. torch and transformers are imported when a backend is built, not when this module is imported,
+so evaluation without a judge never loads them.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,8 @@ class HFBackend:
                                                           device_map=str(self.device))
         self.model.eval()
         self._torch = torch
+        self._prefix_cache: dict[tuple[int, ...], Any] = {}  # shared prefix tokens -> their key/value cache
+        self.prefix_encodings = 0  # how often a shared prefix was encoded (once per rubric when all goes well)
 
     def _prompt_texts(self, conversations: Sequence[Conversation]) -> list[str]:
         return [
@@ -83,3 +89,103 @@ class HFBackend:
         self.requests += len(conversations)
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+    # --- score mode ---------------------------------------------------------------------------------
+
+    def score(self, conversations: Sequence[Conversation], reply_prefix: str, continuations: Sequence[str],
+              shared_text: str = "") -> list[list[float | None]]:
+        """log P(continuation | prompt + reply_prefix) for each conversation and continuation.
+
+        `shared_text` is what every conversation's user turn starts with (the rubric); the tokens before it ends
+        are encoded once and reused. Rows are batched `batch_size` at a time, right-padded with explicit
+        positions, so that each row's tokens see exactly the prefix and themselves.
+        """
+        texts = [text + reply_prefix for text in self._prompt_texts(conversations)]
+        row_ids = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        continuation_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        if any(not ids for ids in continuation_ids):
+            raise ValueError(f"a continuation tokenises to nothing: {continuations!r}")
+        shared_ids = self._shared_ids(conversations[0], shared_text) if shared_text and conversations else []
+        scores: list[list[float | None]] = []
+        for start in range(0, len(row_ids), self.batch_size):
+            scores += self._score_batch(row_ids[start : start + self.batch_size], continuation_ids, shared_ids)
+        self.requests += len(conversations)
+        return scores
+
+    def _shared_ids(self, conversation: Conversation, shared_text: str) -> list[int]:
+        """The tokens of the template's start and `shared_text`: the template rendered around a marker placed
+        right after the shared text, cut at the marker."""
+        marker = "\u0001\u0002"  # control characters no prompt contains
+        probe = [{**turn} for turn in conversation]
+        probe[-1]["content"] = shared_text + marker
+        text = self.tokenizer.apply_chat_template(probe, add_generation_prompt=True, tokenize=False)
+        if marker not in text:
+            return []
+        return self.tokenizer(text[: text.index(marker)], add_special_tokens=False)["input_ids"]
+
+    def _prefix_state(self, prefix: tuple[int, ...]) -> Any:
+        if prefix not in self._prefix_cache:
+            torch = self._torch
+            with torch.inference_mode():
+                output = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True)
+            if len(self._prefix_cache) >= 8:  # a few rubrics (three today); never grows without bound
+                self._prefix_cache.pop(next(iter(self._prefix_cache)))
+            self._prefix_cache[prefix] = output.cache
+            self.prefix_encodings += 1
+        return self._prefix_cache[prefix]
+
+    def _score_batch(self, row_ids: Sequence[list[int]], continuation_ids: Sequence[list[int]],
+                     shared_ids: Sequence[int]) -> list[list[float | None]]:
+        torch = self._torch
+        # The shared part is the longest start of shared_ids every row begins with (a tokenizer may merge the
+        # rubric's last characters with the row's first), leaving each row at least one token of its own.
+        shared = len(shared_ids)
+        for ids in row_ids:
+            common = next((i for i, (a, b) in enumerate(zip(shared_ids, ids, strict=False)) if a != b),
+                          min(len(shared_ids), len(ids)))
+            shared = min(shared, common, len(ids) - 1)
+        own = [ids[shared:] for ids in row_ids]
+        batch, own_len = len(own), max(len(ids) for ids in own)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([ids + [pad] * (own_len - len(ids)) for ids in own], device=self.device)
+        own_mask = torch.tensor([[1] * len(ids) + [0] * (own_len - len(ids)) for ids in own], device=self.device)
+        mask = torch.cat([torch.ones(batch, shared, dtype=own_mask.dtype, device=self.device), own_mask], dim=1)
+        positions = (shared + torch.arange(own_len, device=self.device)).expand(batch, own_len)
+        past = None
+        if shared:
+            past = copy.deepcopy(self._prefix_state(tuple(shared_ids[:shared])))
+            past.batch_repeat_interleave(batch)
+        with torch.inference_mode():
+            output = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                                cache=past, use_cache=True)
+            lengths = torch.tensor([len(ids) for ids in own], device=self.device)
+            first = torch.log_softmax(output.logits[torch.arange(batch), lengths - 1].float(), dim=-1)
+            scores = [[float(first[i, c[0]]) for c in continuation_ids] for i in range(batch)]
+            longest = max(len(c) for c in continuation_ids)
+            if longest > 1:
+                self._add_continuation_tails(scores, output.cache, mask, lengths + shared,
+                                             continuation_ids, longest)
+        return scores  # type: ignore[return-value]
+
+    def _add_continuation_tails(self, scores: list[list[float]], past: Any, mask: Any, ends: Any,
+                                continuation_ids: Sequence[list[int]], longest: int) -> None:
+        """Adds log P(tokens 2.. of each continuation): every (row, continuation) pair in one pass over the
+        continuation's first tokens, on the rows' caches repeated once per continuation."""
+        torch = self._torch
+        rows, per_row = len(scores), len(continuation_ids)
+        pad = self.tokenizer.pad_token_id
+        width = longest - 1
+        heads = [c[:-1] + [pad] * (longest - len(c)) for c in continuation_ids]
+        input_ids = torch.tensor(heads * rows, device=self.device)
+        head_mask = torch.tensor([[1] * (len(c) - 1) + [0] * (longest - len(c)) for c in continuation_ids] * rows,
+                                 device=self.device)
+        mask = torch.cat([mask.repeat_interleave(per_row, dim=0), head_mask], dim=1)
+        positions = ends.repeat_interleave(per_row)[:, None] + torch.arange(width, device=self.device)
+        past.batch_repeat_interleave(per_row)
+        output = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                            cache=past, use_cache=False)
+        logprobs = torch.log_softmax(output.logits.float(), dim=-1)
+        for row in range(rows):
+            for k, tokens in enumerate(continuation_ids):
+                pair = row * per_row + k
+                scores[row][k] += sum(float(logprobs[pair, j - 1, tokens[j]]) for j in range(1, len(tokens)))
