@@ -123,6 +123,8 @@ class MetricScores:
     unscored: int
     source: str  # traditional | <judge name>
     version: str | None = None  # a judge's identity and prompt version, as recorded beside its mean
+    # score mode: (score, generate mode's score) of each row both modes scored (docs/evaluation.md#score-mode)
+    agreement_pairs: tuple[tuple[float, float], ...] = ()
 
     @property
     def n_scored(self) -> int:
@@ -202,7 +204,13 @@ def read_metrics_file(path: Path, source: str) -> dict[str, MetricScores]:
             unscored = 0  # an average without per-row values (e.g. the original's avg_bleu_score); mean only
         if source != TRADITIONAL and declared_failures is not None:
             unscored = max(unscored, declared_failures)
-        found[metric] = MetricScores(as_score(mean), per_question, unscored, source, version)
+        pairs: list[tuple[float, float]] = []
+        if source != TRADITIONAL and metric == "score":
+            for row in rows:
+                both = as_score(row.get("score")), as_score(row.get("generate_score"))
+                if both[0] is not None and both[1] is not None:
+                    pairs.append(both)  # type: ignore[arg-type]
+        found[metric] = MetricScores(as_score(mean), per_question, unscored, source, version, tuple(pairs))
     return found
 
 

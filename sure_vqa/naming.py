@@ -186,6 +186,7 @@ SHIFT_FIELDS = (
 MOST_FREQUENT_PREFIX = "most_frequent-"
 REPORT_SUMMARY_CSV = "robustness.csv"  # one row per dataset × shift × method × metric
 REPORT_CORRUPTION_CSV = "corruptions.csv"  # one row per corrupted run setting × method × metric
+REPORT_DEPENDENCE_CSV = "image_dependence.csv"  # one row per model × image control × split: answers changed
 REPORT_MISSING_CSV = "missing_runs.csv"  # expected runs (or files) that were not found
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"

@@ -54,3 +54,40 @@ def test_image_prompt_runs_and_build_is_reused(demo_model_dir):
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_alignment_captions_only_train_images():
+    """The alignment stage sees the train part only: no val or test image (their questions are the test)."""
+    from sure_vqa.data.demo.build import assign_parts
+    from sure_vqa.data.demo.catalogue import catalogue
+    from sure_vqa.models.demo_alignment import caption, training_images
+
+    parts = assign_parts(catalogue())
+    keys = [image.key for _, image in training_images()]
+    assert keys and {parts[key] for key in keys} == {"train"}
+    assert len(keys) == sum(1 for part in parts.values() if part == "train")
+    chest = next(image for _, image in training_images() if image.modality == "X-Ray")
+    assert caption(chest).startswith("X-Ray, ") and caption(chest).endswith(".")
+
+
+def test_alignment_trains_the_eyes_only_and_the_cache_is_linked(demo_model_dir, tmp_path):
+    """Vision tower and projector change, the language model does not; the aligned folder is built once in the
+    cache and linked (not copied) into a demo folder."""
+    from safetensors.torch import load_file
+
+    from sure_vqa.models.demo_alignment import AlignmentSettings, aligned_demo_model, link_model
+
+    before = load_file(demo_model_dir / "model.safetensors")
+    settings = AlignmentSettings(warmup_steps=40, steps=4, batch_size=6)
+    aligned = aligned_demo_model(tmp_path / "cache", settings)
+    after = load_file(aligned / "model.safetensors")
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(("vision_tower" in n) or ("multi_modal_projector" in n) for n in changed)
+    assert any("multi_modal_projector" in n for n in changed) and any("vision_tower" in n for n in changed)
+    assert "aligned on demo train captions" in (aligned / "demo_model_complete").read_text(encoding="utf-8")
+    stamp = (aligned / "model.safetensors").stat().st_mtime_ns
+    assert aligned_demo_model(tmp_path / "cache", settings) == aligned
+    assert (aligned / "model.safetensors").stat().st_mtime_ns == stamp  # cached, not rebuilt
+    linked = link_model(aligned, tmp_path / "demo_run" / "models" / "demo-llava")
+    assert (linked / "model.safetensors").stat().st_ino == (aligned / "model.safetensors").stat().st_ino
+    assert link_model(aligned, linked) == linked

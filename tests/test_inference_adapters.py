@@ -55,6 +55,40 @@ def test_a_fine_tuned_model_answers_the_same_batched_and_alone(roots, model_type
 
 
 @pytest.mark.slow
+def test_prompt_tuning_generation_equals_greedy_decoding_by_hand(roots):
+    """The virtual tokens are injected once, at the prompt: each generated token is the argmax of the peft model's
+    forward over the whole text so far (no cache), as peft's own forward injects them (hf.py's docstring: peft
+    0.21 with transformers 5 injected them at every step)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from sure_vqa.infer.generation import GenerationSettings
+    from sure_vqa.infer.generation.hf import HFGenerator
+    from sure_vqa.models.loading import load_for_inference
+    from sure_vqa.models.prompting import prompt_text
+
+    model_dir = train_tiny(roots, "model_type=prompt")
+    model, processor = load_for_inference(roots["paths.model_path"], model_dir, dtype="float32")
+    generator = HFGenerator(model, processor, GenerationSettings(max_new_tokens=6), device="cpu")
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    for question in ("What modality is used to take this image?", "Where is the lesion?"):
+        prompt = prompt_text(processor, question, "OPEN", None, with_image=True)
+        inputs = generator.encode([prompt], [image])
+        with torch.inference_mode():
+            generated = model.generate(**inputs, **generator.generation_kwargs)[0, inputs["input_ids"].shape[1]:]
+            ids = inputs["input_ids"]
+            by_hand = []
+            for _ in range(len(generated)):
+                logits = model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                               pixel_values=inputs["pixel_values"], use_cache=False).logits
+                token = int(logits[0, -1].argmax())
+                by_hand.append(token)
+                ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        assert generated.tolist() == by_hand
+
+
+@pytest.mark.slow
 def test_the_no_image_model_is_found_and_run_without_images(roots, monkeypatch):
     model_dir = train_tiny(roots, "model_type=lora", "no_image=true")
     spy = GenerateSpy(monkeypatch)

@@ -218,10 +218,10 @@ def _run_judge(
         return [JudgeItem(r["qid"], r["question"], r["gt"], r["pred"], r["answer_type"], kind)
                 for r, kind in zip(rows, kinds, strict=True)]
 
-    def file_rows(rows: Sequence[Mapping[str, Any]], judgments: Sequence[Any]) -> list[dict[str, Any]]:
-        return [{**row, **j.to_json()} for row, j in zip(rows, judgments, strict=True)]
-
-    def judge(judged: list[JudgeItem], cache: JudgeCache, prompt_version: str | list[str]) -> tuple[list[Any], dict]:
+    def judge(judged: list[JudgeItem], cache: JudgeCache,
+              prompt_version: str | list[str]) -> tuple[list[Any], dict, list[float | None] | None]:
+        """Judgments, the file's summary, and generate mode's scores when score mode's agreement is measured."""
+        generated = None
         judgments = score_items(judged, prompts, identity, cache, backend_factory, settings.batch_size, stats,
                                 settings.mode)
         summary = summarize(judgments, settings.name, identity, prompt_version, settings.mode)
@@ -234,26 +234,33 @@ def _run_judge(
             summary["agreement"] = {"with": settings.generate_identity, "source": settings.agreement,
                                     **agreement(scored, generated, scale)}
             log.info("judge agreement with generate mode: %s", summary["agreement"])
-        return judgments, summary
+        return judgments, summary, generated
+
+    def file_rows(rows: Sequence[Mapping[str, Any]], judgments: Sequence[Any],
+                  generated: Sequence[float | None] | None) -> list[dict[str, Any]]:
+        out = [{**row, **j.to_json()} for row, j in zip(rows, judgments, strict=True)]
+        for row, score in zip(out, generated or (), strict=False):  # beside each row: the report pools them
+            row["generate_score"] = score
+        return out
 
     open_file, closed_file = naming.judge_metrics_files(settings.name)
     cache_path = naming.judge_cache_file(cache_root)
     try:
         with JudgeCache(cache_path) as cache:
             if open_rows is not None:
-                judgments, summary = judge(items(open_rows, [rubrics.OPEN] * len(open_rows)), cache,
-                                           _prompt_versions(prompts)[0])
-                result.files["judge_open"] = eval_folder.write_metrics_file(folder / open_file, summary,
-                                                                            file_rows(open_rows, judgments))
+                judgments, summary, generated = judge(items(open_rows, [rubrics.OPEN] * len(open_rows)), cache,
+                                                      _prompt_versions(prompts)[0])
+                result.files["judge_open"] = eval_folder.write_metrics_file(
+                    folder / open_file, summary, file_rows(open_rows, judgments, generated))
             if closed_rows is not None:
                 kinds = [rubrics.route(r["answer_type"], c) for r, c in zip(closed_rows, categories, strict=True)]
-                judgments, summary = judge(items(closed_rows, kinds), cache, _prompt_versions(prompts)[1])
+                judgments, summary, generated = judge(items(closed_rows, kinds), cache, _prompt_versions(prompts)[1])
                 summary["by_rubric"] = {
                     kind: summarize([j for j in judgments if j.rubric == kind], settings.name, identity,
                                     prompts[kind].id, settings.mode)
                     for kind in rubrics.CLOSED_RUBRICS
                 }
-                rows_out = file_rows(closed_rows, judgments)
+                rows_out = file_rows(closed_rows, judgments, generated)
                 for row, row_categories in zip(rows_out, categories, strict=True):
                     row["categories"] = row_categories
                 result.files["judge_closed"] = eval_folder.write_metrics_file(folder / closed_file, summary, rows_out)

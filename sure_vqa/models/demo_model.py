@@ -1,10 +1,11 @@
-"""The demo VLM: the real SmolLM2-135M-Instruct language model with a small, randomly initialised CLIP vision
-tower and projector, saved as an ordinary transformers LLaVA folder.
+"""The demo VLM, assembled: the real SmolLM2-135M-Instruct language model with a small, randomly initialised CLIP
+vision tower and projector, saved as an ordinary transformers LLaVA folder.
 
-No vision-encoder weights ship in any package, so the vision side starts random and learns only
-what fine-tuning teaches the projector; the language side is a real instruction-tuned model. The folder loads
-through the same code as LLaVA-Med (LlavaForConditionalGeneration + LlavaProcessor), so the demo exercises the
-real loading, training and inference paths. Usage: `python -m sure_vqa.models.demo_model OUT_DIR`.
+No vision-encoder weights ship in any package, so the vision side starts random; the demo then aligns it on
+captions of its train images (`demo_alignment.py`, LLaVA's first stage) before any fine-tuning. The language side
+is a real instruction-tuned model. The folder loads through the same code as LLaVA-Med
+(LlavaForConditionalGeneration + LlavaProcessor), so the demo exercises the real loading, training and inference
+paths. Usage: `python -m sure_vqa.models.demo_model OUT_DIR` (the unaligned model).
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
     python -m sure_vqa.demo [--out DIR] [--quick] [study overrides ...]
 
 It builds the demo dataset (real medical images that ship inside Python packages) and the demo VLM (the real
-SmolLM2-135M-Instruct with a random CLIP tower), then runs the study of docs/study.md through the same code as a
-real one: LoRA, IA3 and prompt tuning trained on the modality shift's iid split, a LoRA model trained without
-images, the most-frequent-answer baseline; inference on iid, ood, without images and with one corruption level;
-traditional metrics and the SmolLM2 judge; the report. Everything lands under --out (default ./demo_run); a rerun
+SmolLM2-135M-Instruct with a small CLIP tower aligned on captions of the demo's train images, built once and
+cached), then runs the study of docs/study.md through the same code as a real one: LoRA, IA3 and prompt tuning
+trained on the modality shift's iid split, a LoRA model trained without images, the most-frequent-answer
+baseline; inference on iid, ood, without images, with a blank and a shuffled image and with one corruption
+level; traditional metrics and the SmolLM2 judge in score mode; the report. Everything lands under --out (default ./demo_run); a rerun
 skips what is done. The sizes below are cut so that it fits in about 15 minutes on two cores (README: "The demo").
 """
 
@@ -46,12 +47,13 @@ def demo_paths(out_dir: Path) -> tuple[str, ...]:
 def prepare(out_dir: Path) -> tuple[Path, Path]:
     """Builds (or reuses) the demo dataset and the demo model; returns (dataset root, model folder)."""
     from sure_vqa.data.demo import build_demo
-    from sure_vqa.models.demo_model import build_demo_model
+    from sure_vqa.models.demo_alignment import aligned_demo_model, link_model
 
     print("[demo] dataset: building from images shipped in pydicom, pydicom-data, nibabel, scikit-image", flush=True)
     build_demo(dataset_root(out_dir) / "demo")
-    print("[demo] model: SmolLM2-135M-Instruct + random CLIP vision tower (converted once, then cached)", flush=True)
-    return dataset_root(out_dir), build_demo_model(model_dir(out_dir))
+    print("[demo] model: SmolLM2-135M-Instruct + a CLIP vision tower aligned on captions of the train images "
+          "(built once, then cached)", flush=True)
+    return dataset_root(out_dir), link_model(aligned_demo_model(), model_dir(out_dir))
 
 
 def demo_config(out_dir: Path, quick: bool = False, overrides: Sequence[str] = ()) -> Any:

@@ -9,6 +9,12 @@ Prompt tuning is the exception: peft puts its virtual tokens in front of the pad
 ("not supported for parameter efficient tuning"), so a padded prompt would sit further from its virtual tokens
 than it does alone. For such models a batch is split into groups of prompts of equal token length, which need
 no padding at all; the inference stage orders questions by prompt length so that these groups stay large.
+
+peft 0.21 also looks for the generation cache under its old name (`past_key_values`; transformers 5 calls it
+`cache`), finds none, and injects the virtual tokens again at every decoding step: each new token then saw the
+virtual tokens once more (wrong answers) and the cache grew by num_virtual_tokens + 1 per step (slow).
+`_mirror_generation_cache` hands peft the cache under the name it reads, so the virtual tokens are injected once,
+at the prompt (tests/test_inference_generation.py compares with decoding by hand).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class HFGenerator:
         # peft prompt learning (prompt tuning) cannot take left-padded batches; see the module docstring.
         peft_config = getattr(model, "active_peft_config", None)
         self.pads_safely = not bool(getattr(peft_config, "is_prompt_learning", False))
+        if not self.pads_safely:
+            _mirror_generation_cache(model)
         tokenizer = processor.tokenizer
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
@@ -93,9 +101,28 @@ class HFGenerator:
         with warnings.catch_warnings():
             # peft's note that prompt tuning ignores position ids: handled by the equal-length groups above.
             warnings.filterwarnings("ignore", message="Position ids are not supported", category=UserWarning)
+            # the old cache name _mirror_generation_cache hands peft, which the model still accepts
+            warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
             output = self.model.generate(**inputs, **self.generation_kwargs)
         new_tokens = output[:, inputs["input_ids"].shape[1]:]
         return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def _mirror_generation_cache(peft_model: Any) -> None:
+    """Makes peft's prompt-learning `prepare_inputs_for_generation` see transformers' `cache` as the
+    `past_key_values` it checks (the module docstring says why). Idempotent; a no-op once peft reads `cache`."""
+    prepare = peft_model.base_model_prepare_inputs_for_generation
+    if getattr(prepare, "_sure_vqa_mirrors_cache", False):
+        return
+
+    def prepare_with_cache_name(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        model_inputs = prepare(*args, **kwargs)
+        if model_inputs.get("cache") is not None and model_inputs.get("past_key_values") is None:
+            model_inputs["past_key_values"] = model_inputs.pop("cache")
+        return model_inputs
+
+    prepare_with_cache_name._sure_vqa_mirrors_cache = True  # type: ignore[attr-defined]
+    peft_model.base_model_prepare_inputs_for_generation = prepare_with_cache_name
 
 
 def load_generator(request: LoadRequest) -> HFGenerator:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from sure_vqa import naming
 from sure_vqa.config import ConfigError
 from sure_vqa.eval_folder import CLOSED, OPEN
 from sure_vqa.study.report import plots, render
+from sure_vqa.study.report.dependence import image_dependence
 from sure_vqa.study.report.grid import group, missing_runs
 from sure_vqa.study.report.scan import scan
 from sure_vqa.study.report.tables import (
@@ -36,6 +37,30 @@ def settings_from_config(cfg: Mapping[str, Any]) -> ReportSettings:
     return ReportSettings(**{key: plain[key] for key in SETTING_KEYS if key in plain and plain[key] is not None})
 
 
+def judge_agreement(runs: Sequence[Any], read: ScoreReader) -> str:
+    """Score mode's agreement with generate mode, pooled over every run's rows that both modes scored, per judge
+    and answer kind (docs/evaluation.md#score-mode); empty when no judge file records generate mode's scores."""
+    from sure_vqa.evaluate.judge.agreement import agreement
+    from sure_vqa.evaluate.judge.rubrics import CLOSED_RUBRICS, RUBRICS
+    from sure_vqa.evaluate.judge.rubrics import OPEN as OPEN_RUBRIC
+
+    scales = {OPEN: RUBRICS[OPEN_RUBRIC].scale,
+              CLOSED: tuple(sorted({v for kind in CLOSED_RUBRICS for v in RUBRICS[kind].scale}))}
+    pooled: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for run in runs:
+        scores = read(run)
+        for (kind, metric), found in (scores.metrics.items() if scores else ()):
+            if found.agreement_pairs:
+                pooled.setdefault((metric, kind), []).extend(found.agreement_pairs)
+    parts = []
+    for (judge, kind), pairs in sorted(pooled.items()):
+        measured = agreement([p[0] for p in pairs], [p[1] for p in pairs], scales[kind])
+        kappa = measured["kappa_quadratic"]
+        parts.append(f"{judge} {kind}: {measured['n_compared']} answers, {measured['share_equal']:.0%} the same score, "
+                     f"quadratic κ {'undefined' if kappa is None else f'{kappa:.2f}'}")
+    return "; ".join(parts)
+
+
 def build_report(experiment_root: str | Path, out: str | Path | None = None,
                  settings: ReportSettings | None = None, progress: bool = True) -> render.ReportFiles:
     """Scans `experiment_root` and writes the report to `out` (default `naming.report_dir(root)`)."""
@@ -53,6 +78,7 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
     read = ScoreReader()
     for run in tqdm(found.runs, desc="report: reading runs", unit="run", disable=not progress):
         read(run)
+    agreement = judge_agreement(found.runs, read)
     summary = summary_table(shifts, read, settings)
     corruptions = corruption_table(shifts, read)
     missing = missing_table(missing_runs(found, shifts, settings.swaps), read.problems, found.unplaced)
@@ -67,7 +93,8 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
                 if not corrupted.empty:
                     figures[("corruption", shift, kind)] = plots.corruption_png(
                         corrupted, metrics, f"{shift}: {render.KIND_TITLES[kind]}, corrupted images")
-    sections = render.build_sections(summary, corruptions, settings, figures)
+    dependence_rows = image_dependence(found.runs)
+    sections = render.build_sections(summary, corruptions, settings, figures, dependence_rows)
     header = {
         "experiment root": str(root),
         "model folders": str(len(found.models)),
@@ -75,10 +102,11 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
         "missing or incomplete": str(len(missing)),
         "judges": "; ".join(sorted({v for text in summary["judge_version"].dropna() for v in text.split("; ")}))
         or "none found",
+        **({"judge agreement, score vs generate mode": agreement} if agreement else {}),
         "generated": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     files = render.write_report(out_dir, summary, corruptions, missing,
                                 render.to_markdown(sections, missing, header, settings),
-                                render.to_html(sections, missing, header, settings))
+                                render.to_html(sections, missing, header, settings), dependence_rows)
     log.info("report: %s (%d rows, %d missing)", files.html, len(summary), len(missing))
     return files

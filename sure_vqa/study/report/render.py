@@ -18,6 +18,7 @@ import pandas as pd
 from sure_vqa import naming
 from sure_vqa.atomic_io import write_text_atomic
 from sure_vqa.eval_folder import CLOSED, OPEN, TRADITIONAL
+from sure_vqa.study.report import dependence
 from sure_vqa.study.report.grid import MODEL
 from sure_vqa.study.report.tables import JUDGE, ReportSettings
 
@@ -104,13 +105,18 @@ class Section:
     kinds: list[dict] = field(default_factory=list)  # {title, plot, tables: [(metric, frame, headline)]}
     corruption: list[dict] = field(default_factory=list)  # {title, plot, table}
     notes: list[str] = field(default_factory=list)
+    dependence: pd.DataFrame | None = None  # answers changed without / with another image (dependence.display)
 
 
 def build_sections(summary: pd.DataFrame, corruptions: pd.DataFrame, settings: ReportSettings,
-                   plots: Mapping[tuple[str, str, str], bytes]) -> list[Section]:
+                   plots: Mapping[tuple[str, str, str], bytes],
+                   dependence_rows: pd.DataFrame | None = None) -> list[Section]:
     sections = []
     for index, (shift, rows) in enumerate(summary.groupby("shift", sort=False)):
         section = Section(shift, f"shift-{index}")
+        if dependence_rows is not None and not dependence_rows.empty:
+            shown = dependence.display(dependence_rows[dependence_rows["shift"] == shift])
+            section.dependence = shown if not shown.empty else None
         if rows["swap"].any():
             section.notes.append("Swap rows: a model trained on this shift's ood data (the swapped shift), scored on "
                                  "this shift's iid and ood data; their iid/ood columns refer to this shift's splits.")
@@ -167,6 +173,9 @@ def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapp
         for corruption in section.corruption:
             lines += [f"### corrupted images: {corruption['title']}", "",
                       corruption["table"].to_markdown(index=False), ""]
+        if section.dependence is not None:
+            lines += [f"### {DEPENDENCE_TITLE}", "", DEPENDENCE_NOTE, "", section.dependence.to_markdown(index=False),
+                      ""]
     lines += [f"## Missing or incomplete runs ({len(missing)})", ""]
     if missing.empty:
         lines += ["Every expected run is complete.", ""]
@@ -174,6 +183,13 @@ def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapp
         shown = missing.drop(columns=["path"]).astype(object).where(missing.drop(columns=["path"]).notna(), "")
         lines += [shown.to_markdown(index=False), ""]
     return "\n".join(lines)
+
+
+DEPENDENCE_TITLE = "does the model look at the image? (R3)"
+DEPENDENCE_NOTE = ("Answers changed: of the questions a model answered both with its image and without it (no "
+                   "image), with a blank image or with another question's image (shuffled), how many got a "
+                   "different answer (after normalisation), seeds pooled. A model that ignores its image changes "
+                   "none.")
 
 
 HTML_TEMPLATE = """<!DOCTYPE html>
@@ -206,6 +222,8 @@ h4 { margin-bottom: 0.2rem; }
 {% for corruption in section.corruption %}<h3>corrupted images: {{ corruption.title }}</h3>
 {% if corruption.plot %}<img class="plot" alt="scores against corruption strength, {{ section.title }}, {{ corruption.title }}" src="data:image/png;base64,{{ corruption.plot }}">{% endif %}
 {{ corruption.table | safe }}{% endfor %}
+{% if section.dependence %}<h3>{{ dependence_title }}</h3><p class="note">{{ dependence_note }}</p>
+{{ section.dependence | safe }}{% endif %}
 </section>{% endfor %}
 <section id="missing"><h2>Missing or incomplete runs ({{ missing_count }})</h2>
 {% if missing_count %}{{ missing | safe }}{% else %}<p>Every expected run is complete.</p>{% endif %}</section>
@@ -229,9 +247,11 @@ def to_html(sections: Sequence[Section], missing: pd.DataFrame, header: Mapping[
                        "tables": [(m, _html_table(t), h) for m, t, h in k["tables"]]} for k in section.kinds],
             "corruption": [{"title": c["title"], "plot": _b64(c["plot"]), "table": _html_table(c["table"])}
                            for c in section.corruption],
+            "dependence": None if section.dependence is None else _html_table(section.dependence),
         })
     return environment.from_string(HTML_TEMPLATE).render(
         header=header, note=method_note(settings), sections=page_sections, missing_count=len(missing),
+        dependence_title=DEPENDENCE_TITLE, dependence_note=DEPENDENCE_NOTE,
         missing=_html_table(missing, "missing"),
     )
 
@@ -248,13 +268,16 @@ class ReportFiles:
     missing_csv: Path
     markdown: Path
     html: Path
+    dependence_csv: Path | None = None
 
 
 def write_report(out_dir: Path, summary: pd.DataFrame, corruptions: pd.DataFrame, missing: pd.DataFrame,
-                 markdown: str, html: str) -> ReportFiles:
+                 markdown: str, html: str, dependence_rows: pd.DataFrame | None = None) -> ReportFiles:
     files = ReportFiles(out_dir, out_dir / naming.REPORT_SUMMARY_CSV, out_dir / naming.REPORT_CORRUPTION_CSV,
                         out_dir / naming.REPORT_MISSING_CSV, out_dir / naming.REPORT_MARKDOWN,
-                        out_dir / naming.REPORT_HTML)
+                        out_dir / naming.REPORT_HTML, out_dir / naming.REPORT_DEPENDENCE_CSV)
+    frame = dependence_rows if dependence_rows is not None else pd.DataFrame(columns=dependence.COLUMNS)
+    write_text_atomic(files.dependence_csv, frame.to_csv(index=False))
     write_text_atomic(files.summary_csv, summary.to_csv(index=False))
     write_text_atomic(files.corruption_csv, corruptions.to_csv(index=False))
     write_text_atomic(files.missing_csv, missing.to_csv(index=False))
