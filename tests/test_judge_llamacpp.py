@@ -91,3 +91,34 @@ def test_evaluation_through_llama_cpp_server(llama_server: str, tmp_path: Path) 
         assert summary["n_scored"] + summary["n_failures"] == summary["n_rows"]
         assert all(row["shortcut"] or row["judge_reply"] for row in scored)
     assert run_evaluation(cfg).judge_asked == 0
+
+
+def test_score_mode_reads_the_servers_log_probabilities(llama_server: str, tmp_path: Path) -> None:
+    """llama-cpp-python's server starts a new reply rather than continuing the started one, and SmolLM2 then
+    writes {"score": itself: the scale's probabilities are read at the digit that follows."""
+    from sure_vqa.evaluate.judge.distribution import distribution
+    from sure_vqa.evaluate.judge.rubrics import OPEN, REPLY_PREFIX, RUBRICS, load_prompt
+
+    backend = OpenAIServerBackend(llama_server, ALIAS, concurrency=1, timeout_s=120)
+    conversation = load_prompt(OPEN, "v1").messages("What organ is shown?", "liver", "the spleen")
+    (logprobs,) = backend.score([conversation], REPLY_PREFIX, RUBRICS[OPEN].continuations)
+    assert all(lp is not None and lp < 0 for lp in logprobs)  # all five star values among the top 20
+    scored = distribution(RUBRICS[OPEN].scale, logprobs)
+    assert scored.score in RUBRICS[OPEN].scale and 0.2 < scored.top_probability <= 1 and scored.valid_mass <= 1
+    backend.close()
+
+    folder = tmp_path / "eval_run"
+    folder.mkdir()
+    rows = [results_row("1", "What organ is shown?", "liver", "liver", "OPEN"),
+            results_row("2", "What organ is shown?", "liver", "the spleen", "OPEN"),
+            results_row("3", "Is this a CT scan?", "yes", "no", "CLOSED")]
+    (folder / naming.TEST_RESULTS_FILE).write_text(json.dumps(rows), encoding="utf-8")
+    cfg = compose(config_name="eval/metrics_eval_defaults", overrides=[
+        f"eval_dir={folder}", "dataset=null", "paths.experiment_root=null", "judge=smollm2",
+        "judge.backend=openai", f"judge.base_url={llama_server}", f"judge.model={ALIAS}", "judge.mode=score",
+        "judge.agreement=off", "judge.concurrency=1", "judge.timeout_s=120"])
+    assert run_evaluation(cfg).judge_asked == 2
+    for name in ("smollm2_metrics.json", "smollm2_metrics_closed.json"):
+        summary, *scored_rows = json.loads((folder / name).read_text(encoding="utf-8"))
+        assert summary["mode"] == "score" and summary["n_failures"] == 0
+        assert all(row["shortcut"] or 0 < row["score_probability"] <= 1 for row in scored_rows)

@@ -55,10 +55,13 @@ def split_digest(records: Sequence[QARecord]) -> str:
 def run_settings(run: InferenceRun, records: Sequence[QARecord], resolved_dtype: str) -> dict[str, Any]:
     """What decides the answers, in readable form (written to the log header and inference_info.json)."""
     from sure_vqa.infer.generation.inputs import BLANK_VALUE
+    from sure_vqa.models import methods
     from sure_vqa.models.prompting import YES_NO_SUFFIX
 
+    revision = 1 if run.pretrained else methods.get(run.model_type).generation_revision
     return {
         "log_format": LOG_FORMAT_VERSION,
+        **({"generation_revision": revision} if revision != 1 else {}),  # absent at 1: older fingerprints hold
         "base_model_path": str(run.base_model_path),
         "model_dir": None if run.pretrained else str(run.model_dir),
         "model_type": run.model_type,

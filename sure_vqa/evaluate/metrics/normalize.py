@@ -19,7 +19,6 @@ nothing) and its period pattern only looked at the character after the period.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Hashable, Sequence
 
@@ -104,14 +103,34 @@ def normalize_answer(text: str) -> str:
     return " ".join(normalize_tokens(text))
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def ngram_counts(tokens: tuple[str, ...], n: int) -> dict[Hashable, int]:
-    """How often each n-gram occurs in a normalised answer (unigrams as the tokens themselves).
+class Tokens(tuple):
+    """A normalised answer's tokens that remember their n-gram counts (computed once per distinct answer:
+    `score_open_rows` keeps one Tokens per distinct text, and token F1 and BLEU share the counts)."""
 
-    Shared by token F1 and BLEU and cached per answer: answers repeat, and a plain dict count is cheaper than a
-    Counter for answers of a few words (bench/bench_metrics.py)."""
+    _counts: dict[int, dict[Hashable, int]]
+
+    def counts(self, n: int) -> dict[Hashable, int]:
+        try:
+            cached = self._counts
+        except AttributeError:  # a tuple subclass can't have __slots__ or an __init__ that sets it
+            cached = self._counts = {}
+        if n not in cached:
+            cached[n] = _count(self, n)
+        return cached[n]
+
+
+def _count(tokens: Sequence[str], n: int) -> dict[Hashable, int]:
     counts: dict[Hashable, int] = {}
     grams: Sequence[Hashable] = tokens if n == 1 else list(zip(*(tokens[i:] for i in range(n)), strict=False))
     for gram in grams:
         counts[gram] = counts.get(gram, 0) + 1
     return counts
+
+
+def ngram_counts(tokens: Sequence[str], n: int) -> dict[Hashable, int]:
+    """How often each n-gram occurs in a normalised answer (unigrams as the tokens themselves); remembered by a
+    `Tokens`, counted afresh for any other sequence. A plain dict count: cheaper than a Counter for answers of
+    a few words (bench/bench_metrics.py)."""
+    if isinstance(tokens, Tokens):
+        return tokens.counts(n)
+    return _count(tokens, n)

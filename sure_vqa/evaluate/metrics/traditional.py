@@ -18,7 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from sure_vqa.evaluate.metrics import registry
-from sure_vqa.evaluate.metrics.normalize import normalize_answer, normalize_tokens
+from sure_vqa.evaluate.metrics.normalize import Tokens, normalize_answer, normalize_tokens
 from sure_vqa.evaluate.metrics.registry import OpenMetric
 
 YES_NO = ("yes", "no")
@@ -128,7 +128,7 @@ def score_open_rows(rows: Sequence[Mapping[str, Any]], extra: Sequence[str] = ()
     # Answers repeat (a dataset's ground truths come from a small vocabulary, a model's predictions too): each
     # distinct text is normalised once and each distinct (gt, pred) pair scored once; the metrics are pure
     # functions of the pair, so the values are those of scoring every row.
-    tokens: dict[str, tuple[str, ...]] = {}
+    tokens: dict[str, Tokens] = {}
     by_pair: dict[tuple[str, str], dict[str, float]] = {}
     scored = []
     for row in tqdm(rows, desc="open metrics", unit="row", disable=not progress or len(rows) < 1000):
@@ -137,7 +137,7 @@ def score_open_rows(rows: Sequence[Mapping[str, Any]], extra: Sequence[str] = ()
         if values is None:
             for text in pair:
                 if text not in tokens:
-                    tokens[text] = tuple(normalize_tokens(text))
+                    tokens[text] = Tokens(normalize_tokens(text))
             values = by_pair[pair] = _row_values(*pair, tokens[pair[0]], tokens[pair[1]], row_metrics)
         scored.append({**row, **values})
     for metric in (*paper, *extras):

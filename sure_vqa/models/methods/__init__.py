@@ -46,7 +46,9 @@ class FinetuneMethod:
     model for adapter methods). `uses_adapter` says whether the experiment folder holds a peft adapter
     (and an `init_weight/` copy of it) or the whole model; `default_lr` is the learning rate when `finetune.lr`
     is null; `folder_settings` are the hyperparameters in the folder name, in order; `served_by_vllm` says
-    whether the vLLM backend can load the folder as plain weights (merged or whole).
+    whether the vLLM backend can load the folder as plain weights (merged or whole); `generation_revision` is
+    part of every inference fingerprint of the method and is raised when a fix changes its answers, so that
+    answers written before the fix are refused rather than reused.
     """
 
     name: str
@@ -56,6 +58,7 @@ class FinetuneMethod:
     default_lr: float
     folder_settings: tuple[FolderSetting, ...] = ()
     served_by_vllm: bool = False
+    generation_revision: int = 1
     description: str = ""
 
     def folder_tags(self, method_config: Any) -> tuple[str, ...]:

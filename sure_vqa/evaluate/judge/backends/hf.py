@@ -155,37 +155,48 @@ class HFBackend:
         if shared:
             past = copy.deepcopy(self._prefix_state(tuple(shared_ids[:shared])))
             past.batch_repeat_interleave(batch)
+        lengths = torch.tensor([len(ids) for ids in own], device=self.device)
+        # The logits of each row's last token only (the language-model head over the whole vocabulary is most of
+        # a forward pass): the distinct last positions, then each row's own.
+        last = torch.unique(lengths - 1)
         with torch.inference_mode():
             output = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                                cache=past, use_cache=True)
-            lengths = torch.tensor([len(ids) for ids in own], device=self.device)
-            first = torch.log_softmax(output.logits[torch.arange(batch), lengths - 1].float(), dim=-1)
+                                cache=past, use_cache=True, logits_to_keep=last)
+            at = torch.searchsorted(last, lengths - 1)
+            first = torch.log_softmax(output.logits[torch.arange(batch), at].float(), dim=-1)
             scores = [[float(first[i, c[0]]) for c in continuation_ids] for i in range(batch)]
-            longest = max(len(c) for c in continuation_ids)
-            if longest > 1:
-                self._add_continuation_tails(scores, output.cache, mask, lengths + shared,
-                                             continuation_ids, longest)
+            if max(len(c) for c in continuation_ids) > 1:
+                self._add_continuation_tails(scores, output.cache, mask, lengths + shared, continuation_ids)
         return scores  # type: ignore[return-value]
 
     def _add_continuation_tails(self, scores: list[list[float]], past: Any, mask: Any, ends: Any,
-                                continuation_ids: Sequence[list[int]], longest: int) -> None:
-        """Adds log P(tokens 2.. of each continuation): every (row, continuation) pair in one pass over the
-        continuation's first tokens, on the rows' caches repeated once per continuation."""
+                                continuation_ids: Sequence[list[int]]) -> None:
+        """Adds log P(tokens 2.. of each continuation) in one pass per batch.
+
+        The continuations' tokens but their last form a trie (` 1}` and ` 2}` share the node ` `), laid out side
+        by side after each row; each node attends to the row and to its own ancestors only (a 4D mask) at the
+        position it would have alone, so the rows' caches are used as they are, not copied per continuation.
+        """
         torch = self._torch
-        rows, per_row = len(scores), len(continuation_ids)
-        pad = self.tokenizer.pad_token_id
-        width = longest - 1
-        heads = [c[:-1] + [pad] * (longest - len(c)) for c in continuation_ids]
-        input_ids = torch.tensor(heads * rows, device=self.device)
-        head_mask = torch.tensor([[1] * (len(c) - 1) + [0] * (longest - len(c)) for c in continuation_ids] * rows,
-                                 device=self.device)
-        mask = torch.cat([mask.repeat_interleave(per_row, dim=0), head_mask], dim=1)
-        positions = ends.repeat_interleave(per_row)[:, None] + torch.arange(width, device=self.device)
-        past.batch_repeat_interleave(per_row)
-        output = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+        rows = len(scores)
+        nodes: dict[tuple[int, ...], int] = {}  # a continuation's first tokens -> its node in the trie
+        for tokens in continuation_ids:
+            for depth in range(1, len(tokens)):
+                nodes.setdefault(tuple(tokens[:depth]), len(nodes))
+        prefixes = list(nodes)
+        width, past_len = len(prefixes), mask.shape[1]
+        see_tree = torch.tensor([[prefixes[i][: len(prefixes[j])] == prefixes[j] for j in range(width)]
+                                 for i in range(width)], dtype=torch.bool, device=self.device)
+        see = torch.cat([mask.bool()[:, None, :].expand(rows, width, past_len),
+                         see_tree.expand(rows, width, width)], dim=2)
+        dtype = self.model.dtype
+        additive = torch.zeros(see.shape, dtype=dtype, device=self.device).masked_fill(~see, torch.finfo(dtype).min)
+        depths = torch.tensor([len(prefix) - 1 for prefix in prefixes], device=self.device)
+        input_ids = torch.tensor([[prefix[-1] for prefix in prefixes]] * rows, device=self.device)
+        output = self.model(input_ids=input_ids, attention_mask=additive[:, None], position_ids=ends[:, None] + depths,
                             cache=past, use_cache=False)
         logprobs = torch.log_softmax(output.logits.float(), dim=-1)
         for row in range(rows):
             for k, tokens in enumerate(continuation_ids):
-                pair = row * per_row + k
-                scores[row][k] += sum(float(logprobs[pair, j - 1, tokens[j]]) for j in range(1, len(tokens)))
+                scores[row][k] += sum(float(logprobs[row, nodes[tuple(tokens[:j])], tokens[j]])
+                                      for j in range(1, len(tokens)))

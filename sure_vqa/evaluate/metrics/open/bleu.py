@@ -32,7 +32,9 @@ MAX_N = 3
 _LOG_FLOAT_MIN = math.log(sys.float_info.min)
 
 
-def _clipped_matches(pred: tuple[str, ...], gt: tuple[str, ...], n: int) -> int:
+def _clipped_matches(pred: Sequence[str], gt: Sequence[str], n: int) -> int:
+    if len(pred) < n or len(gt) < n:  # no n-gram on one side (a one-word answer has no bigram)
+        return 0
     gt_counts = ngram_counts(gt, n)
     matches = 0
     for gram, count in ngram_counts(pred, n).items():
@@ -43,7 +45,7 @@ def _clipped_matches(pred: tuple[str, ...], gt: tuple[str, ...], n: int) -> int:
 
 def bleu_scores(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> tuple[float, float, float]:
     """BLEU-1, BLEU-2, BLEU-3 of the prediction against the single reference, with nltk's rules (above)."""
-    pred, gt = tuple(pred_tokens), tuple(gt_tokens)
+    pred, gt = pred_tokens, gt_tokens
     c, r = len(pred), len(gt)
     if _clipped_matches(pred, gt, 1) == 0:
         return 0.0, 0.0, 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sure_vqa.evaluate.metrics.normalize import ngram_counts
 from sure_vqa.evaluate.metrics.registry import Column, OpenMetric, register
 
 
@@ -11,8 +12,9 @@ def exact_match(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> float:
     """Distinct ground-truth tokens found in the prediction / prediction tokens (LLaVA-Med); 0 if empty."""
     if not pred_tokens:
         return 0.0
-    found = set(gt_tokens) & set(pred_tokens)
-    return len(found) / len(pred_tokens)
+    in_pred = ngram_counts(pred_tokens, 1)  # the distinct tokens (shared with F1 and BLEU, counted once)
+    found = sum(1 for token in ngram_counts(gt_tokens, 1) if token in in_pred)
+    return found / len(pred_tokens)
 
 
 register(OpenMetric(

@@ -10,7 +10,7 @@ from sure_vqa.evaluate.metrics.registry import Column, OpenMetric, register
 
 def precision_recall_f1(pred_tokens: Sequence[str], gt_tokens: Sequence[str]) -> tuple[float, float, float]:
     """Token precision, recall and F1 with the counts of docs/method.md#traditional-metrics; all 0 when tp is 0 or a side is empty."""
-    pred_counts, gt_counts = ngram_counts(tuple(pred_tokens), 1), ngram_counts(tuple(gt_tokens), 1)
+    pred_counts, gt_counts = ngram_counts(pred_tokens, 1), ngram_counts(gt_tokens, 1)
     if not pred_counts or not gt_counts:
         return 0.0, 0.0, 0.0
     tp = sum(count for word, count in pred_counts.items() if word in gt_counts)
