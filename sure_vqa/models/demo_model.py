@@ -61,6 +61,7 @@ def build_demo_model(out_dir: str | Path, lm_dir: str | Path | None = None, seed
     tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
     tokenizer.padding_side = "left"
     language_model = AutoModelForCausalLM.from_pretrained(lm_dir, dtype=torch.float32)
+    torch.manual_seed(seed)  # before the new rows below are drawn: the same seed builds the same folder
     # The vocabulary grows by `<image>`; its embedding row is never read (image features replace it).
     language_model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     text_config = language_model.config
