@@ -236,3 +236,15 @@ def test_mode_and_agreement_settings_are_checked() -> None:
     score = registry.check_judge_config({**base, "mode": "score"})
     generate = registry.check_judge_config(base)
     assert score.identity != generate.identity == score.generate_identity
+
+
+def test_agreement_ask_fills_the_missing_generate_replies(logprob_server: StandInServer, tmp_path: Path) -> None:
+    folder = open_folder(tmp_path)
+    result = run_evaluation(eval_config(
+        folder, "judge.backend=openai", f"judge.base_url={logprob_server.base_url}", "judge.model=stand-in",
+        "judge.max_retries=0", "metric_type=[gemma]", "judge.mode=score", "judge.agreement=ask"))
+    # 4 rows in score mode, the same 4 in generate mode; the shortcut row counted once
+    assert (result.judge_asked, result.judge_shortcut, logprob_server.requests) == (8, 1, 8)
+    summary, *rows = json.loads((folder / "gemma_metrics.json").read_text(encoding="utf-8"))
+    assert summary["agreement"]["source"] == "ask" and summary["agreement"]["n_compared"] == 4
+    assert [row["generate_score"] for row in rows] == [None, 2, 4, 1, 5]

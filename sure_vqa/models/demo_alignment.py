@@ -50,7 +50,8 @@ class AlignmentSettings:
 
 
 def caption(image: Any) -> str:
-    """What is known of a demo image, in the words its questions use: "CT, Head, Transverse Plane: Brain."."""
+    """What is known of a demo image, in the words its questions use: "CT, Brain, Head, Transverse Plane: Brain."
+    (modality, location, body part where it differs, plane, organs)."""
     parts = [image.modality, image.location]
     if image.body_part != image.location:
         parts.append(image.body_part)

@@ -122,7 +122,11 @@ def generate_mode_scores(
     """Generate mode's parsed score of each row that the shortcut does not score (None otherwise): from the cache
     only when `backend_factory` is None, else asking the judge for the replies the cache lacks."""
     if backend_factory is not None:
-        judgments = score_items(items, prompts, generate_identity, cache, backend_factory, batch_size, stats)
+        own = JudgeRunStats()  # the shortcut rows were counted by the score-mode pass already
+        judgments = score_items(items, prompts, generate_identity, cache, backend_factory, batch_size, own)
+        if stats is not None:
+            stats.asked += own.asked
+            stats.cached += own.cached
         return [None if j.shortcut else j.score for j in judgments]
     keys = judge_keys(items, prompts, generate_identity)
     replies = cache.get_many(k for k in keys if k is not None)

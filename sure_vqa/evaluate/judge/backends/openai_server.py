@@ -6,10 +6,10 @@ request and retries with exponential back-off (and jitter, honouring Retry-After
 a reply without a message (malformed) or a request that still fails after its retries into `JudgeBackendError`.
 
 Score mode (`score`) sends the conversation with the reply already started (`{"score":`, an assistant message to
-continue: vLLM's `continue_final_message`, llama.cpp's server continues a final assistant message by default)
-and reads the server's top log-probabilities at the position where the score is written; a server that sends
-none is an error that says so. A server that starts a new reply instead is read the same way once its reply
-has written the prefix itself.
+continue: vLLM's `continue_final_message`; llama.cpp's C++ `llama-server` continues a final assistant message by
+default) and reads the server's top log-probabilities at the position where the score is written; a server that
+sends none is an error that says so. A server that starts a new reply instead (llama-cpp-python's, tested) is
+read the same way once its reply has written the prefix itself.
 """
 
 from __future__ import annotations
@@ -123,8 +123,9 @@ def continuation_logprobs(positions: Sequence[Position], continuations: Sequence
 
     The score position is the first token that starts with a digit after nothing or after `{"score":`. A top
     token there is matched against the continuations with leading spaces ignored: one that starts (or is)
-    exactly one continuation counts for it (its later tokens taken as certain); one that starts several (`0` of `0}` and
-    `0.5}`) is split by the next position when it is the token the server chose, and is left out otherwise.
+    exactly one continuation counts for it (its later tokens taken as certain); one that starts several (`0` of
+    `0}` and `0.5}`) is split by the next position when it is the token the server chose, and is left out
+    otherwise.
     """
     targets = [c.lstrip() for c in continuations]
     found: list[list[float]] = [[] for _ in continuations]
