@@ -27,8 +27,7 @@ from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX
 
 TOP_LOGPROBS = 20  # the most the OpenAI API (and vLLM by default) returns per position
 SCORE_MAX_TOKENS = 12  # enough for a server that restarts the reply and writes {"score": itself
-# What may come before the score in a reply: nothing (the prefix was continued) or the prefix itself.
-_BEFORE_SCORE = re.compile(r'^\s*(\{\s*"score"\s*:)?\s*$')
+# What may come before the score in a reply, whitespace aside: nothing (the prefix was continued) or the prefix.
 REPLY_PREFIX_COMPACT = re.sub(r"\s", "", REPLY_PREFIX)
 
 
@@ -129,11 +128,11 @@ def continuation_logprobs(positions: Sequence[Position], continuations: Sequence
     """
     targets = [c.lstrip() for c in continuations]
     found: list[list[float]] = [[] for _ in continuations]
-    written = ""
+    written = ""  # the reply before the current token, whitespace removed
     for index, (token, top) in enumerate(positions):
-        if not (_BEFORE_SCORE.match(written) and token.lstrip()[:1].isdigit()):
-            written += token
-            if not REPLY_PREFIX_COMPACT.startswith(re.sub(r"\s", "", written)):
+        if not (written in ("", REPLY_PREFIX_COMPACT) and token.lstrip()[:1].isdigit()):
+            written += re.sub(r"\s", "", token)
+            if not REPLY_PREFIX_COMPACT.startswith(written):
                 break  # the reply says something else: no score position
             continue
         for text, logprob in top:
