@@ -9,6 +9,8 @@ fine-tuning, the whole model's weights.
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +57,103 @@ def has_processor(path: str | Path) -> bool:
 
 
 def load_processor(path: str | Path) -> Any:
-    """The model's processor (tokenizer + image processor + chat template), from a model or experiment folder."""
+    """The model's processor (tokenizer + image processor + chat template), from a model or experiment folder.
+
+    Families whose processor class also wants a video processor (Qwen2.5-VL, LLaVA-OneVision) get theirs built
+    without it: transformers' video processors need torchvision, which this project does not depend on
+    (docs/models.md), and SURE-VQA never shows a video."""
     from transformers import AutoProcessor
+
+    from sure_vqa.models import families
 
     path = Path(path).expanduser()
     if not has_processor(path):
         raise ConfigError(f"{path} holds no processor ({' or '.join(_PROCESSOR_FILES)}); "
                           "a base model folder must contain its processor and chat template")
-    processor = AutoProcessor.from_pretrained(path)
+    family = families.for_folder(path)
+    processor = _load_video_free_processor(path, family) if family.video_free_processor else (
+        AutoProcessor.from_pretrained(path))
     if getattr(processor, "chat_template", None) is None:
         raise ConfigError(f"the processor in {path} has no chat template; the prompt needs one (docs/method.md#prompting)")
     return processor
+
+
+class _WithoutVideo:
+    """A processor without its video part: transformers builds, checks and saves every sub-processor that the
+    class's `__init__` names, and the video processor base class needs torchvision. Leaving the video
+    processor out of the attributes lets the processor be built, saved and loaded with images only."""
+
+    _processor_base: type
+
+    @classmethod
+    def get_attributes(cls) -> list[str]:
+        # from the transformers class's own __init__ signature (this class's takes *args, **kwargs)
+        return [name for name in cls._processor_base.get_attributes() if "video" not in name]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.pop("video_processor", None)
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.video_processor = None
+
+
+@cache
+def video_free_processor_class(class_name: str) -> type:
+    """`Qwen2_5_VLProcessor` etc. without the video part (one class per name, so instances compare alike)."""
+    import transformers
+
+    base = getattr(transformers, class_name)
+    return type(f"{class_name}WithoutVideo", (_WithoutVideo, base), {"__module__": __name__, "_processor_base": base})
+
+
+def _chat_template(path: Path) -> str | None:
+    """The chat template as transformers saves it beside a processor (newest layout first)."""
+    if (path / "chat_template.jinja").is_file():
+        return (path / "chat_template.jinja").read_text(encoding="utf-8")
+    for name in ("chat_template.json", "processor_config.json"):
+        if (path / name).is_file():
+            template = json.loads((path / name).read_text(encoding="utf-8")).get("chat_template")
+            if template:
+                return template
+    return None
+
+
+def _load_video_free_processor(path: Path, family: Any) -> Any:
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    settings: dict[str, Any] = {}
+    if (path / "processor_config.json").is_file():
+        saved = json.loads((path / "processor_config.json").read_text(encoding="utf-8"))
+        # the processor's own settings; sub-processors are saved nested (transformers 5) or in their own files
+        settings = {k: v for k, v in saved.items()
+                    if k not in ("processor_class", "chat_template") and not isinstance(v, dict | list)}
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    template = _chat_template(path) or getattr(tokenizer, "chat_template", None)
+    processor_class = video_free_processor_class(family.processor_class)
+    return processor_class(image_processor=AutoImageProcessor.from_pretrained(path), tokenizer=tokenizer,
+                           chat_template=template, **settings)
+
+
+def save_processor(processor: Any, folder: str | Path) -> None:
+    """Saves a processor where `load_processor` (and transformers itself) finds it again. A video-free
+    processor is saved under its transformers class name, with the settings of that class's `__init__`
+    (LLaVA-OneVision's `num_image_tokens`, ...) that transformers reads from the signature this class hides."""
+    import inspect
+
+    from sure_vqa.atomic_io import write_text_atomic
+
+    processor.save_pretrained(str(folder))
+    base = getattr(type(processor), "_processor_base", None)
+    if base is None:
+        return
+    path = Path(folder) / "processor_config.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved["processor_class"] = base.__name__
+    skip = {"self", "args", "kwargs", "chat_template", *base.get_attributes()}
+    for name in inspect.signature(base.__init__).parameters:
+        value = getattr(processor, name, None)
+        if name not in skip and isinstance(value, str | int | float | bool):
+            saved[name] = value
+    write_text_atomic(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
 
 
 def load_base_model(path: str | Path, dtype: str | torch.dtype | None = None) -> Any:

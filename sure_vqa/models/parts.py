@@ -1,8 +1,9 @@
-"""Where the vision tower, projector and language model live inside a LLaVA-style transformers model.
+"""Where the vision tower, projector and language model live inside a transformers VLM.
 
 Fine-tuning methods, the trainer and the converter all need these names (the vision tower is frozen, the
-projector always trains, adapters go on the language model only). Keeping the lookup in one place means a
-new LLaVA-family architecture needs one entry here, not a change in every method.
+projector always trains, adapters go on the language model only). The names come from the model's family entry
+(sure_vqa.models.families), found from its config, so a new architecture is one registry entry, not a change in
+every method.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from sure_vqa.config import ConfigError
-
-# Attribute names of transformers' LLaVA family (llava, llava_next, llava_onevision, vipllava, ...) under
-# `model.model`; other image-text-to-text architectures use the alternatives listed after them.
-VISION_TOWER_NAMES = ("vision_tower", "visual", "vision_model")
-PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "connector")
-LANGUAGE_MODEL_NAMES = ("language_model", "text_model")
+from sure_vqa.models import families
 
 
 @dataclass(frozen=True)
@@ -29,25 +25,22 @@ class ModelParts:
     language_model: str
 
 
-def _find(inner: nn.Module, prefix: str, candidates: tuple[str, ...], what: str, model: nn.Module) -> str:
-    for name in candidates:
-        if isinstance(getattr(inner, name, None), nn.Module):
-            return f"{prefix}{name}"
-    raise ConfigError(
-        f"{type(model).__name__} has no {what} under any of the names {', '.join(candidates)}; "
-        "SURE-VQA fine-tunes LLaVA-style models (vision tower + projector + language model)"
-    )
-
-
 def model_parts(model: nn.Module) -> ModelParts:
-    """The parts of a transformers VLM (`LlavaForConditionalGeneration` and relatives), unwrapped from peft."""
+    """The parts of a transformers VLM (plain or inside peft), as its family's entry names them; a family
+    entry that does not match the model (a renamed module in another transformers version) is an error here,
+    not a silently untrained projector later."""
     base = unwrap(model)
-    inner, prefix = (base.model, "model.") if isinstance(getattr(base, "model", None), nn.Module) else (base, "")
-    return ModelParts(
-        vision_tower=_find(inner, prefix, VISION_TOWER_NAMES, "vision tower", base),
-        projector=_find(inner, prefix, PROJECTOR_NAMES, "multimodal projector", base),
-        language_model=_find(inner, prefix, LANGUAGE_MODEL_NAMES, "language model", base),
-    )
+    family = families.for_model(base)
+    found = ModelParts(vision_tower=family.vision_tower, projector=family.projector,
+                       language_model=family.language_model)
+    for what, name in (("vision tower", found.vision_tower), ("projector", found.projector),
+                       ("language model", found.language_model)):
+        try:
+            base.get_submodule(name)
+        except AttributeError:
+            raise ConfigError(f"{type(base).__name__} (family {family.name}) has no {what} at {name}; the family "
+                              "entry in sure_vqa/models/families does not match this transformers version") from None
+    return found
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -68,8 +68,14 @@ def encode_example(processor: Any, record: QARecord, image: Any | None, max_leng
     labels = input_ids.clone()
     labels[:answer_start] = IGNORE_INDEX
     example = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": labels}
-    for key, value in full_enc.items():  # pixel_values (and e.g. image_sizes for LLaVA-NeXT)
-        if key not in _SEQUENCE_KEYS and isinstance(value, torch.Tensor) and image is not None:
+    full_length = len(full_enc["input_ids"][0])
+    for key, value in full_enc.items():
+        if key in _SEQUENCE_KEYS or not isinstance(value, torch.Tensor):
+            continue
+        if value.dim() == 2 and value.shape == (1, full_length):
+            # per-token inputs beside the ids (Gemma 3's token_type_ids, Qwen2.5-VL's mm_token_type_ids)
+            example[key] = value[0][:max_length]
+        elif image is not None:  # pixel_values and what goes with them (image_sizes, image_grid_thw, ...)
             example[key] = value
     return example
 
@@ -117,7 +123,11 @@ class VQATrainDataset(Dataset):
 
 @dataclass
 class VQACollator:
-    """Right-pads a list of examples into a batch (labels with IGNORE_INDEX); image tensors are concatenated.
+    """Right-pads a list of examples into a batch: the ids with the pad token, labels with IGNORE_INDEX, the
+    attention mask and any other per-token input (token type ids) with 0. Image tensors are concatenated along
+    the batch dimension; when their other dimensions differ (a different number of tiles or AnyRes patches per
+    image) they are zero-padded to the largest, as the families' processors pad a batch themselves (the models
+    drop all-zero tiles, or read the real number of patches from `image_sizes`).
 
     A batch either has images in every example or in none; a no-image batch has no `pixel_values` key.
     """
@@ -133,14 +143,30 @@ class VQACollator:
                 out[row, : len(example[key])] = example[key]
             return out
 
-        batch = {"input_ids": pad("input_ids", self.pad_token_id), "attention_mask": pad("attention_mask", 0),
-                 "labels": pad("labels", IGNORE_INDEX)}
-        image_keys = [k for k in examples[0] if k not in _SEQUENCE_KEYS]
-        if any(sorted(k for k in e if k not in _SEQUENCE_KEYS) != sorted(image_keys) for e in examples):
+        keys = sorted(examples[0])
+        if any(sorted(e) != keys for e in examples):
             raise DataError("a training batch mixes examples with and without images")
-        for key in image_keys:
-            batch[key] = torch.cat([e[key] for e in examples], dim=0)
+        fill = {"input_ids": self.pad_token_id, "labels": IGNORE_INDEX}
+        batch = {}
+        for key in keys:
+            if all(e[key].dim() == 1 and len(e[key]) == len(e["input_ids"]) for e in examples):
+                batch[key] = pad(key, fill.get(key, 0))
+            else:
+                batch[key] = _concatenate_padded([e[key] for e in examples])
         return batch
+
+
+def _concatenate_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.cat along dim 0, after zero-padding every other dimension to the largest size among the tensors."""
+    shape = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
+    padded = []
+    for tensor in tensors:
+        if list(tensor.shape[1:]) != shape:
+            out = tensor.new_zeros((tensor.shape[0], *shape))
+            out[(slice(None), *(slice(0, n) for n in tensor.shape[1:]))] = tensor
+            tensor = out
+        padded.append(tensor)
+    return torch.cat(padded, dim=0)
 
 
 def pad_token_id(processor: Any) -> int:

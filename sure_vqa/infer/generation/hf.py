@@ -39,6 +39,9 @@ class HFGenerator:
         self.processor = processor
         self.settings = settings = settings or GenerationSettings()
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        from sure_vqa.models import families
+
+        self.family = families.for_model(model)
         # peft prompt learning (prompt tuning) cannot take left-padded batches; see the module docstring.
         peft_config = getattr(model, "active_peft_config", None)
         self.pads_safely = not bool(getattr(peft_config, "is_prompt_learning", False))
@@ -64,7 +67,7 @@ class HFGenerator:
         tokenizer adds none, as transformers' own `apply_chat_template(tokenize=True)` does."""
         inputs = self.processor(
             text=list(prompts),
-            images=list(images) if images is not None else None,
+            images=self.family.processor_images(list(images)) if images is not None else None,
             padding=True,
             add_special_tokens=False,
             return_tensors="pt",
@@ -74,9 +77,14 @@ class HFGenerator:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         return inputs
 
-    def prompt_lengths(self, prompts: Sequence[str]) -> list[int]:
-        """Token lengths of the prompts' text (with images, each grows by the same number of image tokens)."""
-        return [len(ids) for ids in self.processor.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+    def prompt_lengths(self, prompts: Sequence[str], images: Sequence[Image.Image] | None = None) -> list[int]:
+        """Token lengths of the prompts as the model sees them, image tokens included (families with dynamic
+        resolution give images of other sizes other numbers of tokens)."""
+        if images is None:
+            return [len(ids) for ids in self.processor.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+        return [len(self.processor(text=[prompt], images=self.family.processor_images([image]),
+                                   add_special_tokens=False)["input_ids"][0])
+                for prompt, image in zip(prompts, images, strict=True)]
 
     def generate(self, prompts: Sequence[str], images: Sequence[Image.Image] | None = None) -> list[str]:
         """Answers one batch (images: one per prompt, or None for runs without images)."""
@@ -84,7 +92,7 @@ class HFGenerator:
             raise ValueError(f"got {len(images)} images for {len(prompts)} prompts")
         if not self.pads_safely and len(prompts) > 1:
             groups: dict[int, list[int]] = {}
-            for position, length in enumerate(self.prompt_lengths(prompts)):
+            for position, length in enumerate(self.prompt_lengths(prompts, images)):
                 groups.setdefault(length, []).append(position)
             answers: list[str] = [""] * len(prompts)
             for members in groups.values():

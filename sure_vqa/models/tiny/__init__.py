@@ -1,8 +1,10 @@
-"""A tiny LLaVA built from a config, offline, for tests and benchmarks.
+"""Tiny VLMs built from configs, offline, for tests and benchmarks: one per model family.
 
-It has the same classes as a real one (LlavaForConditionalGeneration, LlavaProcessor with a CLIP image
-processor and a chat template), so every code path that serves LLaVA-Med is exercised; only the sizes differ.
-The tokenizer is a byte-level BPE trained here on a small corpus, because no tokenizer ships offline.
+Each has the same classes as a real one (for LLaVA: LlavaForConditionalGeneration, LlavaProcessor with a CLIP
+image processor and a chat template; the other families' builders are the modules of this package), so every
+code path that serves the published models is exercised; only the sizes differ. The tokenizers are byte-level
+BPEs trained here on a small corpus with each family's special tokens, because no tokenizer ships offline; the
+chat templates render the published models' formats (docs/models.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ _CORPUS = [
     "lung heart liver kidney spleen bladder colon knee shoulder eye skin tissue histology 0 1 2 3 4 5 6 7 8 9",
     "[INST] [/INST] {\"score\": 5} The answer is correct. Rate the prediction against the ground truth.",
 ]
+# The other families' tokenizers also learn their chat templates' words (the LLaVA tokenizer above stays as it
+# was, so the demo model and its caches keep their token ids).
+_FAMILY_CORPUS = [*_CORPUS, "What colour is the image? red blue user assistant model User: Assistant: system "
+                  "You are a helpful assistant."]
 
 
 def build_tokenizer(vocab_size: int = 600):
@@ -49,6 +55,50 @@ def build_tokenizer(vocab_size: int = 600):
         extra_special_tokens={"image_token": "<image>"},
         padding_side="left",
     )
+
+
+def family_tokenizer(special_tokens: list[str], eos: str, pad: str, bos: str | None = None,
+                     extra: dict[str, str] | None = None, vocab_size: int = 600):
+    """A byte-level BPE with a family's special tokens (each one token), wrapped as a transformers tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(_FAMILY_CORPUS * 4, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=pad,
+                                   extra_special_tokens=extra or {}, padding_side="left")
+
+
+def save_tiny(model, processor, out_dir: str | Path, eos_token_ids: list[int]) -> Path:
+    """Saves a tiny model and its processor; generation stops at the family's end-of-turn token(s) as the
+    published generation configs say."""
+    from sure_vqa.models.loading import save_processor
+
+    tokenizer = processor.tokenizer
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = eos_token_ids if len(eos_token_ids) > 1 else eos_token_ids[0]
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.save_pretrained(out_dir)
+    save_processor(processor, out_dir)
+    return Path(out_dir)
+
+
+FAMILIES = ("llava", "llava_onevision", "gemma3", "qwen2_5_vl", "idefics3")
+
+
+def build_tiny(family: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """The tiny model of a family (sure_vqa.models.families), saved with its processor in `out_dir`."""
+    import importlib
+
+    if family == "llava":
+        return build_tiny_llava(out_dir, seed=seed)
+    if family not in FAMILIES:
+        raise ValueError(f"no tiny model for family {family!r}; tiny models: {', '.join(FAMILIES)}")
+    return importlib.import_module(f"{__name__}.{family}").build(out_dir, seed=seed)
 
 
 def build_tiny_llava(

@@ -1,0 +1,139 @@
+"""Model families behind one registry: what differs between the VLM architectures SURE-VQA fine-tunes and runs.
+
+Every family is served by transformers' own model and processor classes; what SURE-VQA must know on top of them
+lives in the family's entry (one module per family in this package, each calling `register`): where the
+language model, the vision tower and the projector sit, whether images are padded to a square before the
+processor (LLaVA-1.5 style) or go to it as they are (dynamic resolution, tiling), how the processor wants the
+images of a batch, and the fine-tuning methods the family cannot take, with the reason. The family of a model
+is found from its config's `model_type` (docs/models.md).
+
+Nothing here imports torch: naming, the study and the report consult the registry without it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sure_vqa.config import ConfigError
+from sure_vqa.plugins import import_package_modules
+
+MODEL_CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One VLM architecture family.
+
+    `vision_tower`, `projector` and `language_model` are dotted module names from the top-level
+    `...ForConditionalGeneration` model: the tower is frozen, the projector trains with every method, adapters go
+    on the language model's linear layers only (docs/method.md#fine-tuning-defaults). `pad_to_square` is the
+    family's default for `train.pad_to_square` (LLaVA-1.5 and LLaVA-Med were trained on padded images; the
+    others resize and tile images themselves). `images_per_prompt_lists`: the processor takes one list of images
+    per prompt (`[[img], [img]]`) instead of a flat list. `video_free_processor`: the family's processor class
+    also expects a video processor, which needs torchvision; SURE-VQA builds the processor without it
+    (sure_vqa.models.loading). `unsupported_methods` maps a fine-tuning method to why the family cannot take it;
+    training refuses it before loading any weights. `checkpoints` are published models of the family, for the
+    documentation and `doctor`.
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    model_class: str
+    processor_class: str
+    vision_tower: str
+    projector: str
+    language_model: str
+    pad_to_square: bool = False
+    images_per_prompt_lists: bool = False
+    video_free_processor: bool = False
+    unsupported_methods: Mapping[str, str] = field(default_factory=dict)
+    served_by_vllm: bool = True
+    checkpoints: tuple[str, ...] = ()
+    description: str = ""
+
+    def check_method(self, model_type: str) -> None:
+        """Refuses a fine-tuning method the family cannot take, naming family, method and reason."""
+        reason = self.unsupported_methods.get(model_type)
+        if reason is not None:
+            supported = [m for m in _method_names() if m not in self.unsupported_methods]
+            raise ConfigError(f"model_type={model_type} is not supported for the {self.name} family "
+                              f"({self.model_class}): {reason}; methods this family supports: {', '.join(supported)}")
+
+    def processor_images(self, images: list[Any]) -> list[Any]:
+        """The images of a batch (one per prompt) in the shape the family's processor takes them."""
+        return [[image] for image in images] if self.images_per_prompt_lists else list(images)
+
+
+def _method_names() -> list[str]:
+    from sure_vqa.models import methods
+
+    return methods.names()
+
+
+_FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register(family: ModelFamily) -> ModelFamily:
+    taken = {t: f.name for f in _FAMILIES.values() for t in f.model_types if f.name != family.name}
+    clash = sorted(set(family.model_types) & set(taken))
+    if clash:
+        raise ValueError(f"model_type {clash[0]!r} already belongs to family {taken[clash[0]]!r}")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def _load_builtins() -> None:
+    import_package_modules(__name__)
+
+
+def names() -> list[str]:
+    _load_builtins()
+    return sorted(_FAMILIES)
+
+
+def get(name: str) -> ModelFamily:
+    _load_builtins()
+    if name not in _FAMILIES:
+        raise ConfigError(f"no model family {name!r}; known families: {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[name]
+
+
+def for_model_type(model_type: str, where: str = "the model") -> ModelFamily:
+    """The family whose entry lists this config `model_type`."""
+    _load_builtins()
+    for family in _FAMILIES.values():
+        if model_type in family.model_types:
+            return family
+    known = ", ".join(f"{t} ({f.name})" for f in _FAMILIES.values() for t in f.model_types)
+    raise ConfigError(f"{where} has model_type={model_type!r}, which no SURE-VQA model family covers; "
+                      f"supported model types: {known} (docs/models.md says how to add a family)")
+
+
+def for_model(model: Any) -> ModelFamily:
+    """The family of a transformers model (plain or inside a peft wrapper)."""
+    get_base = getattr(model, "get_base_model", None)
+    base = get_base() if callable(get_base) else model
+    return for_model_type(str(getattr(base.config, "model_type", None)), type(base).__name__)
+
+
+def read_model_type(folder: str | Path) -> str:
+    """`model_type` from a model folder's config.json, read without loading anything."""
+    path = Path(folder).expanduser() / MODEL_CONFIG_FILE
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("model_type")
+    except FileNotFoundError:
+        raise ConfigError(f"{path.parent} is not a transformers model folder (no {MODEL_CONFIG_FILE})") from None
+    except (OSError, json.JSONDecodeError, AttributeError) as err:
+        raise ConfigError(f"{path} cannot be read as a model config: {err}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{path} has no model_type; it is not a transformers model config")
+    return value
+
+
+def for_folder(folder: str | Path) -> ModelFamily:
+    """The family of the model in a folder, from its config.json (no torch, no weights)."""
+    return for_model_type(read_model_type(folder), str(folder))

@@ -1,0 +1,16 @@
+"""Gemma 3 and MedGemma (4B-it): SigLIP tower, a pooling projector to a fixed number of soft tokens per image, Gemma 3
+language model. Images are resized by the processor (no padding to a square).
+
+Gemma 3's processor takes the images of a batch as one list per prompt, and marks image tokens in
+`token_type_ids` (their attention is bidirectional), which training pads like the input ids.
+"""
+
+from sure_vqa.models.families import ModelFamily, register
+
+register(ModelFamily(
+    name="gemma3", model_types=("gemma3",), model_class="Gemma3ForConditionalGeneration",
+    processor_class="Gemma3Processor",
+    vision_tower="model.vision_tower", projector="model.multi_modal_projector", language_model="model.language_model",
+    images_per_prompt_lists=True,
+    checkpoints=("google/medgemma-4b-it", "google/gemma-3-4b-it"),
+    description="SigLIP tower, pooled soft-token projector, Gemma 3 language model"))
