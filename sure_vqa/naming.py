@@ -36,6 +36,8 @@ MODEL_README_FILE = "README.md"
 CHECKPOINT_PREFIX = "checkpoint-"
 LOSS_TOTAL_FILE = "loss_total.json"  # in each checkpoint: the sum of the step losses so far (a resumed run's mean)  # the Trainer's resumable checkpoints, `checkpoint-{step}`, inside the folder
 PRETRAINED_DIR = "pretrained"
+# The base model name of LLaVA-Med v1.5, the default base model: the prefix of the original experiment folders.
+DEFAULT_BASE_MODEL = "llava"
 REPORT_DIR = "report"
 JUDGE_CACHE_FILE = "judge_cache.sqlite"
 # Models converted once and reused (the offline judge and the demo's language model), outside any experiment.
@@ -108,9 +110,25 @@ def finetune_tag(model_type: str, lr: float, seed: int, hyperparameter_tags: Seq
     return "_".join(["finetune", model_type, *hyperparameter_tags, f"lr{format_lr(lr)}", f"seed{seed}"])
 
 
-def experiment_name(train_split_name: str, finetune: str) -> str:
-    """`llava-{train split name}-{finetune tag}`."""
-    return f"llava-{train_split_name}-{finetune}"
+def base_model_name(base_model_path: str | Path | None) -> str:
+    """The base model's short name in folder names: `llava` for LLaVA-Med v1.5 (the default base model, the
+    original folders' prefix), otherwise the base model folder's own name, lower-case, with characters other
+    than letters, digits, `.` and `+` turned into `-` (so it holds no `_`, and the names parse back).
+
+    >>> base_model_name("/models/medgemma-4b-it"), base_model_name(None)
+    ('medgemma-4b-it', 'llava')
+    """
+    if base_model_path is None:
+        return DEFAULT_BASE_MODEL
+    name = re.sub(r"[^a-z0-9.+]+", "-", Path(str(base_model_path)).expanduser().name.lower()).strip("-.")
+    if not name:
+        raise ValueError(f"the base model folder {base_model_path} has no name to write into folder names")
+    return name
+
+
+def experiment_name(train_split_name: str, finetune: str, base_model: str = "llava") -> str:
+    """`{base model}-{train split name}-{finetune tag}`: `llava-...` for LLaVA-Med (docs/method.md#experiment-folders)."""
+    return f"{base_model}-{train_split_name}-{finetune}"
 
 
 def corruption_tag(probabilities: Mapping[str, float], strengths: Mapping[str, str]) -> str:
@@ -248,19 +266,24 @@ def parse_split_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> d
 def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
     """Inverse of `experiment_name(split_name(...), finetune_tag(...))`.
 
-    Returns train_split_name, finetune_tag, the parsed train split (dataset, mod, split, data_shift, ood_value,
+    Returns base_model (`llava` for LLaVA-Med), train_split_name, finetune_tag, the parsed train split (dataset, mod, split, data_shift, ood_value,
     no_image: trained without images) and the hyperparameters (model_type, lr, seed, and hyperparameter_tags,
     the method's folder tags such as `("rank16",)`). Raises ValueError for any other name.
     """
-    if not name.startswith("llava-") or "-finetune_" not in name:
-        raise ValueError(f"{name!r} is not an experiment name `llava-{{train split}}-finetune_...`")
-    train_split, tag = name[len("llava-") :].rsplit("-finetune_", 1)
+    head, _, tag = name.rpartition("-finetune_")
+    # the base model's name has no `_` and the dataset's no `-`: the last `-` before the first `_` ends it
+    first_underscore = head.find("_")
+    cut = head.rfind("-", 0, first_underscore) if first_underscore > 0 else -1
+    if not head or cut <= 0:
+        raise ValueError(f"{name!r} is not an experiment name `{{base model}}-{{train split}}-finetune_...`")
+    base_model, train_split = head[:cut], head[cut + 1 :]
     tag = "finetune_" + tag
     match = _FINETUNE_TAG.match(tag)
     if match is None:
         raise ValueError(f"{name!r}: {tag!r} is not `finetune_{{model_type}}[_{{tag}}{{value}}...]_lr.._seed..`")
     hp = match.groupdict()
     return {
+        "base_model": base_model,
         "train_split_name": train_split,
         "finetune_tag": tag,
         **parse_split_name(train_split, shift_fields),
@@ -356,9 +379,19 @@ def experiment_dir(experiment_root: str | Path, name: str) -> Path:
     return Path(experiment_root) / name
 
 
-def pretrained_dir(experiment_root: str | Path, dataset: str) -> Path:
-    """The zero-shot model's stand-in for an experiment folder: `{root}/{dataset}/pretrained`."""
-    return Path(experiment_root) / dataset / PRETRAINED_DIR
+def pretrained_dir(experiment_root: str | Path, dataset: str, base_model: str = "llava") -> Path:
+    """The zero-shot model's stand-in for an experiment folder: `{root}/{dataset}/pretrained` for LLaVA-Med,
+    `{root}/{dataset}/pretrained-{base model}` for another base model."""
+    name = PRETRAINED_DIR if base_model == DEFAULT_BASE_MODEL else f"{PRETRAINED_DIR}-{base_model}"
+    return Path(experiment_root) / dataset / name
+
+
+def parse_pretrained_dir_name(name: str) -> str | None:
+    """The base model of a zero-shot folder name (`pretrained` -> `llava`), None for another name."""
+    if name == PRETRAINED_DIR:
+        return DEFAULT_BASE_MODEL
+    prefix = f"{PRETRAINED_DIR}-"
+    return name[len(prefix):] if name.startswith(prefix) and len(name) > len(prefix) else None
 
 
 def most_frequent_dir(experiment_root: str | Path, train_split_name: str) -> Path:

@@ -81,6 +81,37 @@ def seed_of(cfg: Mapping[str, Any]) -> int:
     return seed
 
 
+def _set(value: Any) -> bool:
+    return value not in (None, "", "null", "???")
+
+
+def base_model_path(cfg: Mapping[str, Any]) -> Path:
+    """The base model folder: `paths.base_model` (BASE_MODEL_PATH) when set, else `paths.model_path`
+    (LLAVA_MED_MODEL_PATH, the default: LLaVA-Med v1.5 converted). Checked to be a transformers model folder."""
+    general = _get(cfg, "paths.base_model")
+    if _set(general):
+        path = require_path(general, "paths.base_model", "BASE_MODEL_PATH")
+        setting = "paths.base_model"
+    else:
+        path = require_path(_get(cfg, "paths.model_path"), "paths.model_path (or paths.base_model)",
+                            "LLAVA_MED_MODEL_PATH (or BASE_MODEL_PATH)")
+        setting = "paths.model_path"
+    if not (path / naming.MODEL_CONFIG_FILE).is_file():
+        raise ConfigError(f"{setting}={path} is not a transformers model folder (no {naming.MODEL_CONFIG_FILE}); "
+                          "convert LLaVA-Med with python -m sure_vqa.models.convert_llava_med, or point it at a "
+                          "downloaded model folder (docs/models.md)")
+    return path
+
+
+def base_model_name(cfg: Mapping[str, Any]) -> str:
+    """The base model's name in folder names (naming.base_model_name): `llava` unless paths.base_model is set."""
+    general = _get(cfg, "paths.base_model")
+    try:
+        return naming.base_model_name(str(general) if _set(general) else None)
+    except ValueError as err:
+        raise ConfigError(f"paths.base_model: {err}") from None
+
+
 def experiment_root(cfg: Mapping[str, Any], must_exist: bool = False) -> Path:
     return require_path(_get(cfg, "paths.experiment_root"), "paths.experiment_root", "EXPERIMENT_ROOT_DIR",
                         must_exist=must_exist)
@@ -124,6 +155,7 @@ class ModelIdentity:
     trained_without_images: bool
     experiment_root: Path | None
     explicit_dir: Path | None  # `experiment_dir=PATH`
+    base_model: str = naming.DEFAULT_BASE_MODEL  # its name in folder names (`llava`: LLaVA-Med v1.5)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], training: bool = False) -> ModelIdentity:
@@ -143,6 +175,7 @@ class ModelIdentity:
             trained_without_images=check_flag(cfg, "no_image" if training else "train_no_image"),
             experiment_root=None if root in (None, "", "null", "???") else Path(str(root)).expanduser(),
             explicit_dir=Path(str(explicit)).expanduser() if explicit else None,
+            base_model=base_model_name(cfg),
         )
 
     def root(self) -> Path:
@@ -159,12 +192,13 @@ class ModelIdentity:
         return naming.finetune_tag(self.model_type, self.learning_rate, self.seed, self.folder_tags)
 
     def model_dir(self) -> Path:
-        """The fine-tuned model's folder, or `{root}/{dataset}/pretrained` for the zero-shot model."""
+        """The fine-tuned model's folder, or `{root}/{dataset}/pretrained[-{base model}]` for the zero-shot model."""
         if self.explicit_dir is not None:
             return self.explicit_dir
         if self.model_type == methods.PRETRAINED:
-            return naming.pretrained_dir(self.root(), self.dataset)
-        return naming.experiment_dir(self.root(), naming.experiment_name(self.train_split_name(), self.finetune_tag()))
+            return naming.pretrained_dir(self.root(), self.dataset, self.base_model)
+        return naming.experiment_dir(self.root(), naming.experiment_name(self.train_split_name(), self.finetune_tag(),
+                                                                         self.base_model))
 
 
 @dataclass(frozen=True)

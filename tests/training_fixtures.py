@@ -52,20 +52,21 @@ def write_colour_slake(root: Path, n_train: int = 16, name: str = "SLAKE") -> Pa
 
 
 def confident_tiny_llava(source: Path, target: Path, head_scale: float = 10.0) -> Path:
-    """A copy of the tiny LLaVA with its output head scaled up.
+    """A copy of a tiny VLM (any family) with its output head scaled up.
 
     A random head with 0.02-std weights caps every logit near zero, so no adapter on the layers below it can make
     the softmax confident (the loss stalls near ln(vocab)); a pretrained model's head has no such cap. Scaling
-    the head gives the tiny model that property and leaves every code path the same.
+    the head gives the tiny model that property and leaves every code path the same (the tiny models do not tie
+    the head to the input embeddings, so only the head changes).
     """
     import torch
-    from transformers import LlavaForConditionalGeneration
+    from transformers import AutoModelForImageTextToText
 
-    from sure_vqa.models.loading import load_processor
+    from sure_vqa.models.loading import load_processor, save_processor
 
-    model = LlavaForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
+    model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32)
     with torch.no_grad():
         model.lm_head.weight.mul_(head_scale)
     model.save_pretrained(target)
-    load_processor(source).save_pretrained(target)
+    save_processor(load_processor(source), target)
     return target

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa import naming, runs
-from sure_vqa.config import ConfigError, check_choice, check_dtype, check_flag, require_path
+from sure_vqa.config import ConfigError, check_choice, check_dtype, check_flag
 from sure_vqa.infer.generation import GenerationSettings, check_backend
 
 INFERENCE_MODS = ("test", "val")
@@ -126,17 +126,18 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
     dtype = check_dtype(cfg.get("dtype", "auto"))
     generation = GenerationSettings(max_new_tokens=_int_at_least(cfg, "max_new_tokens"),
                                     do_sample=check_flag(cfg, "do_sample"))
-    base_model_path = require_path((cfg.get("paths") or {}).get("model_path"), "paths.model_path",
-                                   "LLAVA_MED_MODEL_PATH")
+    base_model_path = runs.base_model_path(cfg)
     model_dir = identity.model.model_dir()
     if model_type != "pretrained":
         check_finished_training(model_dir)
     pad_to_square = cfg.get("pad_to_square")
     if pad_to_square is None:
-        # LLaVA(-Med) v1.5 itself was trained on padded images (image_aspect_ratio=pad), and so is a model
-        # fine-tuned here unless its training config says otherwise.
+        # As the model was trained: a folder fine-tuned here records it; otherwise the family's way (LLaVA(-Med)
+        # v1.5 was trained on padded images, image_aspect_ratio=pad; the others take images as they are).
+        from sure_vqa.models import families
+
         trained = None if model_type == "pretrained" else _trained_pad_to_square(model_dir)
-        pad_to_square = trained if trained is not None else True
+        pad_to_square = trained if trained is not None else families.for_folder(base_model_path).pad_to_square
     elif not isinstance(pad_to_square, bool):
         raise ConfigError(f"pad_to_square={pad_to_square!r} is not valid; valid values: null (as in training), "
                           "true, false")

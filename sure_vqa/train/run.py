@@ -21,9 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from sure_vqa import naming, runs
 from sure_vqa.atomic_io import write_text_atomic
-from sure_vqa.config import ConfigError, check_choice, check_flag, require_path
+from sure_vqa.config import ConfigError, check_choice, check_flag
 from sure_vqa.models import experiment_folder as folder
-from sure_vqa.models import methods
+from sure_vqa.models import families, methods
 from sure_vqa.run_lock import run_lock
 from sure_vqa.runs import legacy_flags, resolve_model_type
 from sure_vqa.train.settings import TrainSettings
@@ -92,11 +92,11 @@ def plan(cfg: Mapping[str, Any]) -> TrainPlan:
     world_size = _world_size()
     settings.gradient_accumulation(world_size)
     settings.resolved_precision()
-    base_model_path = require_path((cfg.get("paths") or {}).get("model_path"), "paths.model_path",
-                                   "LLAVA_MED_MODEL_PATH")
-    if not (base_model_path / naming.MODEL_CONFIG_FILE).is_file():
-        raise ConfigError(f"paths.model_path={base_model_path} is not a transformers model folder; convert "
-                          "LLaVA-Med with python -m sure_vqa.models.convert_llava_med (docs/training.md)")
+    base_model_path = runs.base_model_path(cfg)
+    family = families.for_folder(base_model_path)  # from config.json: no weights are loaded before the checks
+    family.check_method(model_type)
+    if settings.pad_to_square is None:  # the family's own way (docs/models.md); recorded in the resolved config
+        settings = dataclasses.replace(settings, pad_to_square=family.pad_to_square)
     dataset_root = runs.dataset_root(cfg)
     dataset = str(cfg.get("dataset"))
     train_split = check_choice(cfg.get("train_split", "iid"), "train_split", TRAIN_SPLITS)
@@ -208,6 +208,7 @@ def _save_init_weight(model: Any, model_dir: Path) -> None:
 def _finish(p: TrainPlan, trainer: Any, model: Any, processor: Any, train_loss: float, num_records: int) -> None:
     """Writes the final files into a staging folder and moves them into place, trainer_state.json last."""
     from sure_vqa.models import parts
+    from sure_vqa.models.loading import save_processor
 
     staging = p.model_dir / folder.STAGING_DIR
     if trainer.is_world_process_zero():
@@ -221,7 +222,7 @@ def _finish(p: TrainPlan, trainer: Any, model: Any, processor: Any, train_loss: 
     if methods.get(p.model_type).uses_adapter:
         base.config.save_pretrained(str(staging))  # config.json of the base model, as the original folders have
     folder.write_projector_file(staging, parts.model_parts(model).projector.rsplit(".", 1)[-1])
-    processor.save_pretrained(str(staging))
+    save_processor(processor, staging)
     folder.write_resolved_config(staging, p.resolved)
     summary = {
         "train_split_name": runs.train_split_name(p.resolved, no_image=p.no_image),

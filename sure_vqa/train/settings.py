@@ -39,7 +39,7 @@ class TrainSettings:
     max_length: int = 2048
     gradient_checkpointing: bool = True
     group_by_length: bool = True
-    pad_to_square: bool = True
+    pad_to_square: bool | None = None  # None: the model family's way (LLaVA pads; docs/models.md)
     save_steps: int = 50
     save_total_limit: int = 1
     keep_checkpoints: bool = False
@@ -151,7 +151,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     """YAML/CLI values to the field's type; a wrong type is a ConfigError naming the key."""
     if value is None:
         return None
-    kind = type(default) if default is not None else (int if name == "max_samples" else str)
+    optional_kinds: dict[str, type] = {"max_samples": int, "pad_to_square": bool}
+    kind = type(default) if default is not None else optional_kinds.get(name, str)
     try:
         if kind is bool:
             if not isinstance(value, bool):

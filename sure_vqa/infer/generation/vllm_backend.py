@@ -51,7 +51,7 @@ def check_available(model_type: str) -> None:
 def merged_model(base_model_path: str | Path, model_dir: str | Path, dtype: str) -> Path:
     """The experiment folder's model as one transformers folder, merged once and reused while it is current."""
     from sure_vqa.infer.generation.prediction_log import folder_signature
-    from sure_vqa.models.loading import load_for_inference
+    from sure_vqa.models.loading import load_for_inference, save_processor
 
     model_dir = Path(model_dir)
     target = naming.merged_model_dir(model_dir)
@@ -66,7 +66,7 @@ def merged_model(base_model_path: str | Path, model_dir: str | Path, dtype: str)
         raise ConfigError(f"{model_dir} holds an adapter that cannot be merged into the base model; use backend=hf")
     with staged_folder(target) as workdir:
         model.save_pretrained(workdir)
-        processor.save_pretrained(workdir)
+        save_processor(processor, workdir)
         (workdir / MERGE_SOURCE_FILE).write_text(json.dumps(source, indent=2), encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)  # merged from an older adapter

@@ -27,6 +27,7 @@ from sure_vqa.study.report.scan import (
     Run,
     ScanResult,
     Shift,
+    pretrained_method,
 )
 
 MODEL, BASELINE = "model", "baseline"
@@ -51,7 +52,7 @@ class Variant:
     @property
     def label(self) -> str:
         if self.kind == PRETRAINED:
-            base = "zero-shot (pretrained)"
+            base = "zero-shot (pretrained)" if self.method == PRETRAINED else f"zero-shot {self.method}"
         elif self.kind == MOST_FREQUENT:
             base = "most frequent answer"
         else:
@@ -238,7 +239,8 @@ def _model_path(root: Path, siblings: Sequence[Model], seed: int) -> Path:
             return model.path
     parts = siblings[0].name_parts
     tag = naming.finetune_tag(parts["model_type"], parts["lr"], seed, parts["hyperparameter_tags"])
-    return naming.experiment_dir(root, naming.experiment_name(parts["train_split_name"], tag))
+    return naming.experiment_dir(root, naming.experiment_name(parts["train_split_name"], tag,
+                                                              parts.get("base_model", naming.DEFAULT_BASE_MODEL)))
 
 
 def _models_for(scan: ScanResult, shift: Shift, method: str, train_images: bool) -> list[Model]:
@@ -339,13 +341,17 @@ def _missing_for_shift(scan: ScanResult, shift: Shift, found: ShiftRuns, pairs: 
         missing.append(Missing(shift, "no-image baseline", None, None, None, None,
                                "no model trained without images (train with no_image=true)"))
     train_split = naming.split_name(shift.dataset, "train", "iid", shift.data_shift, shift.ood_value)
-    baselines = ((PRETRAINED, naming.pretrained_dir(root, shift.dataset)),
-                 (MOST_FREQUENT, naming.most_frequent_dir(root, train_split)))
+    # the zero-shot model of every base model that was fine-tuned on this shift (LLaVA-Med when none was)
+    base_models = sorted({m.name_parts.get("base_model", naming.DEFAULT_BASE_MODEL) for method in methods
+                          for m in _models_for(scan, shift, method, True)} or {naming.DEFAULT_BASE_MODEL})
+    baselines = [(PRETRAINED, pretrained_method(base), naming.pretrained_dir(root, shift.dataset, base))
+                 for base in base_models]
+    baselines.append((MOST_FREQUENT, MOST_FREQUENT, naming.most_frequent_dir(root, train_split)))
     for split in SPLITS:
-        for kind, path in baselines:  # the zero-shot model's no-image runs are optional (runs.pretrained_no_image)
+        for kind, method, path in baselines:  # the zero-shot no-image runs are optional (runs.pretrained_no_image)
             for spec in study_grid.model_runs(study_grid.RunSettings(pretrained_no_image=False), kind):
                 if spec.split == split:
-                    expect(Variant(kind, kind).label, path, None, split, _condition(spec), None)
+                    expect(Variant(kind, method).label, path, None, split, _condition(spec), None)
     declared = {b for dataset, field_name, a, b in pairs
                 if (dataset, field_name, a) == (shift.dataset, shift.data_shift, _tag_set(shift.ood_value))}
     present = {_tag_set(s.ood_value) for s in found.swap_of}

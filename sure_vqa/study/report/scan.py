@@ -1,7 +1,7 @@
 """Finding every eval run under an experiment root, and what each one is, from folder names alone.
 
-The layout is the one `sure_vqa.naming` builds (docs/method.md#experiment-folders): fine-tuned models `llava-{train split}-finetune_...`,
-the zero-shot model `{dataset}/pretrained`, the most-frequent baseline `most_frequent-{train split}`, each with
+The layout is the one `sure_vqa.naming` builds (docs/method.md#experiment-folders): fine-tuned models `{base model}-{train split}-finetune_...`
+(`llava-` for LLaVA-Med), the zero-shot model `{dataset}/pretrained[-{base model}]`, the most-frequent baseline `most_frequent-{train split}`, each with
 `eval/{run}/`. A folder that looks like a run but cannot be placed is kept in `ScanResult.unplaced` with the
 reason, so the report can say what it did not use.
 """
@@ -79,14 +79,22 @@ def method_name(parsed_experiment: dict[str, Any]) -> str:
     """The finetune tag without `finetune_` and the seed: what stays the same across a method's seeds."""
     tag = parsed_experiment["finetune_tag"].removeprefix("finetune_")
     method = tag.rsplit("_seed", 1)[0]
+    base_model = parsed_experiment.get("base_model", naming.DEFAULT_BASE_MODEL)
+    if base_model != naming.DEFAULT_BASE_MODEL:  # rows of one base model stay together, apart from LLaVA-Med's
+        method = f"[{base_model}] {method}"
     if parsed_experiment["split"] != "iid":
         method += f" [train {parsed_experiment['split']}]"
     return method
 
 
+def pretrained_method(base_model: str) -> str:
+    """The zero-shot model's method name: `pretrained` for LLaVA-Med, `[base model] pretrained` otherwise."""
+    return PRETRAINED if base_model == naming.DEFAULT_BASE_MODEL else f"[{base_model}] {PRETRAINED}"
+
+
 def _model_of(path: Path) -> tuple[Model | None, str | None]:
     name = path.name
-    if name.startswith("llava-"):
+    if "-finetune_" in name:
         try:
             parsed = naming.parse_experiment_name(name)
         except ValueError as err:
@@ -142,8 +150,12 @@ def scan(root: str | Path) -> ScanResult:
             model_dirs.append(model)
         elif problem is not None:
             result.unplaced.append((entry, problem))
-        elif naming.pretrained_dir(root, entry.name).is_dir():
-            model_dirs.append(Model(naming.pretrained_dir(root, entry.name), PRETRAINED, entry.name, PRETRAINED))
+        elif any(naming.parse_pretrained_dir_name(p.name) for p in entry.iterdir() if p.is_dir()):
+            for folder in sorted(p for p in entry.iterdir() if p.is_dir()):
+                base_model = naming.parse_pretrained_dir_name(folder.name)
+                if base_model is not None:
+                    model_dirs.append(Model(folder, PRETRAINED, entry.name, pretrained_method(base_model),
+                                            name_parts={"base_model": base_model}))
         elif (entry / naming.EVAL_DIR).is_dir():
             result.unplaced.append((entry, "has eval/ but its name is not a model folder name"))
     for model in model_dirs:
