@@ -93,8 +93,7 @@ def base_model_path(cfg: Mapping[str, Any]) -> Path:
         path = require_path(general, "paths.base_model", "BASE_MODEL_PATH")
         setting = "paths.base_model"
     else:
-        path = require_path(_get(cfg, "paths.model_path"), "paths.model_path (or paths.base_model)",
-                            "LLAVA_MED_MODEL_PATH (or BASE_MODEL_PATH)")
+        path = require_path(_get(cfg, "paths.model_path"), "paths.model_path", "LLAVA_MED_MODEL_PATH")
         setting = "paths.model_path"
     if not (path / naming.MODEL_CONFIG_FILE).is_file():
         raise ConfigError(f"{setting}={path} is not a transformers model folder (no {naming.MODEL_CONFIG_FILE}); "

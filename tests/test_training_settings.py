@@ -37,7 +37,7 @@ def test_defaults_are_the_study_settings() -> None:
     settings = TrainSettings.from_cfg(cfg.train)
     assert (settings.epochs, settings.batch_size, settings.lr_scheduler, settings.warmup_ratio,
             settings.weight_decay, settings.max_length, settings.gradient_checkpointing, settings.group_by_length,
-            settings.pad_to_square, settings.precision) == (1, 32, "cosine", 0.03, 0.0, 2048, True, True, True, "auto")
+            settings.pad_to_square, settings.precision) == (1, 32, "cosine", 0.03, 0.0, 2048, True, True, None, "auto")
     assert settings.gradient_accumulation(world_size=1) == 8 and settings.gradient_accumulation(world_size=4) == 2
     args = settings.training_arguments(Path("/tmp/x"), seed=124, learning_rate=3e-4, world_size=1,
                                        find_unused_parameters=False)
@@ -86,6 +86,8 @@ def test_plan_resolves_the_run(data: Path, tiny_llava_dir: Path) -> None:
     assert (p.learning_rate, p.projector_lr) == (3e-2, 2e-5)
     assert (p.resolved["ia3_enable"], p.resolved["lora_enable"], p.resolved["prompt_enable"]) == (True, False, False)
     assert p.resolved["finetune"]["lr"] == 3e-2 and p.resolved["runtime"]["gradient_accumulation_steps"] == 8
+    # train.pad_to_square=null resolves to the family's way (LLaVA pads) and is recorded for inference
+    assert p.settings.pad_to_square is True and p.resolved["train"]["pad_to_square"] is True
 
 
 @pytest.mark.parametrize(

@@ -117,7 +117,11 @@ def for_model(model: Any) -> ModelFamily:
     """The family of a transformers model (plain or inside a peft wrapper)."""
     get_base = getattr(model, "get_base_model", None)
     base = get_base() if callable(get_base) else model
-    return for_model_type(str(getattr(base.config, "model_type", None)), type(base).__name__)
+    model_type = getattr(getattr(base, "config", None), "model_type", None)
+    if not isinstance(model_type, str):
+        raise ConfigError(f"{type(base).__name__} has no transformers config with a model_type; SURE-VQA fine-tunes "
+                          "and runs transformers VLMs of the families in docs/models.md")
+    return for_model_type(model_type, type(base).__name__)
 
 
 def read_model_type(folder: str | Path) -> str:
