@@ -37,3 +37,18 @@ def published_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     }
     folders["converted"] = convert(folders["llava_med"], root / "llava-med-v1.5-hf", folders["clip"], dtype="float32")
     return folders
+
+
+@pytest.fixture(scope="session")
+def tiny_family_dir(tmp_path_factory: pytest.TempPathFactory):
+    """`tiny_family_dir(family)`: the tiny model of a model family (sure_vqa.models.tiny), built once per session."""
+    from sure_vqa.models.tiny import build_tiny
+
+    built: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in built:
+            built[family] = build_tiny(family, tmp_path_factory.mktemp("families") / f"tiny-{family}")
+        return built[family]
+
+    return get

@@ -1,0 +1,252 @@
+"""Every model family (sure_vqa.models.families) on its tiny model: the family's real config, model and PIL
+processor classes, its special tokens and published chat format, random weights.
+
+Fast: the family is found from the folder's config and names real modules; adapters land on the language
+model's linear layers only, the projector trains and the tower is frozen; batched answers equal one-at-a-time
+answers although the images give different numbers of image tokens; a prompt without an image has no image
+token and no pixels; a corrupted run (through the inference stage, base model given by paths.base_model) sees
+exactly the corruption module's images. Slow: family x method on the colour task (docs in
+tests/training_fixtures.py): the loss falls, the answer comes from the image, the folder reloads to the same
+logits, the projector moved and the tower did not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from sure_vqa import naming
+from sure_vqa.config import ConfigError, compose
+from sure_vqa.data.demo import build_demo
+from sure_vqa.data.splits import record_image_path, split_records
+from sure_vqa.images.corruptions import corrupt
+from sure_vqa.images.loading import load_image
+from sure_vqa.infer.generation import GenerationSettings
+from sure_vqa.infer.generation.hf import HFGenerator
+from sure_vqa.infer.run import run_inference
+from sure_vqa.models import families, methods, parts, prompting
+from sure_vqa.models.experiment_folder import is_finished
+from sure_vqa.models.loading import load_base_model, load_for_inference, load_processor
+from sure_vqa.models.tiny import FAMILIES
+from sure_vqa.train import run as train_run
+from sure_vqa.train.run import train_model
+from tests.inference_helpers import GenerateSpy, digest
+from tests.training_fixtures import TEST_LR, confident_tiny_llava, write_colour_slake
+
+# The families whose images give a number of tokens that depends on the image's size.
+DYNAMIC = {"llava_onevision", "qwen2_5_vl", "idefics3"}
+NEW_FAMILIES = [f for f in FAMILIES if f != "llava"]  # LLaVA's methods: tests/test_training_methods.py
+
+
+def image_of(size: tuple[int, int], seed: int) -> Image.Image:
+    width, height = size
+    return Image.fromarray((np.random.default_rng(seed).random((height, width, 3)) * 255).astype("uint8"))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_family_is_found_from_the_config_and_adapters_stay_on_the_language_model(family, tiny_family_dir):
+    folder = tiny_family_dir(family)
+    entry = families.for_folder(folder)
+    assert entry.name == family
+    model = load_base_model(folder)
+    assert type(model).__name__ == entry.model_class
+    found = parts.model_parts(model)
+    lm_prefix = found.language_model + "."
+    lm_linears = {name for name, module in model.named_modules()
+                  if name.startswith(lm_prefix) and isinstance(module, torch.nn.Linear)}
+    assert lm_linears
+
+    lora, _ = methods.prepare_model(model, "lora", {"lora": {"rank": 2}}, str(folder))
+    adapted = {name.removeprefix("base_model.model.") for name, module in lora.named_modules()
+               if hasattr(module, "lora_A") and isinstance(module.lora_A, torch.nn.ModuleDict)}
+    assert adapted == lm_linears  # every linear layer of the language model, nothing else
+    projector = parts.projector_module(lora)
+    assert all(p.requires_grad for p in projector.parameters())
+    tower = parts.submodule(lora, found.vision_tower)
+    projector_ids = {id(p) for p in projector.parameters()}
+    assert all(not p.requires_grad for p in tower.parameters() if id(p) not in projector_ids)
+
+    ia3, _ = methods.prepare_model(load_base_model(folder), "ia3", {}, str(folder))
+    scaled = {name.removeprefix("base_model.model.") for name, module in ia3.named_modules()
+              if hasattr(module, "ia3_l") and isinstance(module.ia3_l, torch.nn.ParameterDict)}
+    assert scaled == {n for n in lm_linears if n.rsplit(".", 1)[-1] in ("k_proj", "v_proj", "down_proj")}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_answers_equal_one_at_a_time_with_different_image_token_counts(family, tiny_family_dir):
+    model, processor = load_for_inference(tiny_family_dir(family))
+    generator = HFGenerator(model, processor, GenerationSettings(max_new_tokens=6))
+    images = [image_of((40, 40), 0), image_of((60, 30), 1), image_of((20, 60), 2)]
+    prompts = [prompting.prompt_text(processor, q, "OPEN", None, with_image=True)
+               for q in ("What modality is used?", "Which organ is abnormal?", "Is this a CT image?")]
+    image_tokens = [n - len(processor.tokenizer(p, add_special_tokens=False)["input_ids"])
+                    for p, n in zip(prompts, generator.prompt_lengths(prompts, images), strict=True)]
+    assert min(image_tokens) > 0
+    assert (len(set(image_tokens)) == 3) == (family in DYNAMIC)  # images of other sizes, other token counts
+    batched = generator.generate(prompts, images)
+    assert batched == [generator.generate([p], [i])[0] for p, i in zip(prompts, images, strict=True)]
+    assert any(batched)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_prompt_without_an_image_has_no_image_tokens_and_no_pixels(family, tiny_family_dir):
+    model, processor = load_for_inference(tiny_family_dir(family))
+    prompt = prompting.prompt_text(processor, "Which organ is abnormal?", "OPEN", None, with_image=False)
+    with_image = prompting.prompt_text(processor, "Which organ is abnormal?", "OPEN", None, with_image=True)
+    assert prompt != with_image and "Which organ is abnormal?" in prompt
+    inputs = HFGenerator(model, processor).encode([prompt])
+    assert not any(key.startswith("pixel") for key in inputs)
+    image_token_id = getattr(model.config, "image_token_id", None) or model.config.image_token_index
+    assert not (inputs["input_ids"] == image_token_id).any()
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("datasets")
+    build_demo(root / "demo")
+    return root
+
+
+@pytest.mark.parametrize("family", ["gemma3", "qwen2_5_vl"])
+def test_a_corrupted_run_of_another_base_model_sees_the_corruption_modules_images(family, tiny_family_dir, demo_root,
+                                                                                  tmp_path, monkeypatch):
+    probabilities, strengths = {"blur": 0.5, "brightness": 0.5, "noise": 0.5}, {"blur": "low", "brightness": "high",
+                                                                                "noise": "low"}
+    overrides = ["dataset=demo", "data_shift=content_type", "ood_value=Size", "split=ood", "max_new_tokens=2",
+                 "batch_size=3", "dtype=float32", "max_samples=6", "corruption=true", "seed=3",
+                 f"paths.dataset_root={demo_root}", f"paths.experiment_root={tmp_path}", "paths.model_path=null",
+                 f"paths.base_model={tiny_family_dir(family)}"]
+    overrides += [f"corruption_probabilities.{k}={v}" for k, v in probabilities.items()]
+    overrides += [f"corruption_strength.{k}={v}" for k, v in strengths.items()]
+    spy = GenerateSpy(monkeypatch)
+    results = run_inference(compose(config_name="inference/inference_pretrained_defaults", overrides=overrides))
+    # the zero-shot folder of this base model, apart from LLaVA-Med's `pretrained`
+    assert results.parent.parent.parent == tmp_path / "demo" / f"pretrained-tiny-{family.replace('_', '-')}"
+    info = json.loads((results.parent / naming.INFERENCE_INFO_FILE).read_text())
+    assert info["settings"]["pad_to_square"] is False  # the family takes images as they are
+    rows = json.loads(results.read_text())
+    records = {r.qid: r for r in split_records(demo_root, "demo", "test", "ood", "content_type", "Size")}
+    expected = []
+    for row in rows:
+        original = load_image(record_image_path(demo_root, "demo", records[row["qid"]]))
+        corrupted, params = corrupt(original, 3, row["qid"], probabilities, strengths)
+        assert row["corruption"] == params
+        expected.append(digest(corrupted))
+    assert len(rows) == 6 and Counter(digest(image) for image in spy.images) == Counter(expected)
+
+
+def test_a_method_the_family_cannot_take_is_refused_before_any_weights_load(tiny_llava_dir, tmp_path, monkeypatch):
+    llava = families.get("llava")
+    refusing = dataclasses.replace(llava, unsupported_methods={"prompt": "its position ids cannot be extended"})
+    monkeypatch.setitem(families._FAMILIES, "llava", refusing)
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded before the method was refused")
+
+    monkeypatch.setattr("sure_vqa.models.loading.load_base_model", no_weights)
+    write_colour_slake(tmp_path / "data", n_train=2)
+    cfg = compose(config_name="train/training_defaults", overrides=[
+        f"paths.dataset_root={tmp_path / 'data'}", f"paths.experiment_root={tmp_path / 'exp'}",
+        f"paths.model_path={tiny_llava_dir}", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray",
+        "model_type=prompt"])
+    with pytest.raises(ConfigError, match=r"model_type=prompt is not supported for the llava family "
+                                          r"\(LlavaForConditionalGeneration\): its position ids cannot be extended; "
+                                          r"methods this family supports: full, ia3, lora"):
+        train_run.plan(cfg)
+    assert not (tmp_path / "exp").exists()
+
+
+# --- family x method on the colour task (slow) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colour_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("colour")
+    write_colour_slake(root / "data")
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def confident_family_dir(tiny_family_dir, tmp_path_factory):
+    built: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in built:
+            built[family] = confident_tiny_llava(tiny_family_dir(family),
+                                                 tmp_path_factory.mktemp("confident") / f"tiny-{family}")
+        return built[family]
+
+    return get
+
+
+def colour_batch(data_root: Path, processor, swap: bool):
+    """The held-out iid questions (one red, one blue image) as one training batch, answers swapped or not."""
+    from sure_vqa.train.data import ImageSettings, VQACollator, VQATrainDataset, pad_token_id
+
+    records = split_records(data_root, "SLAKE", "test", "iid", "modality", "X-Ray")
+    if swap:
+        records = [dataclasses.replace(r, answer={"red": "blue", "blue": "red"}[r.answer]) for r in records]
+    dataset = VQATrainDataset(records, processor, ImageSettings(lambda r: record_image_path(data_root, "SLAKE", r),
+                                                                pad_to_square=False), max_length=2048)
+    return VQACollator(pad_token_id(processor))([dataset[i] for i in range(len(dataset))])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type", ["lora", "ia3", "prompt", "full"])
+@pytest.mark.parametrize("family", NEW_FAMILIES)
+def test_each_method_learns_from_the_image_and_reloads(family, model_type, confident_family_dir, colour_data,
+                                                       tmp_path):
+    model_path = confident_family_dir(family)
+    cfg = compose(config_name="train/training_defaults", overrides=[
+        f"paths.dataset_root={colour_data}", f"paths.experiment_root={tmp_path}", f"paths.base_model={model_path}",
+        "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray", f"model_type={model_type}",
+        f"finetune.lr={TEST_LR[model_type]}", "finetune.mm_projector_lr=1e-3", "finetune.lora.rank=8",
+        "finetune.prompt.num_virtual_tokens=4", "train.epochs=5", "train.batch_size=4",
+        "train.per_device_batch_size=2", "train.logging_steps=1", "train.save_steps=1000",
+        "train.dataloader_num_workers=0", "train.warmup_ratio=0.1"])
+    outcome = train_model(cfg)
+    model_dir = outcome.model_dir
+    assert model_dir.name.startswith(f"tiny-{family.replace('_', '-')}-SLAKE_train_iid_modality_X-Ray-finetune_")
+    losses = [h["loss"] for h in outcome.trainer.state.log_history if "loss" in h]
+    assert len(losses) == 20 and sum(losses[-2:]) / 2 < 0.75 * sum(losses[:2]) / 2
+
+    assert is_finished(model_dir)
+    for name in (naming.MODEL_CONFIG_FILE, naming.RESOLVED_CONFIG_FILE, naming.MODEL_README_FILE,
+                 naming.PROJECTOR_WEIGHTS_FILE, naming.TRAINER_STATE_FILE, "processor_config.json",
+                 "chat_template.jinja"):
+        assert (model_dir / name).is_file(), name
+    assert (model_dir / naming.ADAPTER_CONFIG_FILE).is_file() == (model_type != "full")
+    resolved = json.loads(json.dumps(__import__("yaml").safe_load((model_dir / naming.RESOLVED_CONFIG_FILE).read_text())))
+    assert resolved["train"]["pad_to_square"] is False  # the family's way, recorded for inference
+
+    reloaded, processor = load_for_inference(model_path, model_dir)
+    right, swapped = colour_batch(colour_data, processor, False), colour_batch(colour_data, processor, True)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**right).logits, outcome.model.eval()(**right).logits, atol=1e-4,
+                                   rtol=1e-4)
+        right_loss, swapped_loss = float(reloaded(**right).loss), float(reloaded(**swapped).loss)
+    # unseen questions: the image's own colour is clearly more likely than the other one
+    assert right_loss + 0.5 < swapped_loss
+
+    base = load_base_model(model_path)
+    found = parts.model_parts(base)
+    leaf = found.projector.rsplit(".", 1)[-1]
+    base_projector = {f"{leaf}.{k}": v for k, v in parts.submodule(base, found.projector).state_dict().items()}
+    saved_projector = load_file(model_dir / naming.PROJECTOR_WEIGHTS_FILE)
+    assert sorted(saved_projector) == sorted(base_projector)
+    assert any((saved_projector[k] - v).abs().max() > 1e-4 for k, v in base_projector.items())
+    projector_names = {f"{found.projector}.{k}" for k in parts.submodule(base, found.projector).state_dict()}
+    tower = {f"{found.vision_tower}.{k}": v for k, v in parts.submodule(base, found.vision_tower).state_dict().items()}
+    reloaded_tower = parts.submodule(reloaded, found.vision_tower).state_dict()
+    for key, value in tower.items():
+        if key not in projector_names:
+            local = key.removeprefix(found.vision_tower + ".")
+            assert torch.equal(reloaded_tower[local], value), key
