@@ -41,7 +41,7 @@ EVAL_BYTES_PER_QUESTION = 3_000
 CHECKPOINT_BYTES_PER_PARAM = 12
 BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2}
 ENV_OF_PATH = {"dataset_root": "DATASET_ROOT_DIR", "experiment_root": "EXPERIMENT_ROOT_DIR",
-               "model_path": "LLAVA_MED_MODEL_PATH", "judge_model_path": "JUDGE_MODEL_PATH"}
+               "model_path": "LLAVA_MED_MODEL_PATH", "base_model": "BASE_MODEL_PATH", "judge_model_path": "JUDGE_MODEL_PATH"}
 
 
 @dataclass(frozen=True)
@@ -138,34 +138,47 @@ def _read_config(folder: Path) -> dict[str, Any]:
         raise CheckFailed(f"{path} is not JSON ({err})", "download config.json again") from None
 
 
+def _base_model_key(cfg: Mapping[str, Any]) -> str:
+    """`base_model` when paths.base_model is set (it wins, as in sure_vqa.runs.base_model_path), else `model_path`."""
+    return "base_model" if (cfg.get("paths") or {}).get("base_model") not in (None, "", "null", "???") else "model_path"
+
+
 def check_base_model(cfg: Mapping[str, Any]) -> str:
-    """A transformers image-text-to-text folder with a processor, a tokenizer and a chat template."""
-    from transformers import AutoConfig, AutoProcessor
+    """A transformers image-text-to-text folder of a supported family (docs/models.md), with a processor, a
+    tokenizer and a chat template: `paths.base_model` when set, else `paths.model_path` (LLaVA-Med)."""
+    from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-    path = _path_setting(cfg, "model_path")
+    from sure_vqa.config import ConfigError
+    from sure_vqa.models import families
+    from sure_vqa.models.loading import load_processor
+
+    key = _base_model_key(cfg)
+    path = _path_setting(cfg, key)
     if not path.is_dir():
-        raise CheckFailed(f"paths.model_path = {path} is not a folder", "set LLAVA_MED_MODEL_PATH in .env")
+        raise CheckFailed(f"paths.{key} = {path} is not a folder", f"set {ENV_OF_PATH[key]} in .env")
     model_type = _read_config(path).get("model_type")
     if model_type in ORIGINAL_LLAVA_TYPES and model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         raise CheckFailed(f"{path} is in the original LLaVA layout (model_type={model_type})",
                           CONVERT_COMMAND.format(src=path))
     if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         raise CheckFailed(f"{path}: model_type={model_type!r} is not an image-text-to-text model in transformers",
-                          "give a VLM folder (e.g. LLaVA-Med v1.5 converted, llava-1.5)")
+                          "give a VLM folder (e.g. LLaVA-Med v1.5 converted, medgemma-4b-it; docs/models.md)")
+    try:
+        family = families.for_model_type(str(model_type), str(path))
+    except ConfigError as err:
+        raise CheckFailed(str(err), f"use a model of a supported family: {', '.join(families.names())}") from None
     AutoConfig.from_pretrained(path)
     try:
-        processor = AutoProcessor.from_pretrained(path)
-    except (OSError, ValueError, TypeError) as err:
+        processor = load_processor(path)
+    except (OSError, ValueError, TypeError, ConfigError) as err:
         raise CheckFailed(f"{path}: its processor does not load ({str(err).splitlines()[0]})",
-                          "the folder needs processor_config.json/preprocessor_config.json and its tokenizer files"
-                          ) from None
+                          "the folder needs processor_config.json/preprocessor_config.json, its tokenizer files "
+                          "and its chat template") from None
     if getattr(processor, "tokenizer", None) is None or not hasattr(processor, "image_processor"):
         raise CheckFailed(f"{path}: {type(processor).__name__} is not a VLM processor (tokenizer + image processor)",
                           "give the model folder with its processor files")
-    if getattr(processor, "chat_template", None) is None:
-        raise CheckFailed(f"{path}: the processor has no chat template", "add the model's chat_template.jinja")
-    return (f"{path}: {model_type}, {type(processor).__name__} with a chat template, "
+    return (f"{path}: {model_type} (family {family.name}), {type(processor).__name__} with a chat template, "
             f"{_gb(_weights_bytes(path))} of weights")
 
 
@@ -282,7 +295,7 @@ def check_memory(cfg: Mapping[str, Any]) -> str:
     """The base model's weights (in the dtype they will run in) fit in the GPU's free memory, or in RAM."""
     import torch
 
-    path = _path_setting(cfg, "model_path")
+    path = _path_setting(cfg, _base_model_key(cfg))
     config = _read_config(path)
     stored = str(config.get("torch_dtype") or config.get("dtype") or (config.get("text_config") or {}).get("dtype")
                  or "float32")
@@ -323,7 +336,7 @@ def estimate_grid_bytes(cfg: Mapping[str, Any], data: StudyData) -> tuple[int, s
     from sure_vqa.study.grid import RunSettings, model_runs
     from sure_vqa.study.run import grid_cells
 
-    model_path = _path_setting(cfg, "model_path")
+    model_path = _path_setting(cfg, _base_model_key(cfg))
     trainable_of: dict[str, int] = {}
     total = n_models = n_runs = 0
     for cell in grid_cells(cfg):

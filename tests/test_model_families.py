@@ -267,3 +267,28 @@ def test_each_method_learns_from_the_image_and_reloads(family, model_type, confi
         if key not in projector_names:
             local = key.removeprefix(found.vision_tower + ".")
             assert torch.equal(reloaded_tower[local], value), key
+
+
+def test_the_study_refuses_a_grid_method_of_the_base_models_family_before_its_first_cell(tiny_family_dir, tmp_path):
+    from sure_vqa.study.run import compose_study, grid_cells
+
+    paths = [f"paths.base_model={tiny_family_dir('gemma3')}", f"paths.experiment_root={tmp_path}",
+             "grid.shifts=[demo_modality]", "grid.seeds=[123]"]
+    with pytest.raises(ConfigError, match=r"grid.methods: model_type=prompt is not supported for the gemma3 family .*"
+                                          r"\(e.g. grid.methods=\[lora,ia3\]\)"):
+        next(grid_cells(compose_study(paths)))
+    cells = list(grid_cells(compose_study([*paths, "grid.methods=[lora,ia3]"])))
+    assert sorted({str(c.method) for c in cells}) == ["ia3", "lora", "most_frequent", "pretrained"]
+
+
+def test_doctor_names_the_family_of_another_base_model(tiny_family_dir, tmp_path):
+    from sure_vqa.doctor import CheckFailed, check_base_model
+
+    folder = tiny_family_dir("qwen2_5_vl")
+    detail = check_base_model({"paths": {"model_path": None, "base_model": str(folder)}})
+    assert detail.startswith(f"{folder}: qwen2_5_vl (family qwen2_5_vl), Qwen2_5_VLProcessorWithoutVideo")
+    other = tmp_path / "paligemma"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "paligemma"}))
+    with pytest.raises(CheckFailed, match="model_type='paligemma', which no SURE-VQA model family covers"):
+        check_base_model({"paths": {"base_model": str(other)}})

@@ -1,5 +1,7 @@
 """The name parsers invert the builders: every example of docs/method.md#shifts-and-splits, #experiment-folders goes round trip."""
 
+from pathlib import Path
+
 import pytest
 
 from sure_vqa import naming
@@ -138,3 +140,35 @@ def test_most_frequent_and_judge_names(tmp_path):
     assert naming.parse_judge_metrics_file(naming.OPEN_METRICS_FILE) is None
     assert naming.parse_judge_metrics_file(naming.CLOSED_METRICS_FILE) is None
     assert naming.parse_judge_metrics_file(naming.TEST_RESULTS_FILE) is None
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    (None, "llava"),
+    ("/models/medgemma-4b-it", "medgemma-4b-it"),
+    ("/models/Qwen2.5-VL-7B-Instruct/", "qwen2.5-vl-7b-instruct"),
+    ("~/m/HuatuoGPT-Vision-7B-Qwen2.5VL", "huatuogpt-vision-7b-qwen2.5vl"),
+    ("/m/smol_vlm instruct", "smol-vlm-instruct"),  # `_` and spaces become `-`: the name holds no `_`
+])
+def test_base_model_names_by_hand(path, name) -> None:
+    assert naming.base_model_name(path) == name
+
+
+def test_experiment_names_of_other_base_models_parse_back() -> None:
+    tag = naming.finetune_tag("lora", 3e-4, 123, ["rank16"])
+    for base in ("llava", "medgemma-4b-it", "qwen2.5-vl-7b-instruct", "llava-1.5-7b-hf"):
+        name = naming.experiment_name("SLAKE_train_iid_modality_X-Ray", tag, base)
+        parsed = naming.parse_experiment_name(name)
+        assert (parsed["base_model"], parsed["train_split_name"], parsed["finetune_tag"]) == (
+            base, "SLAKE_train_iid_modality_X-Ray", tag)
+        assert (parsed["data_shift"], parsed["ood_value"]) == ("modality", "X-Ray")
+    assert naming.experiment_name("SLAKE_train_iid_modality_X-Ray", tag) == (
+        "llava-SLAKE_train_iid_modality_X-Ray-finetune_lora_rank16_lr3e-4_seed123")
+    with pytest.raises(ValueError, match="is not an experiment name"):
+        naming.parse_experiment_name("SLAKE_train_iid_modality_X-Ray-finetune_lora_rank16_lr3e-4_seed123")
+
+
+def test_zero_shot_folders_of_each_base_model() -> None:
+    assert naming.pretrained_dir("/e", "SLAKE") == Path("/e/SLAKE/pretrained")
+    assert naming.pretrained_dir("/e", "SLAKE", "medgemma-4b-it") == Path("/e/SLAKE/pretrained-medgemma-4b-it")
+    assert [naming.parse_pretrained_dir_name(n) for n in ("pretrained", "pretrained-medgemma-4b-it", "pretrained-",
+                                                           "eval")] == ["llava", "medgemma-4b-it", None, None]
