@@ -35,7 +35,7 @@ from sure_vqa.infer.generation.hf import HFGenerator
 from sure_vqa.infer.run import run_inference
 from sure_vqa.models import families, methods, parts, prompting
 from sure_vqa.models.experiment_folder import is_finished
-from sure_vqa.models.loading import load_base_model, load_for_inference
+from sure_vqa.models.loading import load_base_model, load_for_inference, load_processor
 from sure_vqa.models.tiny import FAMILIES
 from sure_vqa.train import run as train_run
 from sure_vqa.train.run import train_model
@@ -109,6 +109,44 @@ def test_a_prompt_without_an_image_has_no_image_tokens_and_no_pixels(family, tin
     assert not (inputs["input_ids"] == image_token_id).any()
 
 
+# What the labels of "What colour is the image?" -> "red" spell, derived by hand from each published chat format:
+# the answer and the end of the assistant's turn, nothing of the prompt.
+ANSWER_LABELS = {
+    "llava": " red</s>",  # `[INST] <image>\nQ [/INST] A</s>`
+    "llava_onevision": "red<|im_end|>\n",  # `<|im_start|>assistant\nA<|im_end|>\n`
+    "gemma3": "red<end_of_turn>\n",  # `<start_of_turn>model\nA<end_of_turn>\n`
+    "qwen2_5_vl": "red<|im_end|>\n",  # `<|im_start|>assistant\nA<|im_end|>\n`
+    "idefics3": " red<end_of_utterance>\n",  # `Assistant: A<end_of_utterance>\n`
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_only_the_answer_carries_labels(family, tiny_family_dir, tmp_path):
+    from sure_vqa.train.data import IGNORE_INDEX, ImageSettings, VQACollator, VQATrainDataset, pad_token_id
+
+    data_root = write_colour_slake(tmp_path / "data", n_train=2).parent
+    records = split_records(data_root, "SLAKE", "train", "iid", "modality", "X-Ray")
+    red = next(r for r in records if r.answer == "red")
+    processor = load_processor(tiny_family_dir(family))
+    image_path = lambda r: record_image_path(data_root, "SLAKE", r)  # noqa: E731
+    entry = families.get(family)
+    dataset = VQATrainDataset([red, *records], processor, ImageSettings(image_path, entry.pad_to_square), 2048)
+    labelled = []
+    for i, record in enumerate(dataset.records):
+        example = dataset[i]
+        labelled.append(example["labels"][example["labels"] != IGNORE_INDEX])
+        expected = ANSWER_LABELS[family].replace("red", record.answer)
+        assert processor.tokenizer.decode(labelled[-1], skip_special_tokens=False) == expected
+    # in a padded batch, no image token, prompt token or padding carries a label
+    batch = VQACollator(pad_token_id(processor))([dataset[i] for i in range(len(dataset))])
+    image_token_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+    has_label = batch["labels"] != IGNORE_INDEX
+    assert (batch["input_ids"] == image_token_id).any()
+    assert not (has_label & (batch["input_ids"] == image_token_id)).any()
+    assert not (has_label & (batch["attention_mask"] == 0)).any()
+    assert int(has_label.sum()) == sum(len(ids) for ids in labelled)  # the answers' tokens, nothing more
+
+
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("datasets")
@@ -116,7 +154,7 @@ def demo_root(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("family", ["gemma3", "qwen2_5_vl"])
+@pytest.mark.parametrize("family", NEW_FAMILIES)
 def test_a_corrupted_run_of_another_base_model_sees_the_corruption_modules_images(family, tiny_family_dir, demo_root,
                                                                                   tmp_path, monkeypatch):
     probabilities, strengths = {"blur": 0.5, "brightness": 0.5, "noise": 0.5}, {"blur": "low", "brightness": "high",
