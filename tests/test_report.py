@@ -270,3 +270,37 @@ def test_bad_swaps_and_headline_settings_are_config_errors(tmp_path):
                      progress=False)
     with pytest.raises(ConfigError, match="headline.yes_no is not an answer kind"):
         ReportSettings(headline={"yes_no": ["accuracy"]})
+
+
+def test_each_base_model_keeps_its_own_rows_and_zero_shot_baseline(tmp_path):
+    """LoRA on LLaVA-Med (two seeds) and on MedGemma (two seeds), each with its zero-shot model: the rows of one base
+    model stay together, each mean is over its own folders only (by hand: the spreads' means), and the missing
+    list expects each base model's zero-shot runs."""
+    medgemma = "medgemma-4b-it"
+    tag = {seed: naming.finetune_tag("lora", 3e-4, seed, ["rank16"]) for seed in (123, 124)}
+    train_split = naming.split_name(D, "train", "iid", F, V)
+    for base, iid, ood in (("llava", (0.8, 0.6), (0.4, 0.2)), (medgemma, (0.9, 0.7), (0.6, 0.5))):
+        for seed, i, o in zip((123, 124), iid, ood, strict=True):
+            model = naming.experiment_dir(tmp_path, naming.experiment_name(train_split, tag[seed], base))
+            write_run(run_dir(model, D, F, V, "iid"), spread(i))
+            write_run(run_dir(model, D, F, V, "ood"), spread(o))
+    write_run(run_dir(naming.pretrained_dir(tmp_path, D), D, F, V, "iid"), spread(0.3))
+    write_run(run_dir(naming.pretrained_dir(tmp_path, D, medgemma), D, F, V, "iid"), spread(0.5))
+    files = build_report(tmp_path, settings=ReportSettings(n_resamples=100), progress=False)
+    summary = pd.read_csv(files.summary_csv)
+    labels = list(dict.fromkeys(summary["label"]))
+    assert labels == [f"[{medgemma}] lora_rank16_lr3e-4", "lora_rank16_lr3e-4", f"zero-shot [{medgemma}] pretrained",
+                      "zero-shot (pretrained)"]
+    assert (tmp_path / f"{medgemma}-{train_split}-{tag[123]}").is_dir()
+    llava_lora, medgemma_lora = row(summary, "lora_rank16_lr3e-4", "f1_score"), row(
+        summary, f"[{medgemma}] lora_rank16_lr3e-4", "f1_score")
+    assert (llava_lora["iid_mean"], llava_lora["ood_mean"]) == (pytest.approx(0.7), pytest.approx(0.3))
+    assert (medgemma_lora["iid_mean"], medgemma_lora["ood_mean"]) == (pytest.approx(0.8), pytest.approx(0.55))
+    # RR per seed then averaged: LLaVA-Med (0.4/0.8 + 0.2/0.6)/2, MedGemma (0.6/0.9 + 0.5/0.7)/2
+    assert llava_lora["rr_mean"] == pytest.approx((0.5 + 1 / 3) / 2)
+    assert medgemma_lora["rr_mean"] == pytest.approx((2 / 3 + 5 / 7) / 2)
+    assert row(summary, f"zero-shot [{medgemma}] pretrained", "f1_score")["iid_mean"] == pytest.approx(0.5)
+    missing = pd.read_csv(files.missing_csv)
+    zero_shot_missing = missing[missing["what"].str.startswith("zero-shot")]
+    assert sorted(set(zero_shot_missing["what"])) == ["zero-shot (pretrained)", f"zero-shot [{medgemma}] pretrained"]
+    assert set(zero_shot_missing["split"]) == {"ood"}
