@@ -330,3 +330,16 @@ def test_doctor_names_the_family_of_another_base_model(tiny_family_dir, tmp_path
     (other / "config.json").write_text(json.dumps({"model_type": "paligemma"}))
     with pytest.raises(CheckFailed, match="model_type='paligemma', which no SURE-VQA model family covers"):
         check_base_model({"paths": {"base_model": str(other)}})
+
+
+def test_the_documented_families_are_the_registered_ones():
+    """docs/models.md's table lists every family with its model type, classes, parts and checkpoints."""
+    table = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines() if line.startswith("| `")}
+    assert sorted(rows) == families.names() == sorted(FAMILIES)
+    for name, line in rows.items():
+        entry = families.get(name)
+        for text in (entry.model_class, entry.processor_class, entry.vision_tower, entry.projector,
+                     entry.language_model, *entry.checkpoints):
+            assert f"`{text}`" in line, (name, text)
+        assert ("refused" in line) == bool(entry.unsupported_methods), name

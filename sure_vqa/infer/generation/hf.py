@@ -7,8 +7,9 @@ prompt sees the same positions as it does alone and greedy answers do not depend
 
 Prompt tuning is the exception: peft puts its virtual tokens in front of the padding and drops the position ids
 ("not supported for parameter efficient tuning"), so a padded prompt would sit further from its virtual tokens
-than it does alone. For such models a batch is split into groups of prompts of equal token length, which need
-no padding at all; the inference stage orders questions by prompt length so that these groups stay large.
+than it does alone. For such models a batch is split into groups of prompts of equal token length (image tokens
+included: in the dynamic-resolution families an image's token count follows its size), which need no padding
+at all; the inference stage orders questions by prompt length so that these groups stay large.
 
 peft 0.21 also looks for the generation cache under its old name (`past_key_values`; transformers 5 calls it
 `cache`), finds none, and injects the virtual tokens again at every decoding step: each new token then saw the

@@ -36,8 +36,8 @@ class ModelFamily:
     per prompt (`[[img], [img]]`) instead of a flat list. `video_free_processor`: the family's processor class
     also expects a video processor, which needs torchvision; SURE-VQA builds the processor without it
     (sure_vqa.models.loading). `unsupported_methods` maps a fine-tuning method to why the family cannot take it;
-    training refuses it before loading any weights. `checkpoints` are published models of the family, for the
-    documentation and `doctor`.
+    training and the study refuse it before loading any weights. `checkpoints` are published models of the
+    family (docs/models.md lists them; a test keeps the two in step).
     """
 
     name: str
@@ -51,9 +51,7 @@ class ModelFamily:
     images_per_prompt_lists: bool = False
     video_free_processor: bool = False
     unsupported_methods: Mapping[str, str] = field(default_factory=dict)
-    served_by_vllm: bool = True
     checkpoints: tuple[str, ...] = ()
-    description: str = ""
 
     def check_method(self, model_type: str) -> None:
         """Refuses a fine-tuning method the family cannot take, naming family, method and reason."""

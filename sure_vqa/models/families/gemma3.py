@@ -18,5 +18,4 @@ register(ModelFamily(
     images_per_prompt_lists=True,
     unsupported_methods={"prompt": "peft's prompt tuning drops token_type_ids, so the image tokens would lose "
                                    "their bidirectional attention"},
-    checkpoints=("google/medgemma-4b-it", "google/gemma-3-4b-it"),
-    description="SigLIP tower, pooled soft-token projector, Gemma 3 language model"))
+    checkpoints=("google/medgemma-4b-it", "google/gemma-3-4b-it")))

@@ -9,5 +9,4 @@ register(ModelFamily(
     name="idefics3", model_types=("idefics3",), model_class="Idefics3ForConditionalGeneration",
     processor_class="Idefics3Processor",
     vision_tower="model.vision_model", projector="model.connector", language_model="model.text_model",
-    checkpoints=("HuggingFaceTB/SmolVLM-Instruct", "HuggingFaceM4/Idefics3-8B-Llama3"),
-    description="SigLIP tower, pixel-shuffle connector, Llama-family language model, image tiles"))
+    checkpoints=("HuggingFaceTB/SmolVLM-Instruct", "HuggingFaceM4/Idefics3-8B-Llama3")))

@@ -11,6 +11,4 @@ register(ModelFamily(
     processor_class="LlavaProcessor",
     vision_tower="model.vision_tower", projector="model.multi_modal_projector", language_model="model.language_model",
     pad_to_square=True,
-    checkpoints=("microsoft/llava-med-v1.5-mistral-7b (converted by sure_vqa.models.convert_llava_med)",
-                 "llava-hf/llava-1.5-7b-hf"),
-    description="LLaVA-1.5 layout: CLIP vision tower, MLP projector, Llama-family language model"))
+    checkpoints=("microsoft/llava-med-v1.5-mistral-7b", "llava-hf/llava-1.5-7b-hf")))

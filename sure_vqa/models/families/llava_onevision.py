@@ -12,5 +12,4 @@ register(ModelFamily(
     processor_class="LlavaOnevisionProcessor",
     vision_tower="model.vision_tower", projector="model.multi_modal_projector", language_model="model.language_model",
     video_free_processor=True,
-    checkpoints=("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf"),
-    description="SigLIP tower, MLP projector, Qwen2 language model, AnyRes tiles"))
+    checkpoints=("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf")))

@@ -21,5 +21,4 @@ register(ModelFamily(
     unsupported_methods={"prompt": "peft's prompt tuning passes no input ids, so the image patches lose their "
                                    "3D M-RoPE positions"},
     checkpoints=("Qwen/Qwen2.5-VL-7B-Instruct", "lingshu-medical-mllm/Lingshu-7B",
-                 "FreedomIntelligence/HuatuoGPT-Vision-7B-Qwen2.5VL"),
-    description="native-resolution ViT with patch merger, Qwen2.5 language model (M-RoPE)"))
+                 "FreedomIntelligence/HuatuoGPT-Vision-7B-Qwen2.5VL")))
