@@ -283,3 +283,38 @@ def write_gemma_judge_skeleton(folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# --- the processor files of the other families' published checkpoints ----------------------------------------------
+
+# processor_config.json as the published checkpoints have it (their own sizes replaced by the tiny model's);
+# None: the checkpoint ships no processor_config.json (Qwen2.5-VL-7B-Instruct).
+_PUBLISHED_PROCESSOR_KEYS = {
+    "gemma3": ("Gemma3Processor", ("image_seq_length",)),  # google/medgemma-4b-it
+    "qwen2_5_vl": ("Qwen2_5_VLProcessor", None),  # Qwen/Qwen2.5-VL-7B-Instruct
+    "idefics3": ("Idefics3Processor", ("image_seq_len",)),  # HuggingFaceTB/SmolVLM-Instruct
+    "llava_onevision": ("LlavaOnevisionProcessor",  # llava-hf/llava-onevision-qwen2-0.5b-ov-hf
+                        ("num_image_tokens", "vision_aspect_ratio", "vision_feature_select_strategy")),
+}
+
+
+def published_processor_layout(tiny_folder: Path, out: Path, family: str) -> Path:
+    """A copy of a family's tiny model with its processor files laid out as the published checkpoints ship them
+    (written by transformers 4): `preprocessor_config.json` with the image processor's settings and
+    `processor_class` (Qwen2.5-VL's with top-level `min_pixels`/`max_pixels` instead of `size`), the chat
+    template in `chat_template.json`, and `processor_config.json` with only the processor's own keys, or none."""
+    shutil.copytree(tiny_folder, out)
+    saved = json.loads((out / "processor_config.json").read_text())
+    processor_class, own_keys = _PUBLISHED_PROCESSOR_KEYS[family]
+    image = {**saved["image_processor"], "processor_class": processor_class}
+    if family == "qwen2_5_vl":
+        size = image.pop("size")
+        image.update(min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+    _write_json(out / "preprocessor_config.json", image)
+    _write_json(out / "chat_template.json", {"chat_template": (out / "chat_template.jinja").read_text()})
+    (out / "chat_template.jinja").unlink()
+    (out / "processor_config.json").unlink()
+    if own_keys is not None:
+        _write_json(out / "processor_config.json",
+                    {"processor_class": processor_class, **{key: saved[key] for key in own_keys}})
+    return out

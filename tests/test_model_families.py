@@ -343,3 +343,22 @@ def test_the_documented_families_are_the_registered_ones():
                      entry.language_model, *entry.checkpoints):
             assert f"`{text}`" in line, (name, text)
         assert ("refused" in line) == bool(entry.unsupported_methods), name
+
+
+@pytest.mark.parametrize("family", NEW_FAMILIES)
+def test_processor_files_laid_out_as_published_load_to_the_same_inputs(family, tiny_family_dir, tmp_path):
+    from tests.skeletons import published_processor_layout
+
+    folder = tiny_family_dir(family)
+    published = published_processor_layout(folder, tmp_path / family, family)
+    assert not (published / "chat_template.jinja").exists()
+    ours, theirs = load_processor(folder), load_processor(published)
+    assert type(theirs) is type(ours) and theirs.chat_template == ours.chat_template
+    entry = families.get(family)
+    images = entry.processor_images([image_of((40, 40), 0), image_of((60, 30), 1)])
+    prompts = [prompting.prompt_text(theirs, q, "OPEN", None, with_image=True) for q in ("Which organ?", "Is it CT?")]
+    encoded = [p(text=prompts, images=images, padding=True, add_special_tokens=False, return_tensors="pt")
+               for p in (ours, theirs)]
+    assert sorted(encoded[0]) == sorted(encoded[1])
+    for key in encoded[0]:
+        assert torch.equal(encoded[0][key], encoded[1][key]), key
