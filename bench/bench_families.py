@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
+
+from bench_inference import measure  # the same timing loop as the LLaVA benchmark (bench/ is on sys.path)
 
 
 def main() -> None:
@@ -64,23 +65,12 @@ def main() -> None:
                        for r in records]
             lengths = generator.prompt_lengths(prompts, images)
             generator.generate(prompts[:2], images[:2])  # warm-up (allocations, lazy imports)
-            reference: list[str] | None = None
-            reference_rate = 1.0
-            for batch_size in args.batch_sizes:
-                started = time.perf_counter()
-                answers: list[str] = []
-                for start in range(0, len(records), batch_size):
-                    answers += generator.generate(prompts[start:start + batch_size], images[start:start + batch_size])
-                if args.device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                rate = len(records) / (time.perf_counter() - started)
-                if reference is None:
-                    reference, reference_rate = answers, rate
-                same = sum(a == b for a, b in zip(answers, reference, strict=True))
-                print(f"{folder.name[:22]:<22} {family.name:<16} "
-                      f"{sum(p.numel() for p in model.parameters()) / 1e6:>6.2f}M {min(lengths):>4}-{max(lengths):<4} "
-                      f"{batch_size:>5} {rate:>10.2f} {rate / reference_rate:>5.2f}x {f'{same}/{len(records)}':>10}")
-
+            parameters = sum(p.numel() for p in model.parameters()) / 1e6
+            for batch_size, _, rate, speedup, same in measure(generator, prompts, images, args.batch_sizes,
+                                                               args.device):
+                print(f"{folder.name[:22]:<22} {family.name:<16} {parameters:>6.2f}M "
+                      f"{min(lengths):>4}-{max(lengths):<4} {batch_size:>5} {rate:>10.2f} {speedup:>5.2f}x "
+                      f"{f'{same}/{len(records)}':>10}")
 
 if __name__ == "__main__":
     main()

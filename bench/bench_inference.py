@@ -68,23 +68,35 @@ def main() -> None:
               f"{args.dtype} on {args.device} ({threads} CPU threads); {len(records)} demo test questions, "
               f"max_new_tokens={args.max_new_tokens}, greedy")
         print(f"{'batch size':>10} {'seconds':>9} {'samples/s':>10} {'vs 1':>6} {'same answers as 1':>18}")
-        reference: list[str] | None = None
-        reference_rate: float | None = None
-        for batch_size in args.batch_sizes:
-            started = time.perf_counter()
-            answers: list[str] = []
-            for start in range(0, len(records), batch_size):
-                answers += generator.generate(prompts[start:start + batch_size], images[start:start + batch_size])
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - started
-            rate = len(records) / seconds
-            if reference is None:
-                reference, reference_rate = answers, rate
-            same = sum(a == b for a, b in zip(answers, reference, strict=True))
-            print(f"{batch_size:>10} {seconds:>9.2f} {rate:>10.2f} {rate / reference_rate:>5.2f}x "
+        for batch_size, seconds, rate, speedup, same in measure(generator, prompts, images, args.batch_sizes,
+                                                                 args.device):
+            print(f"{batch_size:>10} {seconds:>9.2f} {rate:>10.2f} {speedup:>5.2f}x "
                   f"{f'{same}/{len(records)}':>18}")
 
+
+def measure(generator, prompts: list[str], images: list, batch_sizes: list[int],
+            device: str) -> list[tuple[int, float, float, float, int]]:
+    """(batch size, seconds, samples/s, speed-up over the first batch size, answers equal to its answers) for
+    each batch size, all on the same prompts and images (bench_families.py measures each family with it)."""
+    import torch
+
+    rows = []
+    reference: list[str] | None = None
+    reference_rate = 1.0
+    for batch_size in batch_sizes:
+        started = time.perf_counter()
+        answers: list[str] = []
+        for start in range(0, len(prompts), batch_size):
+            answers += generator.generate(prompts[start:start + batch_size], images[start:start + batch_size])
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        rate = len(prompts) / seconds
+        if reference is None:
+            reference, reference_rate = answers, rate
+        same = sum(a == b for a, b in zip(answers, reference, strict=True))
+        rows.append((batch_size, seconds, rate, rate / reference_rate, same))
+    return rows
 
 if __name__ == "__main__":
     main()
