@@ -2,9 +2,10 @@
 
 A base model is a transformers image-text-to-text folder of a family in sure_vqa.models.families
 (docs/models.md: LLaVA, LLaVA-OneVision, Gemma 3, Qwen2.5-VL, Idefics3), loaded through the Auto classes;
-LLaVA-Med v1.5 is converted to the LLaVA layout once (`python -m sure_vqa.models.convert_llava_med`). An experiment folder (docs/method.md#experiment-folders) holds either a peft adapter
-(LoRA, IA3, prompt tuning; the trained projector travels in it as a peft `modules_to_save` module) or, after full
-fine-tuning, the whole model's weights.
+LLaVA-Med v1.5 is converted to the LLaVA layout once (`python -m sure_vqa.models.convert_llava_med`). An
+experiment folder (docs/method.md#experiment-folders) holds either a peft adapter (LoRA, IA3, prompt tuning; the
+trained projector travels in it as a peft `modules_to_save` module) or, after full fine-tuning, the whole
+model's weights.
 """
 
 from __future__ import annotations
