@@ -147,6 +147,28 @@ def test_only_the_answer_carries_labels(family, tiny_family_dir, tmp_path):
     assert int(has_label.sum()) == sum(len(ids) for ids in labelled)  # the answers' tokens, nothing more
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_training_batch_of_differently_sized_images_gives_each_example_its_own_logits(family, tiny_family_dir,
+                                                                                         tmp_path):
+    """The collator pads ids, per-token inputs and the images' tiles or patches; the padding changes nothing the
+    model computes for the real tokens of each example."""
+    from sure_vqa.train.data import VQACollator, encode_example, pad_token_id
+
+    data_root = write_colour_slake(tmp_path / "data", n_train=2).parent
+    record = split_records(data_root, "SLAKE", "train", "iid", "modality", "X-Ray")[0]
+    model, processor = load_for_inference(tiny_family_dir(family))
+    examples = [encode_example(processor, record, image_of(size, i), 2048)
+                for i, size in enumerate([(60, 30), (28, 28)])]
+    if family in DYNAMIC:  # the two images give different numbers of image tokens
+        assert len(examples[0]["input_ids"]) != len(examples[1]["input_ids"])
+    collate = VQACollator(pad_token_id(processor))
+    with torch.no_grad():
+        together = model(**collate(examples)).logits
+        for row, example in enumerate(examples):
+            alone = model(**collate([example])).logits[0]
+            torch.testing.assert_close(together[row, : len(alone)], alone, atol=1e-5, rtol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("datasets")
