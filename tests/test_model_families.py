@@ -145,6 +145,13 @@ def test_only_the_answer_carries_labels(family, tiny_family_dir, tmp_path):
     assert not (has_label & (batch["input_ids"] == image_token_id)).any()
     assert not (has_label & (batch["attention_mask"] == 0)).any()
     assert int(has_label.sum()) == sum(len(ids) for ids in labelled)  # the answers' tokens, nothing more
+    # no-image training: the same answer labels, no image token and no pixels in the example or the batch
+    no_image = VQATrainDataset([red, *records], processor, None, 2048)
+    blind = VQACollator(pad_token_id(processor))([no_image[i] for i in range(len(no_image))])
+    assert not any(key.startswith(("pixel", "image")) for key in blind)
+    assert not (blind["input_ids"] == image_token_id).any()
+    first = no_image[0]["labels"]
+    assert processor.tokenizer.decode(first[first != IGNORE_INDEX], skip_special_tokens=False) == ANSWER_LABELS[family]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
