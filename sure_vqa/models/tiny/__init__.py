@@ -10,6 +10,7 @@ chat templates render the published models' formats (docs/models.md).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # LLaVA-Med v1.5's conversation format (Mistral-instruct), shared with the LLaVA-Med converter.
 from sure_vqa.models.chat_templates import LLAVA_MED_CHAT_TEMPLATE as CHAT_TEMPLATE
@@ -58,7 +59,7 @@ def build_tokenizer(vocab_size: int = 600):
 
 
 def family_tokenizer(special_tokens: list[str], eos: str, pad: str, bos: str | None = None,
-                     extra: dict[str, str] | None = None, vocab_size: int = 600):
+                     extra: dict[str, str] | None = None, vocab_size: int = 600) -> Any:
     """A byte-level BPE with a family's special tokens (each one token), wrapped as a transformers tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -73,7 +74,7 @@ def family_tokenizer(special_tokens: list[str], eos: str, pad: str, bos: str | N
                                    extra_special_tokens=extra or {}, padding_side="left")
 
 
-def save_tiny(model, processor, out_dir: str | Path, eos_token_ids: list[int]) -> Path:
+def save_tiny(model: Any, processor: Any, out_dir: str | Path, eos_token_ids: list[int]) -> Path:
     """Saves a tiny model and its processor; generation stops at the family's end-of-turn token(s) as the
     published generation configs say."""
     from sure_vqa.models.loading import save_processor
