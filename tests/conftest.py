@@ -10,6 +10,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The tests give every model path themselves; a developer's BASE_MODEL_PATH would win over them (docs/models.md).
+os.environ.pop("BASE_MODEL_PATH", None)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
