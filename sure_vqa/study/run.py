@@ -199,7 +199,7 @@ def load_shift(entry: Any) -> dict[str, Any]:
     return {key: entry[key] for key in ("dataset", "data_shift", "ood_value")}
 
 
-def _check_family_methods(cfg: Mapping[str, Any], grid_methods: Sequence[str]) -> None:
+def _check_family_methods(cfg: Mapping[str, Any]) -> None:
     """A method the base model's family refuses (docs/models.md) stops the study before its first cell, not
     after days of the other methods' training."""
     from sure_vqa import runs
@@ -210,12 +210,14 @@ def _check_family_methods(cfg: Mapping[str, Any], grid_methods: Sequence[str]) -
     except ConfigError:
         return  # no base model set (a report-only run); the train step names the setting when it needs it
     family = families.for_folder(folder)
-    for method in grid_methods:
-        try:
-            family.check_method(str(method))
-        except ConfigError as err:
-            kept = [m for m in grid_methods if m not in family.unsupported_methods]
-            raise ConfigError(f"grid.methods: {err} (e.g. grid.methods=[{','.join(dict.fromkeys(kept))}])") from None
+    for setting in ("methods", "train_no_image_methods"):
+        listed = [str(m) for m in cfg["grid"].get(setting, [])]
+        for method in listed:
+            try:
+                family.check_method(method)
+            except ConfigError as err:
+                kept = ",".join(dict.fromkeys(m for m in listed if m not in family.unsupported_methods))
+                raise ConfigError(f"grid.{setting}: {err} (e.g. grid.{setting}=[{kept}])") from None
 
 
 def grid_cells(cfg: Mapping[str, Any]) -> Iterator[DictConfig]:
@@ -226,7 +228,7 @@ def grid_cells(cfg: Mapping[str, Any]) -> Iterator[DictConfig]:
         check_choice(method, "grid.methods entry", methods.names())
     for method in grid.get("baselines", []):
         check_choice(method, "grid.baselines entry", BASELINE_METHODS)
-    _check_family_methods(cfg, [*grid["methods"], *grid.get("train_no_image_methods", [])])
+    _check_family_methods(cfg)
     for shift_entry in grid["shifts"]:
         shift = load_shift(shift_entry)
         cells = [(m, s, False) for m in grid["methods"] for s in grid["seeds"]]

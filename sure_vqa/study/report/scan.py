@@ -1,7 +1,8 @@
 """Finding every eval run under an experiment root, and what each one is, from folder names alone.
 
-The layout is the one `sure_vqa.naming` builds (docs/method.md#experiment-folders): fine-tuned models `{base model}-{train split}-finetune_...`
-(`llava-` for LLaVA-Med), the zero-shot model `{dataset}/pretrained[-{base model}]`, the most-frequent baseline `most_frequent-{train split}`, each with
+The layout is the one `sure_vqa.naming` builds (docs/method.md#experiment-folders): fine-tuned models
+`{base model}-{train split}-finetune_...` (`llava-` for LLaVA-Med), the zero-shot model
+`{dataset}/pretrained[-{base model}]`, the most-frequent baseline `most_frequent-{train split}`, each with
 `eval/{run}/`. A folder that looks like a run but cannot be placed is kept in `ScanResult.unplaced` with the
 reason, so the report can say what it did not use.
 """
