@@ -391,3 +391,34 @@ def test_processor_files_laid_out_as_published_load_to_the_same_inputs(family, t
     assert sorted(encoded[0]) == sorted(encoded[1])
     for key in encoded[0]:
         assert torch.equal(encoded[0][key], encoded[1][key]), key
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_bfloat16_base_trains_with_float32_adapters_and_projector(family, tiny_family_dir, tmp_path):
+    """The adapter methods' GPU path (train.run.build_model with train.precision=bf16): frozen weights in bfloat16,
+    trainable ones upcast to float32, steps under bfloat16 autocast (the Trainer's bf16), here on the CPU."""
+    from sure_vqa.train.data import VQACollator, encode_example, pad_token_id
+    from sure_vqa.train.run import _upcast_trainable
+
+    folder = tiny_family_dir(family)
+    data_root = write_colour_slake(tmp_path / "data", n_train=4).parent
+    records = split_records(data_root, "SLAKE", "train", "iid", "modality", "X-Ray")
+    processor = load_processor(folder)
+    model, _ = methods.prepare_model(load_base_model(folder, dtype="bfloat16"), "lora", {}, str(folder))
+    _upcast_trainable(model)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    assert frozen and all(p.dtype == torch.bfloat16 for p in frozen)
+    batch = VQACollator(pad_token_id(processor))([
+        encode_example(processor, r, load_image(record_image_path(data_root, "SLAKE", r)), 2048) for r in records])
+    optimizer = torch.optim.AdamW(trainable, lr=1e-3)
+    losses = []
+    for _ in range(3):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(loss))
+    assert all(np.isfinite(losses)) and losses[2] < losses[0]
