@@ -91,7 +91,8 @@ def test_batched_answers_equal_one_at_a_time_with_different_image_token_counts(f
     image_tokens = [n - len(processor.tokenizer(p, add_special_tokens=False)["input_ids"])
                     for p, n in zip(prompts, generator.prompt_lengths(prompts, images), strict=True)]
     assert min(image_tokens) > 0
-    assert (len(set(image_tokens)) == 3) == (family in DYNAMIC)  # images of other sizes, other token counts
+    # images of other sizes: other token counts in the dynamic families, one fixed count in LLaVA and Gemma 3
+    assert len(set(image_tokens)) == (3 if family in DYNAMIC else 1)
     batched = generator.generate(prompts, images)
     assert batched == [generator.generate([p], [i])[0] for p, i in zip(prompts, images, strict=True)]
     assert any(batched)
