@@ -40,10 +40,15 @@ def load_env(dotenv_path: str | Path | None = None) -> Path | None:
     return None
 
 
+def is_unset(value: Any) -> bool:
+    """A setting left empty: null, "", the string "null" (a CLI override) or OmegaConf's "???"."""
+    return value in (None, "", "null", "???")
+
+
 def require_path(value: Any, setting: str, env_var: str | None = None, must_exist: bool = True) -> Path:
     """A configured path that must be set (and usually exist); the error names the setting and the .env key."""
     where = f"{setting}" + (f" (set {env_var} in .env or the environment)" if env_var else "")
-    if value in (None, "", "null", "???"):
+    if is_unset(value):
         raise ConfigError(f"{where} is not set; it must be a path")
     path = Path(str(value)).expanduser()
     if must_exist and not path.exists():

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sure_vqa import naming
-from sure_vqa.config import ConfigError, load_env
+from sure_vqa import naming, runs
+from sure_vqa.config import ConfigError, is_unset, load_env
 
 OK, FAIL = "✓", "✗"
 # Model types of the original LLaVA code: such a folder must be converted to the transformers layout first.
@@ -41,7 +41,7 @@ EVAL_BYTES_PER_QUESTION = 3_000
 CHECKPOINT_BYTES_PER_PARAM = 12
 BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2}
 ENV_OF_PATH = {"dataset_root": "DATASET_ROOT_DIR", "experiment_root": "EXPERIMENT_ROOT_DIR",
-               "model_path": "LLAVA_MED_MODEL_PATH", "base_model": "BASE_MODEL_PATH", "judge_model_path": "JUDGE_MODEL_PATH"}
+               **runs.BASE_MODEL_ENV, "judge_model_path": "JUDGE_MODEL_PATH"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _gb(n_bytes: float) -> str:
 
 def _path_setting(cfg: Mapping[str, Any], key: str) -> Path:
     value = (cfg.get("paths") or {}).get(key)
-    if value in (None, "", "null", "???"):
+    if is_unset(value):
         raise CheckFailed(f"paths.{key} is not set",
                           f"set {ENV_OF_PATH[key]} in .env (cp example.env .env) or pass paths.{key}=PATH")
     return Path(str(value)).expanduser()
@@ -138,22 +138,16 @@ def _read_config(folder: Path) -> dict[str, Any]:
         raise CheckFailed(f"{path} is not JSON ({err})", "download config.json again") from None
 
 
-def _base_model_key(cfg: Mapping[str, Any]) -> str:
-    """`base_model` when paths.base_model is set (it wins, as in sure_vqa.runs.base_model_path), else `model_path`."""
-    return "base_model" if (cfg.get("paths") or {}).get("base_model") not in (None, "", "null", "???") else "model_path"
-
-
 def check_base_model(cfg: Mapping[str, Any]) -> str:
     """A transformers image-text-to-text folder of a supported family (docs/models.md), with a processor, a
     tokenizer and a chat template: `paths.base_model` when set, else `paths.model_path` (LLaVA-Med)."""
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-    from sure_vqa.config import ConfigError
     from sure_vqa.models import families
     from sure_vqa.models.loading import load_processor
 
-    key = _base_model_key(cfg)
+    key = runs.base_model_key(cfg)
     path = _path_setting(cfg, key)
     if not path.is_dir():
         raise CheckFailed(f"paths.{key} = {path} is not a folder", f"set {ENV_OF_PATH[key]} in .env")
@@ -295,7 +289,7 @@ def check_memory(cfg: Mapping[str, Any]) -> str:
     """The base model's weights (in the dtype they will run in) fit in the GPU's free memory, or in RAM."""
     import torch
 
-    path = _path_setting(cfg, _base_model_key(cfg))
+    path = _path_setting(cfg, runs.base_model_key(cfg))
     config = _read_config(path)
     stored = str(config.get("torch_dtype") or config.get("dtype") or (config.get("text_config") or {}).get("dtype")
                  or "float32")
@@ -336,7 +330,7 @@ def estimate_grid_bytes(cfg: Mapping[str, Any], data: StudyData) -> tuple[int, s
     from sure_vqa.study.grid import RunSettings, model_runs
     from sure_vqa.study.run import grid_cells
 
-    model_path = _path_setting(cfg, _base_model_key(cfg))
+    model_path = _path_setting(cfg, runs.base_model_key(cfg))
     trainable_of: dict[str, int] = {}
     total = n_models = n_runs = 0
     for cell in grid_cells(cfg):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa import naming
-from sure_vqa.config import ConfigError, check_choice, check_flag, require_path
+from sure_vqa.config import ConfigError, check_choice, check_flag, is_unset, require_path
 from sure_vqa.models import methods
 
 Corruption = tuple[dict[str, float], dict[str, str]]
@@ -81,20 +81,21 @@ def seed_of(cfg: Mapping[str, Any]) -> int:
     return seed
 
 
-def _set(value: Any) -> bool:
-    return value not in (None, "", "null", "???")
+# The settings that can name the base model, with their .env keys.
+BASE_MODEL_ENV = {"base_model": "BASE_MODEL_PATH", "model_path": "LLAVA_MED_MODEL_PATH"}
+
+
+def base_model_key(cfg: Mapping[str, Any]) -> str:
+    """`base_model` when paths.base_model is set (it wins), else `model_path` (LLaVA-Med v1.5, the default)."""
+    return "model_path" if is_unset(_get(cfg, "paths.base_model")) else "base_model"
 
 
 def base_model_path(cfg: Mapping[str, Any]) -> Path:
     """The base model folder: `paths.base_model` (BASE_MODEL_PATH) when set, else `paths.model_path`
     (LLAVA_MED_MODEL_PATH, the default: LLaVA-Med v1.5 converted). Checked to be a transformers model folder."""
-    general = _get(cfg, "paths.base_model")
-    if _set(general):
-        path = require_path(general, "paths.base_model", "BASE_MODEL_PATH")
-        setting = "paths.base_model"
-    else:
-        path = require_path(_get(cfg, "paths.model_path"), "paths.model_path", "LLAVA_MED_MODEL_PATH")
-        setting = "paths.model_path"
+    key = base_model_key(cfg)
+    setting = f"paths.{key}"
+    path = require_path(_get(cfg, setting), setting, BASE_MODEL_ENV[key])
     if not (path / naming.MODEL_CONFIG_FILE).is_file():
         raise ConfigError(f"{setting}={path} is not a transformers model folder (no {naming.MODEL_CONFIG_FILE}); "
                           "convert LLaVA-Med with python -m sure_vqa.models.convert_llava_med, or point it at a "
@@ -104,9 +105,9 @@ def base_model_path(cfg: Mapping[str, Any]) -> Path:
 
 def base_model_name(cfg: Mapping[str, Any]) -> str:
     """The base model's name in folder names (naming.base_model_name): `llava` unless paths.base_model is set."""
-    general = _get(cfg, "paths.base_model")
+    general = _get(cfg, "paths.base_model") if base_model_key(cfg) == "base_model" else None
     try:
-        return naming.base_model_name(str(general) if _set(general) else None)
+        return naming.base_model_name(None if general is None else str(general))
     except ValueError as err:
         raise ConfigError(f"paths.base_model: {err}") from None
 
@@ -172,7 +173,7 @@ class ModelIdentity:
             dataset=str(cfg.get("dataset")), train_split=train_split, data_shift=data_shift, ood_value=ood_value,
             model_type=model_type, seed=seed_of(cfg), learning_rate=lr, folder_tags=tags,
             trained_without_images=check_flag(cfg, "no_image" if training else "train_no_image"),
-            experiment_root=None if root in (None, "", "null", "???") else Path(str(root)).expanduser(),
+            experiment_root=None if is_unset(root) else Path(str(root)).expanduser(),
             explicit_dir=Path(str(explicit)).expanduser() if explicit else None,
             base_model=base_model_name(cfg),
         )

@@ -40,7 +40,7 @@ from sure_vqa.models.tiny import FAMILIES
 from sure_vqa.train import run as train_run
 from sure_vqa.train.run import train_model
 from tests.inference_helpers import GenerateSpy, digest
-from tests.training_fixtures import TEST_LR, confident_tiny_llava, write_colour_slake
+from tests.training_fixtures import TEST_LR, colour_batches, confident_copy, write_colour_slake
 
 # The families whose images give a number of tokens that depends on the image's size.
 DYNAMIC = {"llava_onevision", "qwen2_5_vl", "idefics3"}
@@ -249,23 +249,11 @@ def confident_family_dir(tiny_family_dir, tmp_path_factory):
 
     def get(family: str) -> Path:
         if family not in built:
-            built[family] = confident_tiny_llava(tiny_family_dir(family),
+            built[family] = confident_copy(tiny_family_dir(family),
                                                  tmp_path_factory.mktemp("confident") / f"tiny-{family}")
         return built[family]
 
     return get
-
-
-def colour_batch(data_root: Path, processor, swap: bool):
-    """The held-out iid questions (one red, one blue image) as one training batch, answers swapped or not."""
-    from sure_vqa.train.data import ImageSettings, VQACollator, VQATrainDataset, pad_token_id
-
-    records = split_records(data_root, "SLAKE", "test", "iid", "modality", "X-Ray")
-    if swap:
-        records = [dataclasses.replace(r, answer={"red": "blue", "blue": "red"}[r.answer]) for r in records]
-    dataset = VQATrainDataset(records, processor, ImageSettings(lambda r: record_image_path(data_root, "SLAKE", r),
-                                                                pad_to_square=False), max_length=2048)
-    return VQACollator(pad_token_id(processor))([dataset[i] for i in range(len(dataset))])
 
 
 def train_cfg(data_root: Path, experiments: Path, model_path: Path, model_type: str):
@@ -306,7 +294,7 @@ def test_each_method_learns_from_the_image_and_reloads(family, model_type, confi
     assert resolved.train.pad_to_square is False  # the family's way, recorded for inference
 
     reloaded, processor = load_for_inference(model_path, model_dir)
-    right, swapped = colour_batch(colour_data, processor, False), colour_batch(colour_data, processor, True)
+    right, swapped = colour_batches(colour_data, processor, pad_to_square=False)
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**right).logits, outcome.model.eval()(**right).logits, atol=1e-4,
                                    rtol=1e-4)

@@ -4,7 +4,6 @@ the projector trains and the vision tower does not. A no-image run never passes 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,11 @@ from transformers import TrainerCallback
 
 from sure_vqa import naming
 from sure_vqa.config import compose
-from sure_vqa.data.splits import record_image_path, split_records
 from sure_vqa.models import parts
 from sure_vqa.models.experiment_folder import is_finished
 from sure_vqa.models.loading import load_base_model, load_for_inference
-from sure_vqa.train.data import ImageSettings, VQACollator, VQATrainDataset
 from sure_vqa.train.run import train_model
-from tests.training_fixtures import TEST_LR, confident_tiny_llava, write_colour_slake
+from tests.training_fixtures import TEST_LR, colour_batches, confident_copy, write_colour_slake
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +28,7 @@ METHODS = ["lora", "ia3", "prompt", "full"]
 def colour_setup(tmp_path_factory: pytest.TempPathFactory, tiny_llava_dir: Path) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("colour")
     write_colour_slake(root / "data")
-    return root / "data", confident_tiny_llava(tiny_llava_dir, root / "model")
+    return root / "data", confident_copy(tiny_llava_dir, root / "model")
 
 
 def training_cfg(data_root: Path, model_path: Path, experiments: Path, model_type: str, *extra: str):
@@ -45,21 +42,6 @@ def training_cfg(data_root: Path, model_path: Path, experiments: Path, model_typ
         "train.save_steps=1000", "train.dataloader_num_workers=0", "train.warmup_ratio=0.1", *extra,
     ]
     return compose(config_name="train/training_defaults", overrides=overrides)
-
-
-def colour_batches(data_root: Path, processor, with_image: bool = True) -> tuple[dict, dict]:
-    """(right answers, swapped answers) for the held-out iid test questions (one red, one blue image)."""
-    records = split_records(data_root, "SLAKE", "test", "iid", "modality", "X-Ray")
-    assert sorted(r.answer for r in records) == ["blue", "red"]
-    swapped = [dataclasses.replace(r, answer={"red": "blue", "blue": "red"}[r.answer]) for r in records]
-    images = ImageSettings(lambda r: record_image_path(data_root, "SLAKE", r)) if with_image else None
-    collate = VQACollator(processor.tokenizer.pad_token_id)
-
-    def batch(rs):
-        dataset = VQATrainDataset(rs, processor, images, max_length=2048)
-        return collate([dataset[i] for i in range(len(dataset))])
-
-    return batch(records), batch(swapped)
 
 
 def answer_loss(model, batch: dict) -> float:

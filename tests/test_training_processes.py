@@ -16,7 +16,7 @@ import pytest
 from sure_vqa import naming
 from sure_vqa.models.experiment_folder import is_finished, last_checkpoint
 from tests.conftest import PROJECT_ROOT
-from tests.training_fixtures import confident_tiny_llava, write_colour_slake
+from tests.training_fixtures import confident_copy, write_colour_slake
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def env() -> dict[str, str]:
 def test_killed_run_resumes_from_its_checkpoint(tmp_path: Path, tiny_llava_dir: Path) -> None:
     data_root = tmp_path / "data"
     write_colour_slake(data_root, n_train=24)
-    model_path = confident_tiny_llava(tiny_llava_dir, tmp_path / "model")
+    model_path = confident_copy(tiny_llava_dir, tmp_path / "model")
     experiments = tmp_path / "experiments"
     model_dir = experiments / FOLDER
     command = train_command(data_root, model_path, experiments)

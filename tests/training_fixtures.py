@@ -51,7 +51,28 @@ def write_colour_slake(root: Path, n_train: int = 16, name: str = "SLAKE") -> Pa
     return folder
 
 
-def confident_tiny_llava(source: Path, target: Path, head_scale: float = 10.0) -> Path:
+def colour_batches(data_root: Path, processor: Any, pad_to_square: bool = True) -> tuple[dict, dict]:
+    """(right answers, swapped answers) for the held-out iid test questions (one red, one blue image), each as one
+    training batch; `pad_to_square` as the model was trained (LLaVA pads, the other families do not)."""
+    import dataclasses
+
+    from sure_vqa.data.splits import record_image_path, split_records
+    from sure_vqa.train.data import ImageSettings, VQACollator, VQATrainDataset, pad_token_id
+
+    records = split_records(data_root, "SLAKE", "test", "iid", "modality", "X-Ray")
+    assert sorted(r.answer for r in records) == ["blue", "red"]
+    swapped = [dataclasses.replace(r, answer={"red": "blue", "blue": "red"}[r.answer]) for r in records]
+    images = ImageSettings(lambda r: record_image_path(data_root, "SLAKE", r), pad_to_square=pad_to_square)
+    collate = VQACollator(pad_token_id(processor))
+
+    def batch(rs):
+        dataset = VQATrainDataset(rs, processor, images, max_length=2048)
+        return collate([dataset[i] for i in range(len(dataset))])
+
+    return batch(records), batch(swapped)
+
+
+def confident_copy(source: Path, target: Path, head_scale: float = 10.0) -> Path:
     """A copy of a tiny VLM (any family) with its output head scaled up.
 
     A random head with 0.02-std weights caps every logit near zero, so no adapter on the layers below it can make

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sure_vqa import eval_folder, naming, runs
-from sure_vqa.config import ConfigError, check_flag, require_path
+from sure_vqa.config import ConfigError, check_flag, is_unset, require_path
 from sure_vqa.evaluate.metrics.registry import OpenMetric, check_extra_metrics
 
 if TYPE_CHECKING:
@@ -18,10 +18,6 @@ if TYPE_CHECKING:
 
 TRADITIONAL = eval_folder.TRADITIONAL_METRICS
 CLOSED_SUFFIX = eval_folder.JUDGE_CLOSED_SUFFIX
-
-
-def _unset(value: Any) -> bool:
-    return value in (None, "", "null", "???")
 
 
 @dataclass(frozen=True)
@@ -89,11 +85,11 @@ class EvaluationSettings:
 
             judge = check_judge_config(cfg.get("judge"))
         dataset = cfg.get("dataset")
-        if not cfg.get("eval_dir") and _unset(dataset):
+        if not cfg.get("eval_dir") and is_unset(dataset):
             raise ConfigError("dataset is null, so the eval folder cannot be found from the settings; set dataset "
                               "(and the other inference settings) or eval_dir=PATH")
         categories_from = None
-        if not _unset(dataset):
+        if not is_unset(dataset):
             split = cfg.get("split", "iid")
             data_shift, ood_value = runs.shift_of(cfg, split)
             categories_from = CategorySplit(
@@ -103,7 +99,7 @@ class EvaluationSettings:
         return cls(
             eval_dir=runs.eval_dir(cfg), explicit_dir=bool(cfg.get("eval_dir")), metric_types=tuple(metric_types),
             judge_name=name, judge=judge, extras=extras, overwrite_judge_files=overwrite, wait_for_lock=wait,
-            judge_cache_root=None if _unset(root) else Path(str(root)).expanduser(), categories_from=categories_from)
+            judge_cache_root=None if is_unset(root) else Path(str(root)).expanduser(), categories_from=categories_from)
 
 
 def check_metric_types(raw: Any, judge_name: str) -> list[str]:

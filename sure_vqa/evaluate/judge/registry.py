@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sure_vqa.config import ConfigError, check_dtype
+from sure_vqa.config import ConfigError, check_dtype, is_unset
 from sure_vqa.evaluate.judge.backends import JudgeBackend
 from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX, RUBRICS, Prompt, load_prompt
 from sure_vqa.evaluate.judge.scoring import GENERATE, MODES, SCORE
@@ -156,7 +156,7 @@ def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
                     f"judge.model_provider={settings.model_provider!r} is not valid; valid providers: "
                     f"{', '.join(sorted(_MODEL_PROVIDERS))} (or null to use judge.model_path)"
                 )
-        elif settings.model_path in (None, "", "null", "???"):
+        elif is_unset(settings.model_path):
             raise ConfigError("judge.model_path is not set (set JUDGE_MODEL_PATH in .env or the environment)")
         elif not Path(str(settings.model_path)).expanduser().is_dir():
             raise ConfigError(

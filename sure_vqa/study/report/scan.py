@@ -93,6 +93,17 @@ def pretrained_method(base_model: str) -> str:
     return PRETRAINED if base_model == naming.DEFAULT_BASE_MODEL else f"[{base_model}] {PRETRAINED}"
 
 
+def _zero_shot_models(dataset_dir: Path) -> list[Model]:
+    """The zero-shot folders (`pretrained`, `pretrained-{base model}`) under a dataset's folder."""
+    models = []
+    for folder in sorted(p for p in dataset_dir.iterdir() if p.is_dir()):
+        base_model = naming.parse_pretrained_dir_name(folder.name)
+        if base_model is not None:
+            models.append(Model(folder, PRETRAINED, dataset_dir.name, pretrained_method(base_model),
+                                name_parts={"base_model": base_model}))
+    return models
+
+
 def _model_of(path: Path) -> tuple[Model | None, str | None]:
     name = path.name
     if "-finetune_" in name:
@@ -151,12 +162,8 @@ def scan(root: str | Path) -> ScanResult:
             model_dirs.append(model)
         elif problem is not None:
             result.unplaced.append((entry, problem))
-        elif any(naming.parse_pretrained_dir_name(p.name) for p in entry.iterdir() if p.is_dir()):
-            for folder in sorted(p for p in entry.iterdir() if p.is_dir()):
-                base_model = naming.parse_pretrained_dir_name(folder.name)
-                if base_model is not None:
-                    model_dirs.append(Model(folder, PRETRAINED, entry.name, pretrained_method(base_model),
-                                            name_parts={"base_model": base_model}))
+        elif zero_shot := _zero_shot_models(entry):
+            model_dirs.extend(zero_shot)
         elif (entry / naming.EVAL_DIR).is_dir():
             result.unplaced.append((entry, "has eval/ but its name is not a model folder name"))
     for model in model_dirs:
