@@ -84,18 +84,65 @@ def check_choice(value: Any, setting: str, valid: tuple[str, ...] | list[str]) -
     return value
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
 def run_entry(fn: Callable[..., T]) -> Callable[..., T]:
-    """Wraps an entry point: a ConfigError becomes one line on stderr and exit code 2."""
+    """Wraps an entry point so that what is not a bug ends in one line on stderr, never a traceback:
+    a ConfigError (exit code 2); a stage stopped by SIGTERM/SIGINT after keeping its work (sure_vqa.graceful_stop,
+    exit 128 + the signal); Ctrl-C anywhere else (130); a full disk or a folder that can't be written
+    (sure_vqa.system_errors, exit 1)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        from sure_vqa import graceful_stop, system_errors
+
         try:
+            check_added_settings(args[0] if args else None)
             return fn(*args, **kwargs)
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(EXIT_CONFIG_ERROR)
+        except graceful_stop.Stopped as stop:
+            print(f"{stop}", file=sys.stderr, flush=True)
+            graceful_stop.hand_over(stop)  # under submitit: requeue the job (it resumes from what was kept)
+            sys.exit(stop.exit_code)
+        except KeyboardInterrupt:
+            print("error: interrupted (Ctrl-C) before this step kept anything; finished files are unchanged: rerun "
+                  "the same command to continue", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as err:
+            message = system_errors.describe(err)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(system_errors.EXIT_OS_ERROR)
 
     return wrapper
+
+
+def check_added_settings(cfg: Any) -> None:
+    """Inside a Hydra app: a `+key=value` override that adds a top-level key nobody reads is an error.
+
+    Hydra's own error for a misspelt key suggests `+key=value`, which Hydra then accepts; the stage would ignore
+    the setting and run with its default. Adding below an existing node stays allowed: some nodes are maps of
+    names (inference's `corruption_probabilities`, the study's `stages`).
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    hydra_cfg = HydraConfig.get()
+    groups = set(hydra_cfg.runtime.choices)
+    for override in OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.task)):
+        key = override.key_or_group
+        if override.is_add() and not override.is_force_add() and "." not in key and "/" not in key \
+                and key not in groups:
+            known = ", ".join(sorted(str(k) for k in cfg if k != key)) if cfg is not None else ""
+            raise ConfigError(f"{override.input_line} adds a setting {key!r} that {hydra_cfg.job.name} does not read "
+                              f"(Hydra accepts any key with +); its settings are: {known}")
 
 
 def run_hydra_app(app: Callable[[], Any]) -> None:

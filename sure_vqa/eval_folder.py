@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sure_vqa import naming
-from sure_vqa.atomic_io import write_json_atomic
+from sure_vqa.atomic_io import file_sha256, write_json_atomic
 from sure_vqa.config import ConfigError, DataError
 
 # Bump when the layout of a metrics file changes; element 0 of every metrics file written here records it.
@@ -35,6 +35,11 @@ TRADITIONAL = "traditional"
 # The `metric_type` entries of run_eval.py: the traditional metrics, `<judge>` and `<judge>_closed`.
 TRADITIONAL_METRICS = "traditional_metrics"
 JUDGE_CLOSED_SUFFIX = "_closed"
+# Element 0 of every metrics file written here records the SHA-256 of the test_results.json it scored, so that
+# a file is used only with the answers it scored (docs/evaluation.md#which-answers-a-metrics-file-scored).
+SOURCE_KEY = "test_results_sha256"
+SETTINGS_KEY = "scored_with"  # what besides the answers decided the scores (sure_vqa.evaluate.run.scored_with)
+CURRENT, STALE, UNVERIFIED = "current", "stale", "unverified"
 # Element-0 keys that count a judge's unparseable answers, whatever the evaluation version called them.
 FAILURE_KEYS = ("n_failures", "failures", "judge_failures", "n_judge_failures", "failure_count", "n_failed")
 
@@ -93,12 +98,25 @@ def read_test_results(path: Path, required: Sequence[str] = RESULT_KEYS) -> list
             "pred": str(row["pred"]),
             "answer_type": answer_type,
         })
-    repeated = [(qid, n) for qid, n in Counter(row["qid"] for row in checked).items() if n > 1]
+    repeated = repeated_qids(row["qid"] for row in checked)
     if repeated:
-        listed = ", ".join(f"{qid!r} ({n} times)" for qid, n in repeated[:10])
+        listed = ", ".join(f"{' / '.join(map(repr, spellings))} ({n} times)" for spellings, n in repeated[:10])
         raise DataError(f"{path}: {len(repeated)} qids occur more than once ({listed}); each question must have one "
-                        "row, or it would be counted twice")
+                        "row, or it would be counted twice (ids that differ only in surrounding spaces are the same)")
     return checked
+
+
+def repeated_qids(qids: Iterable[str]) -> list[tuple[list[str], int]]:
+    """qids that occur more than once, with every spelling seen and the count. Surrounding spaces do not make
+    another question ("620" and "620 " are one), or the question would be counted twice."""
+    spellings: dict[str, list[str]] = {}
+    counts: Counter[str] = Counter()
+    for qid in qids:
+        key = str(qid).strip()
+        counts[key] += 1
+        if str(qid) not in spellings.setdefault(key, []):
+            spellings[key].append(str(qid))
+    return [(spellings[key], n) for key, n in counts.items() if n > 1]
 
 
 def write_test_results(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
@@ -109,9 +127,69 @@ def write_test_results(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
 # --- metrics files ----------------------------------------------------------------------------------------
 
 
-def write_metrics_file(path: Path, averages: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Element 0 the averages with this module's `format_version`, then the rows; atomically."""
-    return write_json_atomic(path, [{**averages, FORMAT_KEY: FORMAT_VERSION}, *rows])
+def write_metrics_file(path: Path, averages: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
+                       source_sha256: str) -> Path:
+    """Element 0 the averages with this module's `format_version` and the SHA-256 of the test_results.json that
+    was scored, then the rows; atomically."""
+    return write_json_atomic(path, [{**averages, FORMAT_KEY: FORMAT_VERSION, SOURCE_KEY: source_sha256}, *rows])
+
+
+def recorded_source(path: Path) -> str | None:
+    """The test_results.json SHA-256 a metrics file records; None for a file written without it (by an older
+    version or the original code) or one that can't be read."""
+    try:
+        summary = json.loads(Path(path).read_text(encoding="utf-8"))[0]
+    except (OSError, ValueError, LookupError, TypeError):
+        return None
+    value = summary.get(SOURCE_KEY) if isinstance(summary, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def recorded_settings(path: Path) -> Any:
+    """The `scored_with` settings a metrics file records (None when it records none)."""
+    try:
+        summary = json.loads(Path(path).read_text(encoding="utf-8"))[0]
+    except (OSError, ValueError, LookupError, TypeError):
+        return None
+    return summary.get(SETTINGS_KEY) if isinstance(summary, dict) else None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Whether a metrics file scored the answers its folder holds now: `current`, `stale` (it scored other
+    answers, or its test_results.json is gone) or `unverified` (it records no source: read as before, flagged)."""
+
+    status: str
+    reason: str
+
+
+def results_sha256(eval_dir: Path) -> str | None:
+    path = Path(eval_dir) / naming.TEST_RESULTS_FILE
+    return file_sha256(path) if path.is_file() else None
+
+
+def provenance(metrics_path: Path, current_sha256: str | None) -> Provenance:
+    """Compares what `metrics_path` records with the SHA-256 of the folder's test_results.json (None: absent)."""
+    recorded = recorded_source(metrics_path)
+    name = Path(metrics_path).name
+    if recorded is None:
+        return Provenance(UNVERIFIED, f"{name} does not record which test_results.json it scored (written before "
+                                      "this was recorded); rerun run_eval.py on this folder to verify it")
+    if current_sha256 is None:
+        return Provenance(STALE, f"{name} scored a {naming.TEST_RESULTS_FILE} that is no longer there")
+    if recorded != current_sha256:
+        return Provenance(STALE, f"{name} scored other answers ({naming.TEST_RESULTS_FILE} sha256 {recorded[:12]}, "
+                                 f"now {current_sha256[:12]}): rerun run_eval.py on this folder")
+    return Provenance(CURRENT, "")
+
+
+def check_current(metrics_path: Path, eval_dir: Path) -> Provenance:
+    """Raises DataError when `metrics_path` scored other answers than the folder's test_results.json; returns
+    the provenance otherwise (`unverified` is allowed: the caller says so)."""
+    found = provenance(metrics_path, results_sha256(eval_dir))
+    if found.status == STALE:
+        raise DataError(f"{metrics_path}: {found.reason}; its scores would be joined to other answers by qid")
+    return found
 
 
 @dataclass(frozen=True)
@@ -133,10 +211,24 @@ class MetricScores:
 
 @dataclass
 class RunScores:
-    """Every metric found in one eval folder, keyed by (answer kind, metric name)."""
+    """Every metric found in one eval folder, keyed by (answer kind, metric name). A metrics file that scored
+    other answers than the folder's test_results.json is left out and listed in `stale` (file -> reason); one
+    that does not record what it scored is used and listed in `unverified`."""
 
     metrics: dict[tuple[str, str], MetricScores] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    stale: dict[str, str] = field(default_factory=dict)
+    unverified: dict[str, str] = field(default_factory=dict)
+
+    def usable(self, path: Path, current_sha256: str | None) -> bool:
+        """Records `path`'s provenance; False when its scores must not be used."""
+        found = provenance(path, current_sha256)
+        if found.status == STALE:
+            self.stale[path.name] = found.reason
+            return False
+        if found.status == UNVERIFIED:
+            self.unverified[path.name] = found.reason
+        return True
 
 
 def as_score(value: Any) -> float | None:
@@ -226,10 +318,13 @@ def _judge_metric(scores: dict[str, MetricScores], judge: str) -> MetricScores |
 def read_run(eval_dir: Path) -> RunScores:
     """All metrics of one eval folder. Judge metrics are named after the judge (`gemma`)."""
     result = RunScores()
+    current = results_sha256(eval_dir)
     for name, kind in ((naming.OPEN_METRICS_FILE, OPEN), (naming.CLOSED_METRICS_FILE, CLOSED)):
         path = eval_dir / name
         if path.is_file():
             result.files.append(name)
+            if not result.usable(path, current):
+                continue
             for metric, scores in read_metrics_file(path, TRADITIONAL).items():
                 result.metrics[(kind, metric)] = scores
     for path in sorted(eval_dir.glob("*_metrics*.json")):
@@ -238,6 +333,8 @@ def read_run(eval_dir: Path) -> RunScores:
             continue
         judge, kind = parsed
         result.files.append(path.name)
+        if not result.usable(path, current):
+            continue
         scores = _judge_metric(read_metrics_file(path, judge), judge)
         if scores is not None:
             result.metrics[(kind, judge)] = scores

@@ -184,7 +184,8 @@ def test_missing_and_unreadable_images_are_listed_before_the_model_loads(tmp_pat
     result = _run("inference.py", *PRETRAINED, *SHIFT, *_paths(data_root, experiments, tiny_llava_dir), "split=iid",
                   *FAST, hydra_dir=tmp_path / "h")
     error = _one_line_error(result)
-    assert "2 of the 2 images of SLAKE_test_iid_modality_X-Ray are missing or unreadable" in error
+    assert ("2 of the 2 image files of SLAKE_test_iid_modality_X-Ray are missing or unreadable, asked about by 2 "
+            "of its 2 questions") in error
     assert f"qid 2001: {images / 'xmlab2001' / 'source.png'} does not exist" in error
     assert f"qid 2002: {images / 'xmlab2002' / 'source.png'} cannot be read as an image" in error
     assert "Loading weights" not in result.stderr and "1001" not in error

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sure_vqa import eval_folder, naming
+from sure_vqa import eval_folder, graceful_stop, naming, system_errors
+from sure_vqa.atomic_io import file_sha256
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.evaluate.metrics.traditional import score_closed_rows, score_open_rows, yes_no_categories
 from sure_vqa.evaluate.settings import CategorySplit, EvaluationSettings
@@ -133,6 +134,52 @@ def run_evaluation(cfg: Mapping[str, Any]) -> EvaluationResult:
     return evaluate(EvaluationSettings.from_config(cfg))
 
 
+def scored_with(settings: EvaluationSettings, file_kind: str) -> dict[str, Any]:
+    """What decides a metrics file's scores besides the answers (recorded in it as `scored_with`): the extra
+    open metrics for the open traditional file, the judge's identity, prompt, mode and agreement for a judge file."""
+    if file_kind == "open":
+        return {"extra_metrics": [metric.name for metric in settings.extras]}
+    if file_kind == "closed":
+        return {}
+    judge = settings.judge
+    assert judge is not None
+    open_version, closed_versions = _prompt_versions(judge.prompts())
+    return {"judge_identity": judge.identity, "prompt_version": open_version if file_kind == "judge_open" else
+            closed_versions, "mode": judge.mode, "agreement": judge.agreement}
+
+
+def _requested_files(settings: EvaluationSettings) -> dict[str, str]:
+    """file kind -> file name of every metrics file these settings write."""
+    files = {}
+    if settings.traditional:
+        files.update(open=naming.OPEN_METRICS_FILE, closed=naming.CLOSED_METRICS_FILE)
+    open_file, closed_file = naming.judge_metrics_files(settings.judge_name)
+    if settings.judge_open:
+        files["judge_open"] = open_file
+    if settings.judge_closed:
+        files["judge_closed"] = closed_file
+    return files
+
+
+def outdated_files(settings: EvaluationSettings) -> dict[str, str]:
+    """file name -> why it must be (re)computed, for every metrics file these settings write that is missing,
+    scored other answers than the folder's test_results.json now holds, does not record which (unverified), or
+    was scored with other settings. Empty: the folder's metrics are current and evaluation can be skipped."""
+    current = eval_folder.results_sha256(settings.eval_dir)
+    outdated = {}
+    for kind, name in _requested_files(settings).items():
+        path = settings.eval_dir / name
+        if not path.is_file():
+            outdated[name] = "missing"
+            continue
+        found = eval_folder.provenance(path, current)
+        if found.status != eval_folder.CURRENT:
+            outdated[name] = found.reason
+        elif eval_folder.recorded_settings(path) != scored_with(settings, kind):
+            outdated[name] = "scored with other settings"
+    return outdated
+
+
 def evaluate(settings: EvaluationSettings) -> EvaluationResult:
     folder = settings.eval_dir
     results_file = folder / naming.TEST_RESULTS_FILE
@@ -141,13 +188,18 @@ def evaluate(settings: EvaluationSettings) -> EvaluationResult:
                "the eval folder of these settings (dataset, shift, split, model_type, seed, no_image, corruption)")
         raise ConfigError(f"{results_file} does not exist ({how}); run inference.py with the same settings first, "
                           "or point eval_dir=PATH at a folder that holds test_results.json")
-    with run_lock(folder, LOCK_STAGE, wait=settings.wait_for_lock):
+    with system_errors.writing_to(folder), graceful_stop.stoppable(), \
+            run_lock(folder, LOCK_STAGE, wait=settings.wait_for_lock):
         return _evaluate(settings, results_file)
 
 
 def _evaluate(settings: EvaluationSettings, results_file: Path) -> EvaluationResult:
     folder, judge = settings.eval_dir, settings.judge
+    source = file_sha256(results_file)  # recorded in every metrics file written below
     rows = eval_folder.read_test_results(results_file)
+    if file_sha256(results_file) != source:
+        raise DataError(f"{results_file} changed while it was being read (is inference still writing it?); "
+                        "rerun when it is finished")
     replaced: list[Path] = []
     if judge is not None:  # before anything is written: a changed judge must not replace a file silently
         replaced = judge_files_to_replace(judge, folder, settings.judge_open, settings.judge_closed,
@@ -164,10 +216,13 @@ def _evaluate(settings: EvaluationSettings, results_file: Path) -> EvaluationRes
         open_results = score_open_rows(open_rows, [metric.name for metric in settings.extras])
         closed_results = score_closed_rows(closed_rows, categories)
         closed_results[0]["categories_source"] = sources
-        result.files["open"] = eval_folder.write_metrics_file(folder / naming.OPEN_METRICS_FILE, open_results[0],
-                                                              open_results[1:])
-        result.files["closed"] = eval_folder.write_metrics_file(folder / naming.CLOSED_METRICS_FILE,
-                                                                closed_results[0], closed_results[1:])
+        result.files["open"] = eval_folder.write_metrics_file(
+            folder / naming.OPEN_METRICS_FILE, {**open_results[0], eval_folder.SETTINGS_KEY: scored_with(settings, "open")},
+            open_results[1:], source)
+        result.files["closed"] = eval_folder.write_metrics_file(
+            folder / naming.CLOSED_METRICS_FILE, {**closed_results[0], eval_folder.SETTINGS_KEY: scored_with(settings, "closed")},
+            closed_results[1:], source)
+        graceful_stop.check("the traditional metrics files are written; rerun the same command for the judge")
 
     if judge is not None:
         for path in replaced:
@@ -176,7 +231,9 @@ def _evaluate(settings: EvaluationSettings, results_file: Path) -> EvaluationRes
             log.warning("%s was scored with other judge settings; kept as %s", path.name, backup.name)
         _run_judge(judge, settings.judge_cache_root or folder, folder,
                    open_rows if settings.judge_open else None,
-                   closed_rows if settings.judge_closed else None, categories, result)
+                   closed_rows if settings.judge_closed else None, categories, result,
+                   {kind: {eval_folder.SETTINGS_KEY: scored_with(settings, kind)} for kind in ("judge_open", "judge_closed")},
+                   source)
     for path in result.files.values():
         log.info("wrote %s", path)
     return result
@@ -190,6 +247,8 @@ def _run_judge(
     closed_rows: Sequence[dict[str, Any]] | None,
     categories: Sequence[list[str] | None],
     result: EvaluationResult,
+    recorded: Mapping[str, Mapping[str, Any]],
+    source: str,
 ) -> None:
     from sure_vqa.evaluate.judge import rubrics
     from sure_vqa.evaluate.judge.agreement import agreement
@@ -251,7 +310,8 @@ def _run_judge(
                 judgments, summary, generated = judge(items(open_rows, [rubrics.OPEN] * len(open_rows)), cache,
                                                       _prompt_versions(prompts)[0])
                 result.files["judge_open"] = eval_folder.write_metrics_file(
-                    folder / open_file, summary, file_rows(open_rows, judgments, generated))
+                    folder / open_file, {**summary, **recorded["judge_open"]},
+                    file_rows(open_rows, judgments, generated), source)
             if closed_rows is not None:
                 kinds = [rubrics.route(r["answer_type"], c) for r, c in zip(closed_rows, categories, strict=True)]
                 judgments, summary, generated = judge(items(closed_rows, kinds), cache, _prompt_versions(prompts)[1])
@@ -263,7 +323,8 @@ def _run_judge(
                 rows_out = file_rows(closed_rows, judgments, generated)
                 for row, row_categories in zip(rows_out, categories, strict=True):
                     row["categories"] = row_categories
-                result.files["judge_closed"] = eval_folder.write_metrics_file(folder / closed_file, summary, rows_out)
+                result.files["judge_closed"] = eval_folder.write_metrics_file(
+                    folder / closed_file, {**summary, **recorded["judge_closed"]}, rows_out, source)
     finally:
         if backend and hasattr(backend[0], "close"):
             backend[0].close()

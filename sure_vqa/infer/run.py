@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sure_vqa import eval_folder, naming
+from sure_vqa import eval_folder, graceful_stop, naming, system_errors
 from sure_vqa.atomic_io import write_json_atomic
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.data.records import QARecord
@@ -145,11 +145,11 @@ def _load_records(run: InferenceRun) -> list[QARecord]:
     )
     if not records:
         raise DataError(f"split {run.test_split_name} has no questions; check data_shift and ood_value")
-    seen: set[str] = set()
-    for record in records:
-        if record.qid in seen:
-            raise DataError(f"split {run.test_split_name} has question id {record.qid!r} twice; ids must be unique")
-        seen.add(record.qid)
+    repeated = eval_folder.repeated_qids(record.qid for record in records)
+    if repeated:
+        spellings, count = repeated[0]
+        raise DataError(f"split {run.test_split_name} has question id {' / '.join(map(repr, spellings))} {count} "
+                        "times; ids must be unique (ids that differ only in surrounding spaces are the same)")
     return records
 
 
@@ -178,7 +178,8 @@ def run_inference(cfg: Mapping[str, Any]) -> Path:
         return run.results_file
     if not run.no_image:
         check_images(run, records)  # every missing or unreadable image, before a model loads
-    with run_lock(run.eval_dir, LOCK_STAGE, state.process_index, wait=run.wait_for_lock):
+    with system_errors.writing_to(run.eval_dir), graceful_stop.stoppable(), \
+            run_lock(run.eval_dir, LOCK_STAGE, state.process_index, wait=run.wait_for_lock):
         if run.results_file.exists():  # finished by the run this one waited for
             _skip_finished(run, settings, expected)
             return run.results_file
@@ -192,16 +193,20 @@ def check_images(run: InferenceRun, records: Sequence[QARecord]) -> None:
     from sure_vqa.images.loading import image_file_problem
 
     problems = []
+    checked: dict[Path, str | None] = {}  # an image file asked about by several questions is read once
     for record in records:
         path = record_image_path(run.dataset_root, run.dataset, record)
-        problem = image_file_problem(path)
-        if problem is not None:
-            problems.append(f"qid {record.qid}: {path} {problem}")
+        if path not in checked:
+            checked[path] = image_file_problem(path)
+        if checked[path] is not None:
+            problems.append((record.qid, path, checked[path]))
     if problems:
-        shown = "; ".join(problems[:MAX_LISTED_PROBLEMS])
+        shown = "; ".join(f"qid {qid}: {path} {problem}" for qid, path, problem in problems[:MAX_LISTED_PROBLEMS])
         more = f"; and {len(problems) - MAX_LISTED_PROBLEMS} more" if len(problems) > MAX_LISTED_PROBLEMS else ""
-        raise DataError(f"{len(problems)} of the {len(records)} images of {run.test_split_name} are missing or "
-                        f"unreadable (is paths.dataset_root right?): {shown}{more}")
+        bad_files = len({path for _, path, _ in problems})
+        raise DataError(f"{bad_files} of the {len(checked)} image files of {run.test_split_name} are missing or "
+                        f"unreadable, asked about by {len(problems)} of its {len(records)} questions (is "
+                        f"paths.dataset_root right?): {shown}{more}")
 
 
 def _run_locked(run: InferenceRun, records: Sequence[QARecord], settings: Mapping[str, Any], expected: str,
@@ -244,6 +249,7 @@ def _generate(run: InferenceRun, records: Sequence[QARecord], indices: Sequence[
     from sure_vqa.infer.generation.inputs import ImageSettings, QuestionInputs, as_list
     from sure_vqa.infer.generation.prediction_log import PredictionLog
     from sure_vqa.models.prompting import prompt_text
+    from sure_vqa.worker_processes import DieWithParent
 
     generator = load_generator(run.backend, LoadRequest(
         base_model_path=str(run.base_model_path), model_dir=None if run.pretrained else str(run.model_dir),
@@ -263,9 +269,17 @@ def _generate(run: InferenceRun, records: Sequence[QARecord], indices: Sequence[
     order = sorted(indices, key=lambda i: (-length_of[i], i))
     inputs = QuestionInputs(records, order, image_settings,
                             functools.partial(record_image_path, run.dataset_root, run.dataset))
-    loader = DataLoader(inputs, batch_size=run.batch_size, num_workers=run.num_workers, collate_fn=as_list)
+    loader = DataLoader(inputs, batch_size=run.batch_size, num_workers=run.num_workers, collate_fn=as_list,
+                        worker_init_fn=DieWithParent() if run.num_workers else None)
     log_path = run.eval_dir / naming.prediction_log_name(state.process_index)
     rank = f" [rank {state.process_index}/{state.num_processes}]" if state.num_processes > 1 else ""
+    answered = len(records) - len(indices)  # by earlier runs (all ranks)
+
+    def kept() -> str:
+        return (f"{answered} of the {len(records)} answers of {run.run_name} are kept in {log_path}; rerun the same "
+                "command to continue from there")
+
+    graceful_stop.check(kept)  # asked to stop while the model loaded
     with PredictionLog(log_path, expected, settings) as prediction_log, tqdm(
         total=len(order), unit=" samples", desc=f"{run.run_name}{rank}", dynamic_ncols=True,
     ) as progress:
@@ -276,6 +290,8 @@ def _generate(run: InferenceRun, records: Sequence[QARecord], indices: Sequence[
             for record, item, answer in zip(questions, batch, answers, strict=True):
                 prediction_log.append(result_row(record, answer, item.extras))
             progress.update(len(batch))
+            answered += len(batch)
+            graceful_stop.check(kept)  # the batch in hand is in the log
 
 
 def split_selection(run: InferenceRun) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from sure_vqa import naming
+from sure_vqa import eval_folder, naming
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.eval_folder import read_judge_scores
 from sure_vqa.evaluate.metrics import registry as metric_registry
@@ -91,6 +91,13 @@ def load_human_scores(eval_dir: Path, answer_kind: str, raters: Sequence[str] | 
     return table.sort_index()
 
 
+def _check_current(metrics_path: Path, eval_dir: Path) -> None:
+    """Scores are joined to the raters' by qid: a file of other answers is refused, an unverified one named."""
+    found = eval_folder.check_current(metrics_path, eval_dir)
+    if found.status == eval_folder.UNVERIFIED:
+        log.warning("%s", found.reason)
+
+
 def load_automatic_scores(eval_dir: Path, answer_kind: str, judge: str | None) -> tuple[pd.DataFrame, str | None]:
     """qid x scorer table of the judge's and the traditional metrics' scores (NaN for judge failures).
 
@@ -102,6 +109,7 @@ def load_automatic_scores(eval_dir: Path, answer_kind: str, judge: str | None) -
     if judge:
         judge_path = eval_dir / naming.judge_metrics_files(judge)[0 if answer_kind == "open" else 1]
         if judge_path.is_file():
+            _check_current(judge_path, eval_dir)
             judge_column = f"LLM judge ({judge})"
             scores = read_judge_scores(judge_path, judge)
             columns[judge_column] = pd.Series({q: np.nan if s is None else s for q, s in scores.items()}, dtype=float)
@@ -113,6 +121,7 @@ def load_automatic_scores(eval_dir: Path, answer_kind: str, judge: str | None) -
     else:
         metric_columns = list(metric_registry.CLOSED_COLUMNS)
     if metrics_path.is_file():
+        _check_current(metrics_path, eval_dir)
         rows = _read_rows(metrics_path)
         for column in metric_columns:
             key = column.key

@@ -25,7 +25,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from sure_vqa.config import ConfigError
-from sure_vqa.rater.db import RaterNameError, RaterTaken, RatingStore, RequestConflict, canonical_rater_name
+from sure_vqa.rater.db import (
+    RATER_NAME_RULE,
+    REQUEST_ID_RULE,
+    RaterNameError,
+    RaterTaken,
+    RatingStore,
+    RequestConflict,
+    canonical_rater_name,
+)
 from sure_vqa.rater.rubric import SCALES
 from sure_vqa.rater.study import Study, StudyItem
 
@@ -196,8 +204,8 @@ def create_app(studies: Sequence[Study], store: RatingStore) -> FastAPI:
     def login(body: LoginRequest, request: Request, response: Response) -> dict[str, Any]:
         try:
             rater = canonical_rater_name(body.name)
-        except RaterNameError as err:
-            raise HTTPException(422, str(err)) from None
+        except RaterNameError:  # the reply names the rule, never the input (docs/rater_study.md)
+            raise HTTPException(422, f"the rater name is not valid; {RATER_NAME_RULE}") from None
         if store.rater_exists(rater):
             cookie_rater, _, cookie_token = request.cookies.get(COOKIE_NAME, "").partition(".")
             if body.code and store.verify_rater(rater, body.code.strip()):
@@ -261,15 +269,17 @@ def create_app(studies: Sequence[Study], store: RatingStore) -> FastAPI:
     def rate(study: StudyDep, body: RatingRequest, rater: RaterName) -> dict[str, Any]:
         item = study.item(body.qid)
         if item is None:
-            raise HTTPException(404, f"question {body.qid!r} is not part of study {study.study_id}")
+            raise HTTPException(404, f"the question is not part of study {study.study_id}")
+        scale = study.scale_of(item)
         try:
-            score = study.scale_of(item).check(body.score)
-        except ValueError as err:
-            raise HTTPException(422, str(err)) from None
+            score = scale.check(body.score)
+        except ValueError:
+            raise HTTPException(422, f"the score is not on the {scale.name} scale; valid scores: "
+                                     f"{scale.valid_text()}") from None
         try:
             saved = store.save_rating(study.study_id, rater, item.qid, score, body.request_id)
-        except ValueError as err:
-            raise HTTPException(422, str(err)) from None
+        except ValueError:
+            raise HTTPException(422, f"request_id is not valid; {REQUEST_ID_RULE}") from None
         except RequestConflict:
             raise HTTPException(409, f"request_id {body.request_id!r} was already used for another rating") from None
         rated = len(store.ratings_of(study.study_id, rater))

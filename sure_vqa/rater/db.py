@@ -73,14 +73,16 @@ class SavedRating:
     duplicate: bool  # the request id was seen before: nothing was written again
 
 
+# What a valid rater name and request id look like (the app's 422 replies say this without the input).
+RATER_NAME_RULE = "use 1-40 letters, digits, '-' or '_' (spaces become '_'), starting with a letter or digit"
+REQUEST_ID_RULE = "use 8-64 letters, digits, '-' or '_'"
+
+
 def canonical_rater_name(name: str) -> str:
     """Lower case, inner white space as `_`: the form used in the database and the export file name."""
     canonical = "_".join(str(name).strip().lower().split())
     if not RATER_NAME_PATTERN.match(canonical):
-        raise RaterNameError(
-            f"rater name {name!r} is not valid; use 1-40 letters, digits, '-' or '_' (spaces become '_'), "
-            "starting with a letter or digit"
-        )
+        raise RaterNameError(f"rater name {name!r} is not valid; {RATER_NAME_RULE}")
     return canonical
 
 
@@ -166,7 +168,7 @@ class RatingStore:
         The caller has verified the rater and checked the score against the item's scale.
         """
         if not REQUEST_ID_PATTERN.match(request_id):
-            raise ValueError(f"request_id {request_id!r} is not valid; use 8-64 letters, digits, '-' or '_'")
+            raise ValueError(f"request_id {request_id!r} is not valid; {REQUEST_ID_RULE}")
         now = _now()
         with self._transaction() as conn:
             seen = conn.execute(

@@ -269,6 +269,11 @@ def create_study(
 
     rows = load_test_results(results_path)
     judge_scores: dict[str, float | None] | None = None
+    for scored in (judge_path, eval_dir / naming.CLOSED_METRICS_FILE):  # joined to the answers by qid below
+        if scored is not None and scored.is_file():
+            found = eval_folder.check_current(scored, eval_dir)
+            if found.status == eval_folder.UNVERIFIED:
+                log.warning("%s", found.reason)
     if judge_path is not None and judge_path.is_file():
         judge_scores = eval_folder.read_judge_scores(judge_path, settings.judge or "")
     elif settings.stratify_by_judge:

@@ -10,8 +10,10 @@ From Python (the demo): `run_study(compose_study([...overrides]))`, or `run_cell
 
 Each step builds its stage's own config (config/train, config/inference, config/eval) from the study's settings
 and calls that stage, so a study runs exactly what the single commands run. Each step is skipped when its output
-is there: a finished experiment folder, a test_results.json, the metrics files; so a rerun (or a requeued Slurm
-job) continues where the last one stopped. The stages also skip finished work themselves.
+is there and was made from the inputs there now: a finished experiment folder, a test_results.json whose
+fingerprint matches the model, split and settings, metrics files that record the current test_results.json
+(docs/evaluation.md#which-answers-a-metrics-file-scored); so a rerun (or a requeued Slurm job) continues where the
+last one stopped, and answers that changed are scored again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sure_vqa import eval_folder, naming, runs
+from sure_vqa import graceful_stop, naming, runs
 from sure_vqa.config import CONFIG_DIR, ConfigError, check_choice, compose, load_env, run_entry, run_hydra_app
 from sure_vqa.models import methods
 from sure_vqa.study import grid as study_grid
@@ -86,15 +88,24 @@ class CellReport:
 
 def _evaluate(cfg: Mapping[str, Any], values: Mapping[str, Any], eval_dir: Path, report: CellReport,
               step: str) -> None:
-    from sure_vqa.evaluate.run import run_evaluation
+    """Scores the run unless every metrics file records the run's current test_results.json and settings
+    (docs/evaluation.md#which-answers-a-metrics-file-scored): metrics of answers that changed are redone."""
+    from sure_vqa.evaluate.run import evaluate, outdated_files
+    from sure_vqa.evaluate.settings import EvaluationSettings
 
     metric_type = list(_plain(cfg["metric_type"]))
-    if all((eval_dir / name).is_file() for name in eval_folder.metric_files(metric_type, str(cfg["judge"]["name"]))):
-        report.add(step, "skipped (metrics exist)")
-        return
     eval_values = {**values, "metric_type": metric_type, "judge": _plain(cfg["judge"]), "eval_dir": str(eval_dir)}
-    run_evaluation(stage_config(EVAL_CONFIG, cfg, eval_values, cfg["stages"].get("evaluation")))
-    report.add(step, "done")
+    settings = EvaluationSettings.from_config(stage_config(EVAL_CONFIG, cfg, eval_values,
+                                                           cfg["stages"].get("evaluation")))
+    outdated = outdated_files(settings)
+    if not outdated:
+        report.add(step, "skipped (metrics are current)")
+        return
+    if any(reason != "missing" for reason in outdated.values()):
+        log.warning("[study] rescoring %s: %s", eval_dir,
+                    "; ".join(f"{name}: {reason}" for name, reason in outdated.items()))
+    evaluate(settings)
+    report.add(step, "done" if all(reason == "missing" for reason in outdated.values()) else "rescored")
 
 
 def _cell_name(cfg: Mapping[str, Any], method: str, train_no_image: bool) -> str:
@@ -169,13 +180,16 @@ def _model_cell(cfg: Mapping[str, Any], method: str, train_no_image: bool, steps
         inference_cfg = stage_config(config_name, cfg, values, cfg["stages"].get("inference"))
         eval_dir = runs.eval_dir(inference_cfg)
         step = f"{eval_dir.name}"
-        if (eval_dir / naming.TEST_RESULTS_FILE).is_file():
-            report.add(f"infer {step}", "skipped (test_results.json exists)")
-        elif "inference" in steps:
+        existed = (eval_dir / naming.TEST_RESULTS_FILE).is_file()
+        if "inference" in steps:
             from sure_vqa.infer.run import run_inference
 
+            # Also for a finished run: the stage skips it only if it was made by this model, split and settings
+            # (its fingerprint), and stops with the reason otherwise, instead of the study scoring stale answers.
             run_inference(inference_cfg)
-            report.add(f"infer {step}", "done")
+            report.add(f"infer {step}", "skipped (test_results.json is current)" if existed else "done")
+        elif existed:
+            report.add(f"infer {step}", "skipped (test_results.json exists; inference not in steps)")
         else:
             continue
         if "evaluation" in steps:
@@ -256,7 +270,12 @@ def run_study(cfg: Mapping[str, Any], progress: bool = True) -> list[CellReport]
 
     runs.experiment_root(cfg)  # fail early on an unset root
     cells = list(grid_cells(cfg))  # every entry is checked before the first step runs
-    reports = [run_cell(cell) for cell in tqdm(cells, desc="study", unit="cell", disable=not progress)]
+    reports: list[CellReport] = []
+    with graceful_stop.stoppable():  # a stage stops at its next safe point; between cells, here
+        for cell in tqdm(cells, desc="study", unit="cell", disable=not progress):
+            graceful_stop.check(f"{len(reports)} of the {len(cells)} cells are done; rerun the same command to "
+                                "continue (finished steps are skipped)")
+            reports.append(run_cell(cell))
     if "report" in cfg["steps"]:
         html = run_report(cfg)
         print(f"report: {html}", flush=True)

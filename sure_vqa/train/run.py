@@ -9,6 +9,7 @@ is (see sure_vqa.models.experiment_folder). The loop is the Hugging Face Trainer
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sure_vqa import naming, runs
+from sure_vqa import graceful_stop, naming, runs, system_errors
 from sure_vqa.atomic_io import write_text_atomic
 from sure_vqa.config import ConfigError, check_choice, check_flag
 from sure_vqa.models import experiment_folder as folder
@@ -257,7 +258,8 @@ def train_model(cfg: Mapping[str, Any], callbacks: Sequence[Any] = ()) -> Traini
     if folder.is_finished(p.model_dir):
         return _already_trained(p)
     rank = int(os.environ.get("RANK", "0"))
-    with run_lock(p.model_dir, LOCK_STAGE, rank, wait=p.wait_for_lock):  # before the model loads
+    with system_errors.writing_to(p.model_dir), graceful_stop.stoppable(), \
+            run_lock(p.model_dir, LOCK_STAGE, rank, wait=p.wait_for_lock):  # before the model loads
         if folder.is_finished(p.model_dir):  # finished by the run this one waited for
             return _already_trained(p)
         return _train_locked(p, callbacks)
@@ -272,7 +274,7 @@ def _already_trained(p: TrainPlan) -> TrainingOutcome:
 
 def _train_locked(p: TrainPlan, callbacks: Sequence[Any]) -> TrainingOutcome:
     from sure_vqa.train.data import VQACollator, pad_token_id
-    from sure_vqa.train.trainer import VLMTrainer
+    from sure_vqa.train.trainer import StopOnSignal, VLMTrainer
 
     folder.check_resumable(p.model_dir, p.resolved)
     model, processor = build_model(p)
@@ -291,21 +293,35 @@ def _train_locked(p: TrainPlan, callbacks: Sequence[Any]) -> TrainingOutcome:
     if args.world_size != p.world_size:
         raise ConfigError(f"the launcher started {p.world_size} processes (WORLD_SIZE) but the Trainer joined "
                           f"{args.world_size}; launch with accelerate launch or torchrun (docs/training.md)")
+    stop = StopOnSignal()
     trainer = VLMTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=VQACollator(pad_token_id(processor)),
-        callbacks=list(callbacks), projector_lr=p.projector_lr, lengths=dataset.lengths, sampler_seed=p.seed,
+        callbacks=[*callbacks, stop], projector_lr=p.projector_lr, lengths=dataset.lengths, sampler_seed=p.seed,
     )
     checkpoint = folder.last_checkpoint(p.model_dir)
     if checkpoint is not None:
         print(f"resuming from {checkpoint}", flush=True)
         trainer.resume_loss_total(checkpoint)
+    graceful_stop.check(lambda: _kept(p, checkpoint))  # asked to stop while the model loaded
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if stop.stopped_at is not None:
+        trainer.accelerator.wait_for_everyone()
+        graceful_stop.check(lambda: _kept(p, folder.last_checkpoint(p.model_dir), trainer.state.max_steps))
     train_loss = trainer.whole_run_train_loss(float(output.training_loss))
     _finish(p, trainer, model, processor, train_loss, num_records=len(dataset))
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         print(f"trained: {p.model_dir}", flush=True)
     return TrainingOutcome(model_dir=p.model_dir, model=model, trainer=trainer)
+
+
+def _kept(p: TrainPlan, checkpoint: Path | None, max_steps: int | None = None) -> str:
+    """What a stopped training run leaves for the rerun."""
+    if checkpoint is None:
+        return f"no step was trained since the start; rerun the same command to train {p.model_dir.name}"
+    step = json.loads((checkpoint / naming.TRAINER_STATE_FILE).read_text(encoding="utf-8"))["global_step"]
+    of = f" of {max_steps}" if max_steps else ""
+    return f"training reached step {step}{of}, saved in {checkpoint}; rerun the same command to resume from it"
 
 
 def train(cfg: Mapping[str, Any]) -> Path:

@@ -11,12 +11,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from sure_vqa import naming
+from sure_vqa import graceful_stop, naming
 from sure_vqa.atomic_io import write_json_atomic
 from sure_vqa.models import parts
+from sure_vqa.worker_processes import DieWithParent
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +85,23 @@ class VLMTrainer(Trainer):
             self.loss_sum_before = None
 
     def whole_run_train_loss(self, session_loss: float) -> float:
-        """The mean loss per optimiser step over the whole run; written into the final log entry too."""
+        """The mean loss per optimiser step over the whole run (the value `log` printed and recorded)."""
         if self.loss_sum_before is None:  # the resumed checkpoint had no loss sum
             return session_loss
-        steps = max(self.state.global_step, 1)
-        mean = (self.loss_sum_before + self._total_loss_scalar) / steps
-        for entry in reversed(self.state.log_history):
-            if "train_loss" in entry:
-                entry["train_loss"] = mean
-                break
-        return mean
+        return (self.loss_sum_before + self._total_loss_scalar) / max(self.state.global_step, 1)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # The final `train_loss` as the whole run's mean before it is printed on the console and kept in
+        # log_history: transformers' value covers only the steps since a resume.
+        if "train_loss" in logs and self.loss_sum_before is not None:
+            logs = {**logs, "train_loss": self.whole_run_train_loss(float(logs["train_loss"]))}
+        super().log(logs, start_time)
+
+    def get_train_dataloader(self) -> Any:
+        loader = super().get_train_dataloader()
+        if self.args.dataloader_num_workers:  # workers end with this process, even on SIGKILL
+            loader.worker_init_fn = DieWithParent(then=loader.worker_init_fn)
+        return loader
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -115,3 +123,18 @@ class VLMTrainer(Trainer):
                 generator=torch.Generator().manual_seed(self.sampler_seed),
             )
         return super()._get_train_sampler(train_dataset)
+
+
+class StopOnSignal(TrainerCallback):
+    """On SIGTERM/SIGINT (sure_vqa.graceful_stop), ends training after the optimiser step in hand and has the
+    Trainer save a checkpoint at that step, so a rerun resumes there (docs/training.md#stopping-and-resuming)."""
+
+    def __init__(self) -> None:
+        self.stopped_at: int | None = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if graceful_stop.requested() is not None:
+            control.should_save = True
+            control.should_training_stop = True
+            self.stopped_at = state.global_step
+        return control

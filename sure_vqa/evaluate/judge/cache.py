@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from sure_vqa import system_errors
 from sure_vqa.config import DataError
 
 _SCHEMA = """
@@ -64,7 +65,7 @@ class JudgeCache:
     def put_many(self, replies: Mapping[str, str], prompt_ids: Mapping[str, str], judge_identity: str) -> None:
         """Stores replies in one transaction (all or none)."""
         now = time.time()
-        with self._db:
+        with system_errors.writing_to(self.path), self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO judge_replies VALUES (?, ?, ?, ?, ?)",
                 [(key, reply, prompt_ids[key], judge_identity, now) for key, reply in replies.items()],

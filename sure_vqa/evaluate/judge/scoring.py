@@ -19,6 +19,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from sure_vqa import graceful_stop
 from sure_vqa.evaluate.judge.backends import JudgeBackend
 from sure_vqa.evaluate.judge.cache import JudgeCache, fingerprint
 from sure_vqa.evaluate.judge.distribution import (
@@ -208,6 +209,8 @@ def _ask(
             replies.update(new)
             stats.asked += len(batch)
             bar.update(len(batch))
+            graceful_stop.check(lambda: f"{stats.asked} new judge replies are kept in the judge cache {cache.path} "
+                                "(with every earlier one); rerun the same command: they are not asked again")
 
 
 def summarize(

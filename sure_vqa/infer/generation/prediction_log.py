@@ -182,8 +182,12 @@ class PredictionLog:
         """Writes one prediction as one line and flushes it, so a kill loses at most the line being written."""
         if self._handle is None:
             raise RuntimeError("PredictionLog.append outside its `with` block")
-        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self._handle.flush()
+        try:
+            self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._handle.flush()
+        except OSError as err:  # a full disk: name the log (the rows before this one are kept)
+            err.filename = err.filename or str(self.path)
+            raise
 
     def __exit__(self, *exc: object) -> None:
         if self._handle is not None:

@@ -81,7 +81,8 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
     agreement = judge_agreement(found.runs, read)
     summary = summary_table(shifts, read, settings)
     corruptions = corruption_table(shifts, read)
-    missing = missing_table(missing_runs(found, shifts, settings.swaps), read.problems, found.unplaced)
+    missing = missing_table(missing_runs(found, shifts, settings.swaps), read.problems, found.unplaced, read.stale,
+                            read.unverified)
     figures: dict[tuple[str, str, str], bytes] = {}
     for shift, rows in summary.groupby("shift", sort=False):
         for kind in (OPEN, CLOSED):
@@ -100,6 +101,8 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
         "model folders": str(len(found.models)),
         "eval runs": str(len(found.runs)),
         "missing or incomplete": str(len(missing)),
+        "metrics files of other answers (stale, not used)": str(len(read.stale)),
+        "metrics files that do not record their answers (unverified, used)": str(len(read.unverified)),
         "judges": "; ".join(sorted({v for text in summary["judge_version"].dropna() for v in text.split("; ")}))
         or "none found",
         **({"judge agreement, score vs generate mode": agreement} if agreement else {}),

@@ -62,11 +62,17 @@ def metric_order(metric: str, source: str) -> tuple:
 
 
 class ScoreReader:
-    """Reads each run's metrics once; an unreadable file is recorded as a problem instead of stopping the report."""
+    """Reads each run's metrics once; an unreadable file is recorded as a problem instead of stopping the report.
+
+    A metrics file that scored other answers than its folder's test_results.json holds now is not used and is
+    listed in `stale`; one that does not record which answers it scored is used and listed in `unverified`
+    (docs/evaluation.md#which-answers-a-metrics-file-scored)."""
 
     def __init__(self) -> None:
         self.cache: dict[Path, RunScores] = {}
         self.problems: list[tuple[Path, str]] = []
+        self.stale: list[tuple[Path, str]] = []
+        self.unverified: list[tuple[Path, str]] = []
 
     def __call__(self, run: Run | None) -> RunScores | None:
         if run is None:
@@ -77,6 +83,9 @@ class ScoreReader:
             except DataError as err:
                 self.problems.append((run.path, str(err)))
                 self.cache[run.path] = RunScores()
+            scores = self.cache[run.path]
+            self.stale += [(run.path / name, reason) for name, reason in scores.stale.items()]
+            self.unverified += [(run.path / name, reason) for name, reason in scores.unverified.items()]
         return self.cache[run.path]
 
 
@@ -236,12 +245,20 @@ def corruption_table(shifts: Mapping[Shift, ShiftRuns], read: ScoreReader) -> pd
 MISSING_COLUMNS = ["dataset", "shift", "what", "seed", "split", "run", "path", "reason"]
 
 
+STALE_METRICS, UNVERIFIED_METRICS = "stale metrics (not used)", "unverified metrics (used)"
+
+
 def missing_table(missing: Sequence[Any], problems: Sequence[tuple[Path, str]],
-                  unplaced: Sequence[tuple[Path, str]]) -> pd.DataFrame:
-    """Missing or incomplete runs, unreadable metrics files, and folders that could not be placed."""
+                  unplaced: Sequence[tuple[Path, str]], stale: Sequence[tuple[Path, str]] = (),
+                  unverified: Sequence[tuple[Path, str]] = ()) -> pd.DataFrame:
+    """Missing or incomplete runs, unreadable metrics files, metrics files of other answers (stale) or of
+    unrecorded ones (unverified), and folders that could not be placed."""
     rows = [m.row() for m in missing]
     rows += [{"dataset": None, "shift": None, "what": "unreadable metrics", "seed": None, "split": None,
               "run": path.name, "path": str(path), "reason": reason} for path, reason in problems]
+    rows += [{"dataset": None, "shift": None, "what": what, "seed": None, "split": None,
+              "run": path.parent.name, "path": str(path), "reason": reason}
+             for what, found in ((STALE_METRICS, stale), (UNVERIFIED_METRICS, unverified)) for path, reason in found]
     rows += [{"dataset": None, "shift": None, "what": "not used", "seed": None, "split": None, "run": path.name,
               "path": str(path), "reason": reason} for path, reason in unplaced]
     frame = pd.DataFrame(rows, columns=MISSING_COLUMNS)
