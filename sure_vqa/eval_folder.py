@@ -171,14 +171,13 @@ def results_sha256(eval_dir: Path) -> str | None:
 def provenance(metrics_path: Path, current_sha256: str | None) -> Provenance:
     """Compares what `metrics_path` records with the SHA-256 of the folder's test_results.json (None: absent)."""
     recorded = recorded_source(metrics_path)
-    name = Path(metrics_path).name
     if recorded is None:
-        return Provenance(UNVERIFIED, f"{name} does not record which test_results.json it scored (written before "
+        return Provenance(UNVERIFIED, f"does not record which {naming.TEST_RESULTS_FILE} it scored (written before "
                                       "this was recorded); rerun run_eval.py on this folder to verify it")
     if current_sha256 is None:
-        return Provenance(STALE, f"{name} scored a {naming.TEST_RESULTS_FILE} that is no longer there")
+        return Provenance(STALE, f"scored a {naming.TEST_RESULTS_FILE} that is no longer there")
     if recorded != current_sha256:
-        return Provenance(STALE, f"{name} scored other answers ({naming.TEST_RESULTS_FILE} sha256 {recorded[:12]}, "
+        return Provenance(STALE, f"scored other answers ({naming.TEST_RESULTS_FILE} sha256 {recorded[:12]}, "
                                  f"now {current_sha256[:12]}): rerun run_eval.py on this folder")
     return Provenance(CURRENT, "")
 
@@ -188,7 +187,7 @@ def check_current(metrics_path: Path, eval_dir: Path) -> Provenance:
     the provenance otherwise (`unverified` is allowed: the caller says so)."""
     found = provenance(metrics_path, results_sha256(eval_dir))
     if found.status == STALE:
-        raise DataError(f"{metrics_path}: {found.reason}; its scores would be joined to other answers by qid")
+        raise DataError(f"{metrics_path} {found.reason}; its scores would be joined to other answers by qid")
     return found
 
 

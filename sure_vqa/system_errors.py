@@ -41,6 +41,9 @@ def _os_error(err: BaseException) -> tuple[int, str] | None:
         if isinstance(current, RuntimeError | sqlite3.OperationalError) or type(current).__name__ == "SafetensorError":
             if any(part in text for part in _FULL_DISK_TEXTS):
                 return errno.ENOSPC, os.strerror(errno.ENOSPC)
+            if "inline_container" in text and "unexpected pos" in text:  # torch's zip writer after a short write
+                detail = str(current).splitlines()[0].strip()
+                return errno.ENOSPC, f"a write came up short, most often a full disk (torch: {detail})"
         current = current.__cause__ or current.__context__
     return None
 

@@ -28,9 +28,10 @@ def test_a_null_ground_truth_is_the_same_for_evaluation_and_the_rater_study(tmp_
 
 def test_metrics_files_carry_the_format_version_and_read_back(tmp_path: Path) -> None:
     path = eval_folder.write_metrics_file(tmp_path / naming.OPEN_METRICS_FILE, {"avg_f1_score": 0.5, "n_rows": 2},
-                                          [{"qid": "1", "f1_score": 1.0}, {"qid": "2", "f1_score": 0.0}])
+                                          [{"qid": "1", "f1_score": 1.0}, {"qid": "2", "f1_score": 0.0}],
+                                          source_sha256="0f" * 32)
     content = json.loads(path.read_text())
-    assert content[0] == {"avg_f1_score": 0.5, "n_rows": 2, "format_version": 1}
+    assert content[0] == {"avg_f1_score": 0.5, "n_rows": 2, "format_version": 1, "test_results_sha256": "0f" * 32}
     scores = eval_folder.read_metrics_file(path, eval_folder.TRADITIONAL)["f1_score"]
     assert (scores.mean, scores.per_question, scores.unscored) == (0.5, {"1": 1.0, "2": 0.0}, 0)
 
@@ -42,8 +43,11 @@ def test_judge_files_of_the_original_code_are_read_like_ours(tmp_path: Path) -> 
     original.write_text(json.dumps([{"avg_gemma_score": 4.0}, {"qid": 1, "gemma_score": 4},
                                     {"qid": 2, "gemma_score": "The answer is partly right"}]))
     ours = tmp_path / "ours" / "gemma_metrics.json"
+    ours.parent.mkdir()
+    (ours.parent / naming.TEST_RESULTS_FILE).write_text("[]")
     eval_folder.write_metrics_file(ours, {"avg_score": 4.0, "n_failures": 1},
-                                   [{"qid": "1", "score": 4}, {"qid": "2", "score": None}])
+                                   [{"qid": "1", "score": 4}, {"qid": "2", "score": None}],
+                                   source_sha256=eval_folder.results_sha256(ours.parent))
     for path in (original, ours):
         assert eval_folder.read_judge_scores(path, "gemma") == {"1": 4.0, "2": None}
         run = eval_folder.read_run(path.parent)

@@ -95,7 +95,7 @@ def _check_current(metrics_path: Path, eval_dir: Path) -> None:
     """Scores are joined to the raters' by qid: a file of other answers is refused, an unverified one named."""
     found = eval_folder.check_current(metrics_path, eval_dir)
     if found.status == eval_folder.UNVERIFIED:
-        log.warning("%s", found.reason)
+        log.warning("%s %s", metrics_path, found.reason)
 
 
 def load_automatic_scores(eval_dir: Path, answer_kind: str, judge: str | None) -> tuple[pd.DataFrame, str | None]:

@@ -273,7 +273,7 @@ def create_study(
         if scored is not None and scored.is_file():
             found = eval_folder.check_current(scored, eval_dir)
             if found.status == eval_folder.UNVERIFIED:
-                log.warning("%s", found.reason)
+                log.warning("%s %s", scored, found.reason)
     if judge_path is not None and judge_path.is_file():
         judge_scores = eval_folder.read_judge_scores(judge_path, settings.judge or "")
     elif settings.stratify_by_judge:

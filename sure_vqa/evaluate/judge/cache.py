@@ -47,6 +47,9 @@ class JudgeCache:
             self._db.execute(_SCHEMA)
             self._db.commit()
         except sqlite3.DatabaseError as err:
+            if system_errors.describe(err) is not None:  # a full disk, not a damaged file
+                setattr(err, system_errors.PATH_ATTRIBUTE, str(self.path))
+                raise
             raise DataError(
                 f"judge cache {self.path} is not a readable SQLite file ({err}); move it away to start a new cache"
             ) from None
