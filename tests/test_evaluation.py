@@ -4,6 +4,7 @@ The judge is the real `openai` backend talking to a stand-in server on 127.0.0.1
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -82,17 +83,22 @@ def test_original_folder_with_eval_dir(server: StandInServer, tmp_path: Path) ->
     assert open_metrics[1]["gt"] == "2" and open_metrics[1]["img_name"] == "xmlab8/source.jpg"
 
     closed = read(folder / naming.CLOSED_METRICS_FILE)
+    source = hashlib.sha256((folder / naming.TEST_RESULTS_FILE).read_bytes()).hexdigest()
     # 13: correct; 14: prediction names both -> 0; 15: no categories from a non-yes/no ground truth -> undefined
     assert closed[0] == {"avg_accuracy": 0.5, "n_rows": 3, "n_scored": 2, "n_undefined": 1,
-                         "categories_source": {"ground_truth_yes_no": 3}, "format_version": 1}
+                         "categories_source": {"ground_truth_yes_no": 3}, "scored_with": {}, "format_version": 1,
+                         "test_results_sha256": source}
     assert [row["accuracy"] for row in closed[1:]] == [1.0, 0.0, None]
     assert closed[3]["categories"] is None
 
     judge_open = read(folder / "gemma_metrics.json")
+    identity = "gemma-2-9b-it (openai, greedy, max_new_tokens=64)"
     assert judge_open[0] == {
         "avg_score": 4.0, "n_rows": 2, "n_scored": 2, "n_failures": 0, "n_shortcut": 0, "judge": "gemma",
-        "judge_identity": "gemma-2-9b-it (openai, greedy, max_new_tokens=64)", "prompt_version": "open.v1",
-        "format_version": 1}
+        "judge_identity": identity, "prompt_version": "open.v1", "format_version": 1,
+        "scored_with": {"judge_identity": identity, "prompt_version": "open.v1", "mode": "generate",
+                        "agreement": "cached"},
+        "test_results_sha256": source}
     judge_closed = read(folder / "gemma_metrics_closed.json")
     # 13 "No" vs "No." is the shortcut (1); 14 and 15 are asked (the stand-in gives 1 on the closed rubric)
     assert judge_closed[0]["avg_score"] == 1.0 and judge_closed[0]["n_shortcut"] == 1

@@ -124,6 +124,19 @@ def test_inference_stops_on_sigterm_after_the_batch_in_hand_and_resumes(tmp_path
     assert (eval_dir / naming.TEST_RESULTS_FILE).read_bytes() == clean_file.read_bytes()
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_inference_in_one_line_with_exit_130(tmp_path: Path, tiny_llava_dir: Path) -> None:
+    data_root = _many_questions(tmp_path / "data", 100)
+    experiments = tmp_path / "experiments"
+    eval_dir = experiments / "SLAKE" / "pretrained" / naming.EVAL_DIR / "SLAKE_test_iid_modality_X-Ray"
+    log = tmp_path / "run.log"
+    process = _start(_inference_command(data_root, experiments, tiny_llava_dir), log)
+    _wait_until(lambda: any(len(read_rows(p)) >= 1 for p in log_files(eval_dir)), process, log)
+    assert _stop(process, signal.SIGINT) == 128 + signal.SIGINT, log.read_text()[-3000:]
+    assert _one_stop_line(log).startswith("stopped by SIGINT: ")  # no KeyboardInterrupt traceback
+    _no_lock_holder(eval_dir)
+
+
 def _children(pid: int) -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():

@@ -329,6 +329,23 @@ def test_a_422_reply_does_not_echo_the_input(app, studies) -> None:
                                                                             for e in detail)
 
 
+def test_the_apps_own_422_replies_name_the_rule_not_the_input(app, studies) -> None:
+    """A bad rater name, a score off the scale and a bad request id: each reply says what is valid, and none
+    repeats what was sent (docs/rater_study.md)."""
+    name = TestClient(app).post("/api/login", json={"name": "Zq!xw#marker"})
+    assert name.status_code == 422 and "marker" not in name.text and "Zq" not in name.text
+    assert "1-40 letters, digits" in name.json()["detail"]
+    client, _ = login(app, "dana")
+    study = studies["open"]
+    off_scale = rate(client, study, study.items[0].qid, 97, "request-0101")
+    assert off_scale.status_code == 422 and "97" not in off_scale.text
+    assert off_scale.json()["detail"].startswith("the score is not on the ")
+    bad_id = rate(client, study, study.items[0].qid, 3, "bad id marker!")
+    assert bad_id.status_code == 422 and "marker" not in bad_id.text
+    unknown = rate(client, study, "qid-marker-123", 3, "request-0102")
+    assert unknown.status_code == 404 and "marker" not in unknown.text
+
+
 @pytest.mark.slow
 def test_the_real_server_refuses_large_bodies_and_does_not_echo(studies, tmp_path: Path) -> None:
     """The same limits through uvicorn (serve.py as a real process): a 10 MB and a 50 MB body, one streamed."""

@@ -153,6 +153,22 @@ def test_small_study_runs_every_step_and_a_rerun_does_nothing(colour_data, tiny_
     assert not [step for r in again for step, outcome in r.steps if outcome == "done"]
     assert _files(root) == before  # nothing was written again
 
+    # a finished run's answers change (as after deleting test_results.json and rerunning with other settings):
+    # that run alone is scored again, and its metrics rows carry the new answers
+    changed = root / "SLAKE" / "pretrained" / naming.EVAL_DIR / "SLAKE_test_iid_modality_X-Ray"
+    rows = json.loads((changed / naming.TEST_RESULTS_FILE).read_text())
+    rows[0]["pred"] = "a new answer"
+    (changed / naming.TEST_RESULTS_FILE).write_text(json.dumps(rows))
+    before = _files(root)
+    third = study.run_study(cfg, progress=False)
+    rescored = [(r.cell, step) for r in third for step, outcome in r.steps if outcome == "rescored"]
+    assert rescored == [("SLAKE modality=X-Ray pretrained seed 123", "evaluate SLAKE_test_iid_modality_X-Ray")]
+    assert not [step for r in third for step, outcome in r.steps if outcome == "done"]
+    metrics = json.loads((changed / naming.OPEN_METRICS_FILE).read_text())
+    assert next(r for r in metrics[1:] if r["qid"] == rows[0]["qid"])["pred"] == "a new answer"
+    rewritten = {p for p, mtime in _files(root).items() if before.get(p) != mtime}
+    assert rewritten == {changed / naming.OPEN_METRICS_FILE, changed / naming.CLOSED_METRICS_FILE}
+
 
 @pytest.mark.slow
 def test_multirun_with_the_submitit_local_launcher_ends_with_the_report(colour_data, tiny_llava_dir):
@@ -182,5 +198,6 @@ def test_slurm_preset_composes_with_the_study():
                             overrides=["hydra/launcher=sure_vqa_slurm", "hydra.launcher.partition=gpu", "method=ia3"])
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
-    assert (launcher.partition, launcher.gpus_per_node, launcher.max_num_timeout) == ("gpu", 1, 3)
+    assert (launcher.partition, launcher.gpus_per_node, launcher.max_num_timeout, launcher.signal_delay_s) == (
+        "gpu", 1, 3, 120)
     assert cfg.hydra.callbacks.report._target_ == "sure_vqa.study.run.ReportCallback"

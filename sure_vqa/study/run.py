@@ -176,6 +176,7 @@ def _model_cell(cfg: Mapping[str, Any], method: str, train_no_image: bool, steps
     config_name = PRETRAINED_CONFIG if method == "pretrained" else INFERENCE_CONFIG
     for spec in study_grid.model_runs(study_grid.RunSettings.from_config(cfg["runs"]), method,
                                       train_no_image):
+        graceful_stop.check(f"the finished steps of cell {report.cell} are kept; rerun the same command to continue")
         values = {**model_values, **spec.values(), "mod": cfg["runs"]["mod"]}
         inference_cfg = stage_config(config_name, cfg, values, cfg["stages"].get("inference"))
         eval_dir = runs.eval_dir(inference_cfg)
@@ -318,7 +319,8 @@ def main() -> None:
     @run_entry
     def entry(cfg: DictConfig) -> None:
         if _is_multirun():
-            run_cell(cfg)
+            with graceful_stop.stoppable():  # one cell per job: under Slurm, a preempted job stops cleanly, requeues
+                run_cell(cfg)
         else:
             run_study(cfg)
 
