@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from sure_vqa.config import compose
 from sure_vqa.infer.generation import hf
+from tests.training_fixtures import COLOURS, colour_row, write_colour_slake
 
 # The demo's ood split for content_type=Size: 18 questions about 9 images.
 SHIFT = ["dataset=demo", "data_shift=content_type", "ood_value=Size", "split=ood"]
@@ -65,3 +68,26 @@ class GenerateSpy:
 
 def digest(image: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(image).tobytes() + str(image.shape).encode()).hexdigest()
+
+
+def many_colour_questions(root: Path, n_test: int) -> Path:
+    """The colour dataset (tests/training_fixtures.py) with `n_test` more iid test questions, each with its own
+    image, so that a run takes long enough to be stopped in the middle. Returns `root`."""
+    folder = write_colour_slake(root, n_train=4)
+    test = json.loads((folder / "test.json").read_text())
+    test += [colour_row(3000 + i, "red" if i % 2 else "blue") for i in range(n_test)]
+    (folder / "test.json").write_text(json.dumps(test))
+    for row in test:
+        path = folder / "imgs" / row["img_name"]
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (36, 28), COLOURS[row["answer"]]).save(path)
+    return root
+
+
+def colour_inference_command(data_root: Path, experiments: Path, model: Path, *extra: str) -> list[str]:
+    """inference.py with the zero-shot model on the colour dataset's iid test split, one question a batch."""
+    return [sys.executable, "inference.py", "--config-name", PRETRAINED, "dataset=SLAKE", "data_shift=modality",
+            "ood_value=X-Ray", "split=iid", f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
+            f"paths.model_path={model}", "max_new_tokens=24", "batch_size=1", "dtype=float32",
+            f"hydra.run.dir={experiments}/hydra", *extra]

@@ -138,6 +138,11 @@ def test_bad_values_and_unknown_keys_exit_2(tmp_path: Path, data_root: Path, tin
     assert "seed='abc' is not valid; it must be an integer" in seed
     unknown = _one_line_error(_run("inference.py", *SHIFT, *paths, "no_such_key=1", hydra_dir=hydra))
     assert "Could not override 'no_such_key'" in unknown  # Hydra's own message
+    # ... which suggests `+no_such_key=1`: Hydra then accepts the key, and the stage would ignore it
+    for script in ("inference.py", "train.py", "run_eval.py"):
+        added = _one_line_error(_run(script, *SHIFT, *paths, "+no_such_key=1", hydra_dir=hydra))
+        assert "+no_such_key=1 adds a setting 'no_such_key' that " in added and "does not read" in added, script
+        assert "its settings are: " in added and "data_shift" in added
     # corruption settings are checked even while corruption is off
     strength = _one_line_error(_run("inference.py", *PRETRAINED, *SHIFT, *paths, "corruption_strength.noise=extreme",
                                     hydra_dir=hydra))

@@ -22,9 +22,10 @@ from sure_vqa import graceful_stop, naming
 from sure_vqa.infer.generation.prediction_log import log_files, read_rows
 from sure_vqa.models.experiment_folder import is_finished, last_checkpoint
 from tests.conftest import PROJECT_ROOT
-from tests.training_fixtures import colour_row, confident_copy, write_colour_slake
+from tests.inference_helpers import colour_inference_command, many_colour_questions
+from tests.training_fixtures import confident_copy, write_colour_slake
 
-SHIFT = ["dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"]
+SHIFT = ["dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"]  # the colour dataset's shift
 EXIT_SIGTERM = 128 + signal.SIGTERM
 
 
@@ -64,39 +65,12 @@ def _no_lock_holder(folder: Path) -> None:
         p.name for p in folder.iterdir())
 
 
-def _many_questions(root: Path, n_test: int) -> Path:
-    """The colour dataset with `n_test` iid test questions (each its own image), so that a run takes long enough
-    to be stopped in the middle."""
-    folder = write_colour_slake(root, n_train=4)
-    test = json.loads((folder / "test.json").read_text())
-    test += [colour_row(3000 + i, "red" if i % 2 else "blue") for i in range(n_test)]
-    (folder / "test.json").write_text(json.dumps(test))
-    from PIL import Image
-
-    for row in test:
-        path = folder / "imgs" / row["img_name"]
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (36, 28), (220, 20, 20) if row["answer"] == "red" else (20, 20, 220)).save(path)
-    return root
-
-
-# --- inference -----------------------------------------------------------------------------------------------
-
-
-def _inference_command(data_root: Path, experiments: Path, model: Path, *extra: str) -> list[str]:
-    return [sys.executable, "inference.py", "--config-name", "inference/inference_pretrained_defaults", *SHIFT,
-            "split=iid", f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
-            f"paths.model_path={model}", "max_new_tokens=24", "batch_size=1", "dtype=float32",
-            f"hydra.run.dir={experiments}/hydra", *extra]
-
-
 @pytest.mark.slow
 def test_inference_stops_on_sigterm_after_the_batch_in_hand_and_resumes(tmp_path: Path, tiny_llava_dir: Path) -> None:
-    data_root = _many_questions(tmp_path / "data", 100)
+    data_root = many_colour_questions(tmp_path / "data", 100)
     experiments = tmp_path / "experiments"
     eval_dir = experiments / "SLAKE" / "pretrained" / naming.EVAL_DIR / "SLAKE_test_iid_modality_X-Ray"
-    command = _inference_command(data_root, experiments, tiny_llava_dir)
+    command = colour_inference_command(data_root, experiments, tiny_llava_dir)
     log = tmp_path / "first.log"
     process = _start(command, log)
     _wait_until(lambda: any(len(read_rows(p)) >= 3 for p in log_files(eval_dir)), process, log)
@@ -117,7 +91,7 @@ def test_inference_stops_on_sigterm_after_the_batch_in_hand_and_resumes(tmp_path
         resumed.stdout + resumed.stderr)
 
     clean_root = tmp_path / "uninterrupted"
-    clean = subprocess.run(_inference_command(data_root, clean_root, tiny_llava_dir), cwd=PROJECT_ROOT, env=_env(),
+    clean = subprocess.run(colour_inference_command(data_root, clean_root, tiny_llava_dir), cwd=PROJECT_ROOT, env=_env(),
                            capture_output=True, text=True, timeout=600)
     assert clean.returncode == 0, clean.stderr[-3000:]
     clean_file = clean_root / eval_dir.relative_to(experiments) / naming.TEST_RESULTS_FILE
@@ -126,11 +100,11 @@ def test_inference_stops_on_sigterm_after_the_batch_in_hand_and_resumes(tmp_path
 
 @pytest.mark.slow
 def test_ctrl_c_stops_inference_in_one_line_with_exit_130(tmp_path: Path, tiny_llava_dir: Path) -> None:
-    data_root = _many_questions(tmp_path / "data", 100)
+    data_root = many_colour_questions(tmp_path / "data", 100)
     experiments = tmp_path / "experiments"
     eval_dir = experiments / "SLAKE" / "pretrained" / naming.EVAL_DIR / "SLAKE_test_iid_modality_X-Ray"
     log = tmp_path / "run.log"
-    process = _start(_inference_command(data_root, experiments, tiny_llava_dir), log)
+    process = _start(colour_inference_command(data_root, experiments, tiny_llava_dir), log)
     _wait_until(lambda: any(len(read_rows(p)) >= 1 for p in log_files(eval_dir)), process, log)
     assert _stop(process, signal.SIGINT) == 128 + signal.SIGINT, log.read_text()[-3000:]
     assert _one_stop_line(log).startswith("stopped by SIGINT: ")  # no KeyboardInterrupt traceback
@@ -152,13 +126,22 @@ def _children(pid: int) -> set[int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
-def test_dataloader_workers_die_with_a_killed_inference_process(tmp_path: Path, tiny_llava_dir: Path) -> None:
-    data_root = _many_questions(tmp_path / "data", 400)
-    experiments = tmp_path / "experiments"
-    eval_dir = experiments / "SLAKE" / "pretrained" / naming.EVAL_DIR / "SLAKE_test_iid_modality_X-Ray"
+@pytest.mark.parametrize("stage", ["inference", "training"])
+def test_dataloader_workers_die_with_a_killed_process(stage: str, tmp_path: Path, tiny_llava_dir: Path) -> None:
     log = tmp_path / "run.log"
-    process = _start(_inference_command(data_root, experiments, tiny_llava_dir, "num_workers=2"), log)
-    _wait_until(lambda: any(len(read_rows(p)) >= 1 for p in log_files(eval_dir)), process, log)
+    if stage == "inference":
+        data_root = many_colour_questions(tmp_path / "data", 100)
+        experiments = tmp_path / "experiments"
+        eval_dir = experiments / "SLAKE" / "pretrained" / naming.EVAL_DIR / "SLAKE_test_iid_modality_X-Ray"
+        process = _start(colour_inference_command(data_root, experiments, tiny_llava_dir, "num_workers=2"), log)
+        _wait_until(lambda: any(len(read_rows(p)) >= 1 for p in log_files(eval_dir)), process, log)
+    else:
+        data_root = tmp_path / "data"
+        write_colour_slake(data_root, n_train=24)
+        command = [arg.replace("dataloader_num_workers=0", "dataloader_num_workers=2")
+                   for arg in _train_command(data_root, tiny_llava_dir, tmp_path / "experiments")]
+        process = _start(command, log)
+        _wait_until(lambda: "'loss':" in log.read_text(), process, log)
     workers = _children(process.pid)
     assert len(workers) >= 2, workers  # the two DataLoader workers
     process.send_signal(signal.SIGKILL)
@@ -166,13 +149,20 @@ def test_dataloader_workers_die_with_a_killed_inference_process(tmp_path: Path, 
     # torch's own watchdog would notice within its 5 s polling interval, and only while a worker is idle; the
     # parent-death signal ends them at once
     deadline = time.monotonic() + 2
-    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = [pid for pid in workers if Path(f"/proc/{pid}").exists()
-            and "Z" not in (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])]
+    left = [pid for pid in workers if _alive(pid)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
-    assert left == [], "DataLoader workers outlived their parent"
+    assert left == [], f"DataLoader workers of {stage} outlived their parent"
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
 
 
 # --- evaluation ----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 
 from sure_vqa import naming, system_errors
 from tests.conftest import PROJECT_ROOT
+from tests.inference_helpers import colour_inference_command, many_colour_questions
 
 ROWS = [{"qid": str(i), "question": f"What organ is shown in view {i}?", "gt": "liver",
          "pred": f"the spleen and the liver, seen in view {i}", "answer_type": "OPEN", "img_name": f"{i}.png"}
@@ -27,7 +28,7 @@ ROWS = [{"qid": str(i), "question": f"What organ is shown in view {i}?", "gt": "
 @pytest.fixture()
 def small_disk(tmp_path: Path) -> Iterator[tuple[Path, dict]]:
     """(a folder on a 1 MB file system, extra subprocess.run arguments). As root a tmpfs is mounted there;
-    otherwise the subprocess may write no file larger than 64 KB (RLIMIT_FSIZE), which fails the same writes."""
+    otherwise the subprocess may write no file larger than 16 KB (RLIMIT_FSIZE), which fails the same writes."""
     folder = tmp_path / "disk"
     folder.mkdir()
     if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
@@ -40,7 +41,7 @@ def small_disk(tmp_path: Path) -> Iterator[tuple[Path, dict]]:
 
     def limit() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
 
     yield folder, {"preexec_fn": limit}
 
@@ -86,6 +87,36 @@ def test_run_eval_on_a_full_disk_says_so_in_one_line_and_completes_when_space_is
     again = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(json.loads(target.read_text())) == 1 + len(ROWS)
+
+
+@pytest.mark.slow
+def test_inference_on_a_full_disk_keeps_its_answers_and_continues_when_space_is_back(small_disk,
+                                                                                    tiny_llava_dir: Path) -> None:
+    folder, extra = small_disk
+    data_root = many_colour_questions(folder.parent / "data", 100)  # the dataset and the model are on another disk
+    experiments = folder / "experiments"
+    eval_dir = experiments / "SLAKE" / "pretrained" / naming.EVAL_DIR / "SLAKE_test_iid_modality_X-Ray"
+    filler = _fill(folder, 8 * 1024)
+    command = [arg.replace(f"hydra.run.dir={experiments}/hydra", f"hydra.run.dir={folder.parent}/hydra")
+               for arg in colour_inference_command(data_root, experiments, tiny_llava_dir)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    full = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, **extra)
+    assert full.returncode == system_errors.EXIT_OS_ERROR, full.stderr[-3000:]
+    assert "Traceback" not in full.stderr, full.stderr[-3000:]
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
+    log_path = eval_dir / naming.prediction_log_name(0)
+    assert len(errors) == 1 and errors[0].startswith(f"error: cannot write {log_path} ("), full.stderr[-3000:]
+    from sure_vqa.infer.generation.prediction_log import read_rows
+
+    kept = len(read_rows(log_path))
+    assert 0 < kept < 102 and not (eval_dir / naming.TEST_RESULTS_FILE).exists()
+
+    filler.unlink(missing_ok=True)
+    again = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming SLAKE_test_iid_modality_X-Ray: {kept} of 102 questions already answered" in (
+        again.stdout + again.stderr)
+    assert len(json.loads((eval_dir / naming.TEST_RESULTS_FILE).read_text())) == 102
 
 
 @pytest.mark.parametrize("writer", ["torch", "safetensors", "sqlite"])

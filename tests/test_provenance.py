@@ -22,6 +22,10 @@ from tests.study_fixtures import SLAKE_SMALL
 TRADITIONAL = "metric_type=[traditional_metrics]"
 
 
+def cfg_root(cfg) -> Path:
+    return Path(cfg.paths.experiment_root).parent
+
+
 def _compose(tmp_path: Path, *overrides: str):
     return study.compose_study([f"paths.dataset_root={tmp_path / 'data'}",
                                 f"paths.experiment_root={tmp_path / 'exp'}", *overrides])
@@ -69,8 +73,9 @@ def test_the_study_rescores_a_run_whose_answers_changed_and_skips_the_rest(most_
                  for name in (naming.OPEN_METRICS_FILE, naming.CLOSED_METRICS_FILE)}
     qid = _change_an_open_answer(folders["iid"], "a brand new answer")
 
-    again = study.run_cell(cfg)
-    assert again.steps == [("most frequent answer", "skipped (test_results.json exist)"),
+    # evaluation only: the baseline itself would recompute its answers from the split files (and so restore them)
+    again = study.run_cell(_compose(cfg_root(cfg), "method=most_frequent", TRADITIONAL, "steps=[evaluation]"))
+    assert again.steps == [("most frequent answer", "skipped (test_results.json exist; inference not in steps)"),
                            ("evaluate most frequent iid", "rescored"),
                            ("evaluate most frequent ood", "skipped (metrics are current)")]
     rescored = _read(folders["iid"] / naming.OPEN_METRICS_FILE)
@@ -78,8 +83,11 @@ def test_the_study_rescores_a_run_whose_answers_changed_and_skips_the_rest(most_
     assert rescored[0][eval_folder.SOURCE_KEY] == hashlib.sha256(
         (folders["iid"] / naming.TEST_RESULTS_FILE).read_bytes()).hexdigest()
     assert {name: (folders["ood"] / name).read_bytes() for name in ood_files} == ood_files  # untouched
+    # with inference in the steps, the answers that follow from the split files come back, and are scored again
+    assert [outcome for _, outcome in study.run_cell(cfg).steps] == ["done", "rescored",
+                                                                    "skipped (metrics are current)"]
     assert [outcome for _, outcome in study.run_cell(cfg).steps] == [
-        "skipped (test_results.json exist)", "skipped (metrics are current)", "skipped (metrics are current)"]
+        "skipped (test_results.json are current)", "skipped (metrics are current)", "skipped (metrics are current)"]
 
 
 def test_the_report_leaves_out_metrics_of_other_answers_and_names_them(most_frequent_study) -> None:

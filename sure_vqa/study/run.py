@@ -26,7 +26,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sure_vqa import graceful_stop, naming, runs
+from sure_vqa import eval_folder, graceful_stop, naming, runs
 from sure_vqa.config import CONFIG_DIR, ConfigError, check_choice, compose, load_env, run_entry, run_hydra_app
 from sure_vqa.models import methods
 from sure_vqa.study import grid as study_grid
@@ -139,14 +139,18 @@ def _most_frequent_cell(cfg: Mapping[str, Any], steps: Sequence[str], report: Ce
     splits = [spec.split for spec in study_grid.model_runs(study_grid.RunSettings(), MOST_FREQUENT)]
     out_dirs = [naming.eval_dir(model_dir, naming.eval_run_name(
         naming.split_name(cfg["dataset"], mod, split, cfg["data_shift"], _plain(cfg["ood_value"])))) for split in splits]
-    if all((out_dir / naming.TEST_RESULTS_FILE).is_file() for out_dir in out_dirs):
-        report.add("most frequent answer", "skipped (test_results.json exist)")
-    elif "inference" in steps:
+    if "inference" in steps:
+        # Always recomputed (a count over the train split, seconds): answers that no longer follow from the split
+        # files are replaced, and the evaluation below sees that they changed. Unchanged answers are not rewritten.
+        before = [eval_folder.results_sha256(out_dir) for out_dir in out_dirs]
         values = {key: _plain(cfg[key]) for key in (*SHARED_KEYS, *SHARED_GROUPS)}
         # The same part of each split as the models answer (stages.inference.max_samples, e.g. in the demo).
         max_samples = (cfg["stages"].get("inference") or {}).get("max_samples")
         run_most_frequent({**values, "mod": mod, "split": splits, "max_samples": max_samples})
-        report.add("most frequent answer", "done")
+        after = [eval_folder.results_sha256(out_dir) for out_dir in out_dirs]
+        report.add("most frequent answer", "skipped (test_results.json are current)" if after == before else "done")
+    elif all((out_dir / naming.TEST_RESULTS_FILE).is_file() for out_dir in out_dirs):
+        report.add("most frequent answer", "skipped (test_results.json exist; inference not in steps)")
     if "evaluation" in steps:
         for split, out_dir in zip(splits, out_dirs, strict=True):
             if (out_dir / naming.TEST_RESULTS_FILE).is_file():

@@ -100,7 +100,9 @@ class VLMTrainer(Trainer):
     def get_train_dataloader(self) -> Any:
         loader = super().get_train_dataloader()
         if self.args.dataloader_num_workers:  # workers end with this process, even on SIGKILL
-            loader.worker_init_fn = DieWithParent(then=loader.worker_init_fn)
+            # accelerate wraps the torch DataLoader (DataLoaderShard.base_dataloader), which starts the workers
+            torch_loader = getattr(loader, "base_dataloader", loader)
+            torch_loader.worker_init_fn = DieWithParent(then=torch_loader.worker_init_fn)
         return loader
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
