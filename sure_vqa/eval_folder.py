@@ -134,24 +134,25 @@ def write_metrics_file(path: Path, averages: Mapping[str, Any], rows: Sequence[M
     return write_json_atomic(path, [{**averages, FORMAT_KEY: FORMAT_VERSION, SOURCE_KEY: source_sha256}, *rows])
 
 
-def recorded_source(path: Path) -> str | None:
-    """The test_results.json SHA-256 a metrics file records; None for a file written without it (by an older
-    version or the original code) or one that can't be read."""
+def _recorded(path: Path, key: str) -> Any:
+    """`key` of a metrics file's element 0; None when absent or the file can't be read."""
     try:
         summary = json.loads(Path(path).read_text(encoding="utf-8"))[0]
     except (OSError, ValueError, LookupError, TypeError):
         return None
-    value = summary.get(SOURCE_KEY) if isinstance(summary, dict) else None
+    return summary.get(key) if isinstance(summary, dict) else None
+
+
+def recorded_source(path: Path) -> str | None:
+    """The test_results.json SHA-256 a metrics file records; None for a file written without it (by an older
+    version or the original code) or one that can't be read."""
+    value = _recorded(path, SOURCE_KEY)
     return value if isinstance(value, str) else None
 
 
 def recorded_settings(path: Path) -> Any:
     """The `scored_with` settings a metrics file records (None when it records none)."""
-    try:
-        summary = json.loads(Path(path).read_text(encoding="utf-8"))[0]
-    except (OSError, ValueError, LookupError, TypeError):
-        return None
-    return summary.get(SETTINGS_KEY) if isinstance(summary, dict) else None
+    return _recorded(path, SETTINGS_KEY)
 
 
 @dataclass(frozen=True)

@@ -59,3 +59,89 @@ def test_bootstrap_interval_covers_the_true_gap_about_95_percent_of_the_time():
     assert 0.92 <= coverage <= 0.975, coverage
     # The width matches the normal-theory interval 2 * 1.96 * sqrt(0.7*0.3/150 + 0.5*0.5/150) = 0.217.
     assert np.mean(widths) == pytest.approx(2 * 1.96 * math.sqrt(0.21 / 150 + 0.25 / 150), rel=0.05)
+
+
+# --- clustered and paired statistics (docs/method.md#statistics-of-the-report), by hand -----------------------
+
+
+def _duplicated(image_scores: list[float], k: int, prefix: str) -> tuple[dict[str, float], dict[str, str]]:
+    """k questions per image, each with its image's score: qid -> score and qid -> image."""
+    scores, images = {}, {}
+    for i, value in enumerate(image_scores):
+        for j in range(k):
+            scores[f"{prefix}{i}-{j}"] = value
+            images[f"{prefix}{i}-{j}"] = f"{prefix}img{i}"
+    return scores, images
+
+
+def test_the_cluster_bootstrap_is_wider_by_the_square_root_of_the_questions_per_image():
+    """40 iid and 30 ood images, half scored 1 and half 0, each asked k = 4 times with the same score. Resampled
+    as independent questions the standard error is sqrt(0.25/160 + 0.25/120); resampled by image it is
+    sqrt(0.25/40 + 0.25/30), twice as large: the interval must be sqrt(4) = 2 times as wide."""
+    iid, iid_images = _duplicated([1.0, 0.0] * 20, 4, "i")
+    ood, ood_images = _duplicated([1.0, 0.0] * 15, 4, "o")
+    question_level = stats.bootstrap_difference(np.array(list(iid.values())), np.array(list(ood.values())),
+                                                seed=1, n_resamples=20000)
+    clustered = stats.cluster_bootstrap_difference(stats.clusters_of(iid, iid_images),
+                                                   stats.clusters_of(ood, ood_images), seed=1, n_resamples=20000)
+    ratio = (clustered.high - clustered.low) / (question_level.high - question_level.low)
+    assert ratio == pytest.approx(2.0, rel=0.06)
+    expected_width = 2 * 1.959964 * math.sqrt(0.25 / 40 + 0.25 / 30)
+    assert clustered.high - clustered.low == pytest.approx(expected_width, rel=0.06)
+    assert clustered.low < 0 < clustered.high  # both means are 0.5
+
+
+def test_clusters_hold_each_images_sum_and_count():
+    groups = stats.clusters_of({"q1": 1.0, "q2": 0.0, "q3": 1.0, "q4": 0.5}, {"q1": "a", "q2": "a", "q3": "b"})
+    assert groups.sums.tolist() == [1.0, 1.0, 0.5] and groups.counts.tolist() == [2, 1, 1]  # q4 alone
+    assert groups.mean == pytest.approx(2.5 / 4) and groups.n_clusters == 3
+
+
+@pytest.mark.parametrize(("image_sums", "expected_p"), [
+    # all 2^3 sign patterns of the sums 1, 2, 3: totals 6, 0, 2, -4, 4, -2, 0, -6; |total| >= 6 twice: 2/8
+    ([1.0, 2.0, 3.0], 2 / 8),
+    # sums 1, -2, 3 (total 2): totals >= 2: 6, 2, 4 (3/8); totals <= 2: 0, 2, -4, -2, 0, -6 (6/8); 2 * 3/8
+    ([1.0, -2.0, 3.0], 6 / 8),
+])
+def test_the_paired_sign_flip_p_value_is_exact_for_few_images(image_sums, expected_p):
+    a, b, images = {}, {}, {}
+    for i, total in enumerate(image_sums):  # image i has i + 1 questions sharing its sum of differences
+        for j in range(i + 1):
+            qid = f"img{i}-q{j}"
+            a[qid], b[qid], images[qid] = 0.5 + total / (i + 1), 0.5, f"img{i}"
+    a["only-in-a"] = 1.0  # not answered by b: left out of the pairing
+    result = stats.paired_difference(a, b, images, seed=0, n_resamples=1000)
+    assert result.n_questions == 6 and result.n_clusters == 3
+    assert result.difference == pytest.approx(sum(image_sums) / 6)
+    assert result.p_value == pytest.approx(expected_p)
+
+
+def test_paired_interval_resamples_images():
+    # 10 images, one question each, a better than b by 0.1 everywhere: no spread, a degenerate interval at 0.1
+    a = {f"q{i}": 0.6 for i in range(10)}
+    b = {f"q{i}": 0.5 for i in range(10)}
+    images = {f"q{i}": f"img{i}" for i in range(10)}
+    result = stats.paired_difference(a, b, images)
+    assert result.difference == pytest.approx(0.1) and result.low == pytest.approx(0.1)
+    assert result.high == pytest.approx(0.1)
+    assert result.p_value == pytest.approx(2 / 2**10)  # only all-plus and all-minus reach |0.1|
+
+
+def test_holm_step_down_by_hand():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> monotone: 0.02, 0.03, 0.06, 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    adjusted = stats.holm([0.01, math.nan])
+    assert adjusted[0] == pytest.approx(0.01) and math.isnan(adjusted[1])  # one comparison, not two
+
+
+def test_kendalls_w_by_hand_equals_the_friedman_conversion():
+    """3 rankings of 4 items: rank sums R = 4, 6, 8, 12, mean 7.5, S = 12.25 + 2.25 + 0.25 + 20.25 = 35,
+    W = 12 S / (m^2 (n^3 - n)) = 420 / 540 = 7/9; Friedman's chi-square = m (n - 1) W = 7."""
+    ranks = np.array([[1, 2, 3, 4], [2, 1, 3, 4], [1, 3, 2, 4]], dtype=float)
+    result = stats.kendalls_w(ranks)
+    assert result.w == pytest.approx(7 / 9) and result.chi_square == pytest.approx(7.0)
+    from scipy.stats import chi2
+
+    assert result.p_value == pytest.approx(chi2.sf(7.0, 3))
+    assert stats.kendalls_w(np.array([[1, 2, 3], [1, 2, 3]], dtype=float)).w == pytest.approx(1.0)
+    assert math.isnan(stats.kendalls_w(np.array([[1.0, 2.0], [2.0, 1.0]])).w)  # two items: not defined here

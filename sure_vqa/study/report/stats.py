@@ -73,3 +73,136 @@ def bootstrap_difference(iid: np.ndarray, ood: np.ndarray, seed: int = 0, n_resa
         vectorized=True, paired=False, rng=np.random.default_rng(seed),
     )
     return Interval(float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+# --- clustered uncertainty (docs/method.md#statistics-of-the-report) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """The scores of one split grouped by their sampling unit (the image): per cluster the sum of its questions'
+    scores and their number. The split's mean is sum(sums) / sum(counts)."""
+
+    sums: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.sums.size)
+
+    @property
+    def mean(self) -> float:
+        return float(self.sums.sum() / self.counts.sum()) if self.counts.sum() else math.nan
+
+
+def clusters_of(scores: Mapping[str, float], cluster_of: Mapping[str, str]) -> Clusters:
+    """Groups qid -> score by qid -> cluster (a question without a known cluster is a cluster of its own)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for qid, value in sorted(scores.items()):
+        key = cluster_of.get(qid, f"question {qid}")
+        sums[key] = sums.get(key, 0.0) + float(value)
+        counts[key] = counts.get(key, 0) + 1
+    keys = sorted(sums)
+    return Clusters(np.array([sums[k] for k in keys], dtype=float), np.array([counts[k] for k in keys], dtype=float))
+
+
+def _resampled_means(clusters: Clusters, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
+    """The split's mean in each of `n_resamples` resamples of its clusters (with replacement)."""
+    picks = rng.integers(0, clusters.n_clusters, size=(n_resamples, clusters.n_clusters))
+    return clusters.sums[picks].sum(axis=1) / clusters.counts[picks].sum(axis=1)
+
+
+def cluster_bootstrap_difference(iid: Clusters, ood: Clusters, seed: int = 0, n_resamples: int = 2000,
+                                 confidence: float = 0.95) -> Interval:
+    """Percentile bootstrap interval of mean(iid) − mean(ood) that resamples whole images: all questions about
+    an image move together, so questions that share an image do not count as independent evidence.
+
+    Written here rather than with scipy.stats.bootstrap: the mean of a cluster resample is a ratio of two
+    cluster-level sums that must be drawn together (paired) while iid and ood are drawn independently, and
+    scipy pairs either all samples or none.
+    """
+    if iid.n_clusters < 2 or ood.n_clusters < 2:
+        return Interval(math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    differences = _resampled_means(iid, rng, n_resamples) - _resampled_means(ood, rng, n_resamples)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(differences, [alpha, 1 - alpha])
+    return Interval(float(low), float(high))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """mean(a) − mean(b) over the questions both models answered, with a cluster-bootstrap interval and a
+    sign-flip p-value over clusters (images)."""
+
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    n_questions: int
+    n_clusters: int
+
+
+def paired_difference(a: Mapping[str, float], b: Mapping[str, float], cluster_of: Mapping[str, str], seed: int = 0,
+                      n_resamples: int = 2000, confidence: float = 0.95) -> PairedDifference:
+    """Two models on the same questions: each image's sum of per-question differences (a − b) is one unit.
+
+    The difference is the question-weighted mean difference (as the table's means are). The interval resamples
+    images with their differences; the p-value flips the sign of each image's difference (under "no difference"
+    the two models' labels are exchangeable within an image), with scipy's permutation_test, which enumerates all
+    2^k sign patterns exactly when there are few images and draws `n_resamples` of them otherwise.
+    """
+    common = sorted(set(a) & set(b))
+    differences = clusters_of({q: a[q] - b[q] for q in common}, cluster_of)
+    if not common:
+        return PairedDifference(math.nan, math.nan, math.nan, math.nan, 0, 0)
+    observed = differences.mean
+    if differences.n_clusters < 2:
+        return PairedDifference(observed, math.nan, math.nan, math.nan, len(common), differences.n_clusters)
+    rng = np.random.default_rng(seed)
+    resampled = _resampled_means(differences, rng, n_resamples)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(resampled, [alpha, 1 - alpha])
+    # The statistic sum(signs · sums) / N is proportional to the mean of the signed sums (N is fixed).
+    test = stats.permutation_test((differences.sums,), lambda x, axis: np.mean(x, axis=axis),
+                                  permutation_type="samples", alternative="two-sided", n_resamples=n_resamples,
+                                  vectorized=True, rng=rng)
+    return PairedDifference(observed, float(low), float(high), float(min(1.0, test.pvalue)), len(common),
+                            differences.n_clusters)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (statsmodels; scipy has only false-discovery-rate methods); NaN stays
+    NaN and does not count as a comparison."""
+    from statsmodels.stats.multitest import multipletests
+
+    values = np.asarray(p_values, dtype=float)
+    adjusted = np.full(values.shape, math.nan)
+    present = ~np.isnan(values)
+    if present.any():
+        adjusted[present] = multipletests(values[present], method="holm")[1]
+    return adjusted.tolist()
+
+
+@dataclass(frozen=True)
+class Concordance:
+    """Kendall's W of m rankings (blocks) of the same n items, with Friedman's chi-square and its p-value."""
+
+    w: float
+    chi_square: float
+    p_value: float
+    m: int
+    n: int
+
+
+def kendalls_w(scores: np.ndarray) -> Concordance:
+    """`scores`: one row per ranking (e.g. per shift), one column per item (e.g. per method); higher ranks
+    higher. W = χ²_F / (m (n − 1)) from scipy's Friedman test, which ranks within each row and corrects for
+    ties; it needs at least 3 items and 2 rankings."""
+    scores = np.asarray(scores, dtype=float)
+    m, n = scores.shape
+    if m < 2 or n < 3:
+        return Concordance(math.nan, math.nan, math.nan, m, n)
+    chi_square, p_value = stats.friedmanchisquare(*scores.T)
+    return Concordance(float(chi_square / (m * (n - 1))), float(chi_square), float(p_value), m, n)
