@@ -68,17 +68,22 @@ def test_iid_ood_and_rr_over_seeds_match_hand_calculation(report):
     assert f1["rr_n"] == 3 and f1["diff_mean"] == pytest.approx(0.7 - ood_mean)
 
 
-def test_bootstrap_interval_is_over_questions_averaged_over_seeds(report):
+def test_bootstrap_interval_is_over_images_of_questions_averaged_over_seeds(report):
     _, _, summary = report
     f1 = row(summary, "lora_rank16_lr3e-4", "f1_score")
-    # Each question's mean over the seeds: q0 = mean(iid) + 0.1, q1 = mean - 0.1, q2 = q3 = mean.
-    iid_q = [0.8, 0.6, 0.7, 0.7]
+    # Each question's mean over the seeds: q0 = mean(iid) + 0.1, q1 = mean - 0.1, q2 = q3 = mean; each question
+    # asks about its own image (imgo0.png ...), so each image is a cluster of one question.
+    iid_q = dict(zip(["o0", "o1", "o2", "o3"], [0.8, 0.6, 0.7, 0.7], strict=True))
     ood_mean = sum(LORA_OOD) / 3
-    ood_q = [ood_mean + 0.1, ood_mean - 0.1, ood_mean, ood_mean]
-    expected = report_stats.bootstrap_difference(iid_q, ood_q, seed=0, n_resamples=500)
+    ood_q = dict(zip(["o0", "o1", "o2", "o3"], [ood_mean + 0.1, ood_mean - 0.1, ood_mean, ood_mean], strict=True))
+    images = {q: f"img{q}.png" for q in iid_q}
+    expected = report_stats.cluster_bootstrap_difference(report_stats.clusters_of(iid_q, images),
+                                                         report_stats.clusters_of(ood_q, images), seed=0,
+                                                         n_resamples=500)
     assert (f1["diff_ci_low"], f1["diff_ci_high"]) == (pytest.approx(expected.low), pytest.approx(expected.high))
     assert f1["diff_ci_low"] < f1["diff_mean"] < f1["diff_ci_high"]
     assert f1["iid_questions"] == 4 and f1["ood_questions"] == 4
+    assert f1["iid_images"] == 4 and f1["ood_images"] == 4
 
 
 def test_judge_failures_and_undefined_rows_are_counted_not_zeroed(report):

@@ -14,6 +14,12 @@ from sure_vqa import naming
 from sure_vqa.config import ConfigError
 from sure_vqa.eval_folder import CLOSED, OPEN
 from sure_vqa.study.report import plots, render
+from sure_vqa.study.report.comparisons import (
+    comparison_table,
+    concordance_display,
+    concordance_table,
+    not_answerable,
+)
 from sure_vqa.study.report.dependence import image_dependence
 from sure_vqa.study.report.grid import group, missing_runs
 from sure_vqa.study.report.scan import scan
@@ -95,7 +101,11 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
                     figures[("corruption", shift, kind)] = plots.corruption_png(
                         corrupted, metrics, f"{shift}: {render.KIND_TITLES[kind]}, corrupted images")
     dependence_rows = image_dependence(found.runs)
-    sections = render.build_sections(summary, corruptions, settings, figures, dependence_rows)
+    comparisons = comparison_table(shifts, read, settings)
+    concordance = concordance_table(summary, settings)
+    sections = render.build_sections(summary, corruptions, settings, figures, dependence_rows, comparisons)
+    notes = not_answerable(concordance, summary)
+    shown = concordance_display(concordance)
     header = {
         "experiment root": str(root),
         "model folders": str(len(found.models)),
@@ -109,7 +119,8 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
         "generated": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     files = render.write_report(out_dir, summary, corruptions, missing,
-                                render.to_markdown(sections, missing, header, settings),
-                                render.to_html(sections, missing, header, settings), dependence_rows)
+                                render.to_markdown(sections, missing, header, settings, shown, notes),
+                                render.to_html(sections, missing, header, settings, shown, notes),
+                                dependence_rows, comparisons, concordance)
     log.info("report: %s (%d rows, %d missing)", files.html, len(summary), len(missing))
     return files

@@ -71,6 +71,7 @@ def metric_table(rows: pd.DataFrame, confidence: float) -> pd.DataFrame:
         "seeds": rows["seeds"],
         "questions (iid/ood)": [f"{i}/{o}" for i, o in zip(rows["iid_questions"], rows["ood_questions"],
                                                            strict=True)],
+        "images (iid/ood)": [f"{i}/{o}" for i, o in zip(rows["iid_images"], rows["ood_images"], strict=True)],
     })
     if is_judge:
         table["judge failures (iid/ood)"] = [f"{fmt_count(i)}/{fmt_count(o)}" for i, o in
@@ -106,14 +107,21 @@ class Section:
     corruption: list[dict] = field(default_factory=list)  # {title, plot, table}
     notes: list[str] = field(default_factory=list)
     dependence: pd.DataFrame | None = None  # answers changed without / with another image (dependence.display)
+    comparisons: pd.DataFrame | None = None  # paired comparisons (comparisons.comparison_display)
 
 
 def build_sections(summary: pd.DataFrame, corruptions: pd.DataFrame, settings: ReportSettings,
                    plots: Mapping[tuple[str, str, str], bytes],
-                   dependence_rows: pd.DataFrame | None = None) -> list[Section]:
+                   dependence_rows: pd.DataFrame | None = None,
+                   comparison_rows: pd.DataFrame | None = None) -> list[Section]:
+    from sure_vqa.study.report.comparisons import comparison_display
+
     sections = []
     for index, (shift, rows) in enumerate(summary.groupby("shift", sort=False)):
         section = Section(shift, f"shift-{index}")
+        if comparison_rows is not None and (comparison_rows["shift"] == shift).any():
+            section.comparisons = comparison_display(comparison_rows[comparison_rows["shift"] == shift],
+                                                     settings.confidence)
         if dependence_rows is not None and not dependence_rows.empty:
             shown = dependence.display(dependence_rows[dependence_rows["shift"] == shift])
             section.dependence = shown if not shown.empty else None
@@ -151,15 +159,16 @@ def build_sections(summary: pd.DataFrame, corruptions: pd.DataFrame, settings: R
 def method_note(settings: ReportSettings) -> str:
     return (f"RR (relative robustness) = ood/iid = 1 − (iid − ood)/iid, computed per seed. Figures are mean ± std "
             f"(ddof=1) over seeds; a single seed shows the value alone. iid − ood comes with a {settings.confidence:.0%} "
-            f"percentile bootstrap interval over questions ({settings.n_resamples} resamples, seed "
-            f"{settings.bootstrap_seed}; each question's score averaged over seeds, iid and ood questions resampled "
-            f"independently). Judge failures are answers the judge gave that could not be read as a score: they are "
+            f"percentile bootstrap interval that resamples images, the unit of sampling: all questions about one "
+            f"image move together ({settings.n_resamples} resamples, seed {settings.bootstrap_seed}; each "
+            f"question's score averaged over seeds, iid and ood images resampled independently). Judge failures are answers the judge gave that could not be read as a score: they are "
             f"left out of the mean, not counted as zero. Undefined rows are closed questions whose ground truth "
             f"matches no or several answer options.")
 
 
 def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapping[str, str],
-                settings: ReportSettings) -> str:
+                settings: ReportSettings, concordance: pd.DataFrame | None = None,
+                concordance_notes: Sequence[str] = ()) -> str:
     lines = ["# SURE-VQA robustness report", ""]
     lines += [f"- {key}: {value}" for key, value in header.items()]
     lines += ["", method_note(settings), ""]
@@ -176,6 +185,14 @@ def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapp
         if section.dependence is not None:
             lines += [f"### {DEPENDENCE_TITLE}", "", DEPENDENCE_NOTE, "", section.dependence.to_markdown(index=False),
                       ""]
+        if section.comparisons is not None:
+            lines += [f"### {COMPARISONS_TITLE}", "", comparisons_note(settings), "",
+                      section.comparisons.to_markdown(index=False), ""]
+    if concordance is not None:
+        lines += [f"## {CONCORDANCE_TITLE}", "", CONCORDANCE_NOTE, ""]
+        lines += [f"> {note}" for note in concordance_notes] + ([""] if concordance_notes else [])
+        if not concordance.empty:
+            lines += [concordance.to_markdown(index=False), ""]
     lines += [f"## Missing or incomplete runs ({len(missing)})", ""]
     if missing.empty:
         lines += ["Every expected run is complete.", ""]
@@ -183,6 +200,20 @@ def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapp
         shown = missing.drop(columns=["path"]).astype(object).where(missing.drop(columns=["path"]).notna(), "")
         lines += [shown.to_markdown(index=False), ""]
     return "\n".join(lines)
+
+
+COMPARISONS_TITLE = "which model is better here? (paired comparisons)"
+CONCORDANCE_TITLE = "do the rankings agree? (Kendall's W)"
+CONCORDANCE_NOTE = ("Each method's RR (mean over seeds) ranks the methods within each shift and the shifts within "
+                    "each method; W is 1 when every ranking is the same and near 0 when they share nothing. "
+                    "The p-value is Friedman's test of 'no agreement'. concordance.csv holds the numbers.")
+
+
+def comparisons_note(settings: ReportSettings) -> str:
+    return (f"a − b on the questions both answered (each question's score averaged over seeds), with a "
+            f"{settings.confidence:.0%} interval that resamples images and a p-value from swapping the two models' "
+            f"answers within images, Holm-corrected over this shift's comparisons; * marks p below "
+            f"{1 - settings.confidence:.2f}. comparisons.csv holds every figure.")
 
 
 DEPENDENCE_TITLE = "does the model look at the image? (R3)"
@@ -224,7 +255,12 @@ h4 { margin-bottom: 0.2rem; }
 {{ corruption.table | safe }}{% endfor %}
 {% if section.dependence %}<h3>{{ dependence_title }}</h3><p class="note">{{ dependence_note }}</p>
 {{ section.dependence | safe }}{% endif %}
+{% if section.comparisons %}<h3>{{ comparisons_title }}</h3><p class="note">{{ comparisons_note }}</p>
+{{ section.comparisons | safe }}{% endif %}
 </section>{% endfor %}
+{% if concordance is not none %}<section id="concordance"><h2>{{ concordance_title }}</h2>
+<p class="note">{{ concordance_note }}</p>{% for note in concordance_notes %}<p class="note">{{ note }}</p>{% endfor %}
+{{ concordance | safe }}</section>{% endif %}
 <section id="missing"><h2>Missing or incomplete runs ({{ missing_count }})</h2>
 {% if missing_count %}{{ missing | safe }}{% else %}<p>Every expected run is complete.</p>{% endif %}</section>
 </body></html>
@@ -236,7 +272,8 @@ def _html_table(frame: pd.DataFrame, css_class: str = "") -> str:
 
 
 def to_html(sections: Sequence[Section], missing: pd.DataFrame, header: Mapping[str, str],
-            settings: ReportSettings) -> str:
+            settings: ReportSettings, concordance: pd.DataFrame | None = None,
+            concordance_notes: Sequence[str] = ()) -> str:
     """One self-contained page: tables as HTML, plots as base64 PNGs, no external resources."""
     environment = jinja2.Environment(autoescape=True)
     page_sections = []
@@ -248,10 +285,14 @@ def to_html(sections: Sequence[Section], missing: pd.DataFrame, header: Mapping[
             "corruption": [{"title": c["title"], "plot": _b64(c["plot"]), "table": _html_table(c["table"])}
                            for c in section.corruption],
             "dependence": None if section.dependence is None else _html_table(section.dependence),
+            "comparisons": None if section.comparisons is None else _html_table(section.comparisons),
         })
     return environment.from_string(HTML_TEMPLATE).render(
         header=header, note=method_note(settings), sections=page_sections, missing_count=len(missing),
         dependence_title=DEPENDENCE_TITLE, dependence_note=DEPENDENCE_NOTE,
+        comparisons_title=COMPARISONS_TITLE, comparisons_note=comparisons_note(settings),
+        concordance_title=CONCORDANCE_TITLE, concordance_note=CONCORDANCE_NOTE, concordance_notes=concordance_notes,
+        concordance=None if concordance is None else (_html_table(concordance) if not concordance.empty else ""),
         missing=_html_table(missing, "missing"),
     )
 
@@ -269,13 +310,20 @@ class ReportFiles:
     markdown: Path
     html: Path
     dependence_csv: Path | None = None
+    comparisons_csv: Path | None = None
+    concordance_csv: Path | None = None
 
 
 def write_report(out_dir: Path, summary: pd.DataFrame, corruptions: pd.DataFrame, missing: pd.DataFrame,
-                 markdown: str, html: str, dependence_rows: pd.DataFrame | None = None) -> ReportFiles:
+                 markdown: str, html: str, dependence_rows: pd.DataFrame | None = None,
+                 comparisons: pd.DataFrame | None = None, concordance: pd.DataFrame | None = None) -> ReportFiles:
     files = ReportFiles(out_dir, out_dir / naming.REPORT_SUMMARY_CSV, out_dir / naming.REPORT_CORRUPTION_CSV,
                         out_dir / naming.REPORT_MISSING_CSV, out_dir / naming.REPORT_MARKDOWN,
-                        out_dir / naming.REPORT_HTML, out_dir / naming.REPORT_DEPENDENCE_CSV)
+                        out_dir / naming.REPORT_HTML, out_dir / naming.REPORT_DEPENDENCE_CSV,
+                        out_dir / naming.REPORT_COMPARISONS_CSV, out_dir / naming.REPORT_CONCORDANCE_CSV)
+    for path, frame in ((files.comparisons_csv, comparisons), (files.concordance_csv, concordance)):
+        if frame is not None:
+            write_text_atomic(path, frame.to_csv(index=False))
     frame = dependence_rows if dependence_rows is not None else pd.DataFrame(columns=dependence.COLUMNS)
     write_text_atomic(files.dependence_csv, frame.to_csv(index=False))
     write_text_atomic(files.summary_csv, summary.to_csv(index=False))

@@ -1,5 +1,6 @@
-"""The numbers of the robustness report (docs/method.md#baselines-and-robustness): mean ± std over seeds, relative robustness, and a
-bootstrap interval of the iid − ood gap over questions.
+"""The numbers of the robustness report (docs/method.md#baselines-and-robustness, #statistics-of-the-report): mean ±
+std over seeds, relative robustness, bootstrap intervals that resample images, paired comparisons of two models on
+the same questions, Holm's correction and Kendall's W.
 
 RR = 1 − (iid − ood)/iid = ood/iid is computed per seed and then summarised over seeds, like every other
 figure; std uses ddof=1 (the sample standard deviation, NaN for a single seed).
@@ -38,13 +39,18 @@ def relative_robustness(iid: float | None, ood: float | None) -> float | None:
     return ood / iid
 
 
-def question_means(per_seed: Sequence[Mapping[str, float]]) -> np.ndarray:
-    """Each question's score averaged over the seeds that scored it (a question is one sampling unit)."""
+def question_mean_scores(per_seed: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """qid -> the question's score averaged over the seeds that scored it."""
     totals: dict[str, list[float]] = {}
     for scores in per_seed:
         for qid, value in scores.items():
             totals.setdefault(qid, []).append(value)
-    return np.array([np.mean(values) for _, values in sorted(totals.items())], dtype=float)
+    return {qid: float(np.mean(values)) for qid, values in sorted(totals.items())}
+
+
+def question_means(per_seed: Sequence[Mapping[str, float]]) -> np.ndarray:
+    """Each question's score averaged over the seeds that scored it, in qid order."""
+    return np.array(list(question_mean_scores(per_seed).values()), dtype=float)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 
+from sure_vqa import naming
 from sure_vqa.config import ConfigError, DataError
-from sure_vqa.eval_folder import CLOSED, OPEN, TRADITIONAL, MetricScores, RunScores, read_run
+from sure_vqa.eval_folder import CLOSED, OPEN, TRADITIONAL, MetricScores, RunScores, read_json, read_run
 from sure_vqa.evaluate.metrics import registry as metric_registry
 from sure_vqa.study.report import stats
 from sure_vqa.study.report.grid import (
@@ -73,6 +74,21 @@ class ScoreReader:
         self.problems: list[tuple[Path, str]] = []
         self.stale: list[tuple[Path, str]] = []
         self.unverified: list[tuple[Path, str]] = []
+        self.images: dict[Path, dict[str, str]] = {}
+
+    def image_of(self, run: Run | None) -> dict[str, str]:
+        """qid -> the image it asks about (`img_name` of test_results.json): the report's unit of resampling
+        (docs/method.md#statistics-of-the-report). A row without one is a cluster of its own."""
+        if run is None:
+            return {}
+        if run.path not in self.images:
+            try:
+                rows = read_json(run.path / naming.TEST_RESULTS_FILE)
+            except DataError:
+                rows = []
+            self.images[run.path] = {str(row["qid"]): str(row["img_name"]) for row in rows if isinstance(row, dict)
+                                     and "qid" in row and row.get("img_name") not in (None, "")}
+        return self.images[run.path]
 
     def __call__(self, run: Run | None) -> RunScores | None:
         if run is None:
@@ -116,6 +132,7 @@ def _variant_rows(shift: Shift, variant: Variant, seed_runs: SeedRuns, read: Sco
         iid_means, ood_means, ratios = [], [], []
         iid_questions: list[dict[str, float]] = []
         ood_questions: list[dict[str, float]] = []
+        images: dict[str, dict[str, str]] = {"iid": {}, "ood": {}}
         unscored = {"iid": 0, "ood": 0}
         versions: set[str] = set()
         for seed in seeds:
@@ -123,6 +140,7 @@ def _variant_rows(shift: Shift, variant: Variant, seed_runs: SeedRuns, read: Sco
             for split in ("iid", "ood"):
                 scores = read(seed_runs[seed].get(split))
                 per_split[split] = scores.metrics.get((kind, metric)) if scores else None
+                images[split].update(read.image_of(seed_runs[seed].get(split)))
                 if per_split[split] is not None:
                     unscored[split] += per_split[split].unscored
                     if per_split[split].version:
@@ -136,9 +154,10 @@ def _variant_rows(shift: Shift, variant: Variant, seed_runs: SeedRuns, read: Sco
             if ood is not None:
                 ood_questions.append(ood.per_question)
         iid_summary, ood_summary, rr = (stats.summarise(v) for v in (iid_means, ood_means, ratios))
-        iid_q, ood_q = stats.question_means(iid_questions), stats.question_means(ood_questions)
-        interval = stats.bootstrap_difference(iid_q, ood_q, settings.bootstrap_seed, settings.n_resamples,
-                                              settings.confidence)
+        iid_q = stats.clusters_of(stats.question_mean_scores(iid_questions), images["iid"])
+        ood_q = stats.clusters_of(stats.question_mean_scores(ood_questions), images["ood"])
+        interval = stats.cluster_bootstrap_difference(iid_q, ood_q, settings.bootstrap_seed, settings.n_resamples,
+                                                      settings.confidence)
         is_judge = source != TRADITIONAL
         rows.append({
             "dataset": shift.dataset, "data_shift": shift.data_shift, "ood_value": shift.ood_value,
@@ -152,7 +171,8 @@ def _variant_rows(shift: Shift, variant: Variant, seed_runs: SeedRuns, read: Sco
             "rr_mean": rr.mean, "rr_std": rr.std, "rr_n": rr.n,
             "diff_mean": iid_summary.mean - ood_summary.mean,
             "diff_ci_low": interval.low, "diff_ci_high": interval.high,
-            "iid_questions": int(iid_q.size), "ood_questions": int(ood_q.size),
+            "iid_questions": int(iid_q.counts.sum()), "ood_questions": int(ood_q.counts.sum()),
+            "iid_images": iid_q.n_clusters, "ood_images": ood_q.n_clusters,
             "judge_failures_iid": unscored["iid"] if is_judge else math.nan,
             "judge_failures_ood": unscored["ood"] if is_judge else math.nan,
             "undefined_iid": math.nan if is_judge else unscored["iid"],
@@ -167,7 +187,8 @@ SUMMARY_COLUMNS = [
     "dataset", "data_shift", "ood_value", "mod", "shift", "role", "label", "method", "kind", "train_images",
     "condition", "swap", "baseline_kind", "answer_kind", "metric", "source", "metric_label", "seeds",
     "iid_mean", "iid_std", "iid_n", "ood_mean", "ood_std", "ood_n", "rr_mean", "rr_std", "rr_n", "diff_mean",
-    "diff_ci_low", "diff_ci_high", "iid_questions", "ood_questions", "judge_failures_iid", "judge_failures_ood",
+    "diff_ci_low", "diff_ci_high", "iid_questions", "ood_questions", "iid_images", "ood_images",
+    "judge_failures_iid", "judge_failures_ood",
     "undefined_iid", "undefined_ood", "judge_version",
 ]
 
