@@ -207,6 +207,7 @@ REPORT_CORRUPTION_CSV = "corruptions.csv"  # one row per corrupted run setting �
 REPORT_DEPENDENCE_CSV = "image_dependence.csv"  # one row per model × image control × split: answers changed
 REPORT_MISSING_CSV = "missing_runs.csv"  # expected runs (or files) that were not found
 REPORT_COMPARISONS_CSV = "comparisons.csv"  # one row per shift × pair of models × headline metric (paired)
+REPORT_SUBGROUPS_CSV = "subgroups.csv"  # one row per shift × model × headline metric × field × value
 REPORT_CONCORDANCE_CSV = "concordance.csv"  # Kendall's W per headline metric, across shifts and across methods
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"

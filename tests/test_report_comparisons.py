@@ -82,3 +82,71 @@ def test_kendalls_w_across_shifts_and_across_methods_by_hand():
     assert (across_methods["m"], across_methods["n"]) == (4, 3)
     assert across_methods["chi_square"] == pytest.approx(0.2) and across_methods["w"] == pytest.approx(0.025)
     assert across_methods["mean_ranks"] == "s3: 1.88; s1: 2.00; s2: 2.12"
+
+
+# --- subgroups ------------------------------------------------------------------------------------------------
+
+# The open test questions of SLAKE_SMALL's modality=X-Ray shift (iid: test rows on CT/MRI images; ood: X-Ray test
+# rows and the X-Ray train rows), with each one's image, modality, location, content type and the F1 given here.
+SUBGROUP_QUESTIONS = {  # qid: (image, modality, location, content_type, f1)
+    "30": ("xmlab8/source.jpg", "CT", "Abdomen", "Modality", 1.0),
+    "32": ("xmlab10/source.jpg", "MRI", "Brain", "Size", 0.5),
+    "33": ("xmlab9/source.jpg", "X-Ray", "Chest_lung", "Modality", 0.0),
+    "34": ("xmlab9/source.jpg", "X-Ray", "Chest_lung", "Position", 0.25),
+    "9": ("xmlab3/source.jpg", "X-Ray", "Chest_lung", "Modality", 0.5),
+    "10": ("xmlab5/source.jpg", "X-Ray", "Chest_heart", "Position", 0.0),
+}
+
+
+def _write_model_run(folder, split: str, qids: list[str]) -> None:
+    import json
+
+    from sure_vqa import naming
+
+    folder.mkdir(parents=True)
+    rows = [{"qid": q, "question": "q?", "gt": "a", "pred": "b", "answer_type": "OPEN",
+             "img_name": SUBGROUP_QUESTIONS[q][0]} for q in qids]
+    (folder / naming.TEST_RESULTS_FILE).write_text(json.dumps(rows))
+    scored = [{**r, "f1_score": SUBGROUP_QUESTIONS[r["qid"]][4]} for r in rows]
+    mean = sum(r["f1_score"] for r in scored) / len(scored)
+    (folder / naming.OPEN_METRICS_FILE).write_text(json.dumps([{"avg_f1_score": mean}, *scored]))
+    (folder / naming.INFERENCE_INFO_FILE).write_text(json.dumps({"split_selection": {
+        "dataset": "SLAKE", "mod": "test", "split": split, "data_shift": "modality", "ood_value": "X-Ray",
+        "max_samples": None}}))
+
+
+def test_subgroups_join_fields_through_the_split_files_by_hand(tmp_path):
+    from tests.fixtures_data import write_slake
+    from tests.study_fixtures import SLAKE_SMALL
+
+    write_slake(tmp_path / "data", files=SLAKE_SMALL)
+    root = tmp_path / "experiments"
+    model = finetuned_dir(root, D, F, V, "lora", 123)
+    _write_model_run(run_dir(model, D, F, V, "iid"), "iid", ["30", "32"])
+    _write_model_run(run_dir(model, D, F, V, "ood"), "ood", ["33", "34", "9", "10"])
+    settings = ReportSettings(n_resamples=1000, headline={"open": ["f1_score"], "closed": []},
+                              subgroup_min_questions=1)
+    files = build_report(root, settings=settings, progress=False, dataset_root=tmp_path / "data")
+    table = pd.read_csv(files.subgroups_csv)
+    by = table.set_index(["field", "value"])
+    # modality: CT {30: 1.0}; MRI {32: 0.5}; X-Ray {33: 0, 34: 0.25, 9: 0.5, 10: 0} = 0.1875 over 4 questions
+    # on 3 images (xmlab9 twice); the gap is 1.0 - 0.1875
+    assert by.loc[("modality", "CT"), "mean"] == pytest.approx(1.0)
+    assert by.loc[("modality", "X-Ray"), "mean"] == pytest.approx(0.1875)
+    assert (by.loc[("modality", "X-Ray"), "questions"], by.loc[("modality", "X-Ray"), "images"]) == (4, 3)
+    assert by.loc[("modality", "X-Ray"), "is_worst"] and by.loc[("modality", "CT"), "is_best"]
+    assert by.loc[("modality", "MRI"), "worst_gap"] == pytest.approx(0.8125)
+    # location: Chest_lung {33, 34, 9} = 0.25 on 2 images; content type: Position {34, 10} = 0.125
+    assert by.loc[("location", "Chest_lung"), "mean"] == pytest.approx(0.25)
+    assert by.loc[("location", "Chest_lung"), "images"] == 2
+    assert by.loc[("content_type", "Position"), "mean"] == pytest.approx(0.125)
+    assert by.loc[("content_type", "Modality"), "mean"] == pytest.approx(0.5)
+    low, high = by.loc[("modality", "X-Ray"), ["ci_low", "ci_high"]]
+    assert low <= 0.1875 <= high
+    assert ("answer_type", "OPEN") not in by.index  # one value only: not a subgroup
+    markdown = files.markdown.read_text()
+    assert "### who is served worst? (subgroups)" in markdown and "X-Ray: 0.188" in markdown
+    # with the default minimum (5 questions) no group decides a gap
+    default = build_report(root, settings=ReportSettings(n_resamples=200, headline=settings.headline),
+                           progress=False, dataset_root=tmp_path / "data")
+    assert pd.read_csv(default.subgroups_csv)["worst_gap"].isna().all()

@@ -266,7 +266,8 @@ def run_report(cfg: Mapping[str, Any]) -> Path:
 
     settings = cfg["report"]
     root = settings.get("experiment_root") or runs.experiment_root(cfg)
-    return build_report(root, settings.get("out"), settings_from_config(settings)).html
+    dataset_root = settings.get("dataset_root") or (cfg.get("paths") or {}).get("dataset_root")
+    return build_report(root, settings.get("out"), settings_from_config(settings), dataset_root=dataset_root).html
 
 
 def run_study(cfg: Mapping[str, Any], progress: bool = True) -> list[CellReport]:

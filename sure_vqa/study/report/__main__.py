@@ -38,7 +38,7 @@ def main(argv: Sequence[str]) -> None:
     cfg = load_config(argv)
     if cfg.experiment_root in (None, ""):
         raise ConfigError("experiment_root is not set; pass experiment_root=PATH or set EXPERIMENT_ROOT_DIR")
-    files = build_report(cfg.experiment_root, cfg.out, settings_from_config(cfg))
+    files = build_report(cfg.experiment_root, cfg.out, settings_from_config(cfg), dataset_root=cfg.dataset_root)
     print(files.html)
 
 

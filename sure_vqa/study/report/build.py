@@ -11,7 +11,7 @@ from typing import Any
 from tqdm import tqdm
 
 from sure_vqa import naming
-from sure_vqa.config import ConfigError
+from sure_vqa.config import ConfigError, is_unset
 from sure_vqa.eval_folder import CLOSED, OPEN
 from sure_vqa.study.report import plots, render
 from sure_vqa.study.report.comparisons import (
@@ -23,6 +23,7 @@ from sure_vqa.study.report.comparisons import (
 from sure_vqa.study.report.dependence import image_dependence
 from sure_vqa.study.report.grid import group, missing_runs
 from sure_vqa.study.report.scan import scan
+from sure_vqa.study.report.subgroups import RecordFields, subgroup_table
 from sure_vqa.study.report.tables import (
     ReportSettings,
     ScoreReader,
@@ -32,7 +33,7 @@ from sure_vqa.study.report.tables import (
 )
 
 log = logging.getLogger(__name__)
-SETTING_KEYS = ("n_resamples", "confidence", "bootstrap_seed", "swaps", "headline")
+SETTING_KEYS = ("n_resamples", "confidence", "bootstrap_seed", "swaps", "headline", "subgroup_min_questions")
 
 
 def settings_from_config(cfg: Mapping[str, Any]) -> ReportSettings:
@@ -68,8 +69,10 @@ def judge_agreement(runs: Sequence[Any], read: ScoreReader) -> str:
 
 
 def build_report(experiment_root: str | Path, out: str | Path | None = None,
-                 settings: ReportSettings | None = None, progress: bool = True) -> render.ReportFiles:
-    """Scans `experiment_root` and writes the report to `out` (default `naming.report_dir(root)`)."""
+                 settings: ReportSettings | None = None, progress: bool = True,
+                 dataset_root: str | Path | None = None) -> render.ReportFiles:
+    """Scans `experiment_root` and writes the report to `out` (default `naming.report_dir(root)`); with
+    `dataset_root`, the split files give each question its fields for the subgroups."""
     root = Path(experiment_root).expanduser()
     if not root.is_dir():
         raise ConfigError(f"experiment_root={root} is not a folder; set it to the root that holds the model "
@@ -102,8 +105,11 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
                         corrupted, metrics, f"{shift}: {render.KIND_TITLES[kind]}, corrupted images")
     dependence_rows = image_dependence(found.runs)
     comparisons = comparison_table(shifts, read, settings)
+    fields = RecordFields(Path(dataset_root).expanduser() if not is_unset(dataset_root) else None)
+    subgroups = subgroup_table(shifts, read, settings, fields)
     concordance = concordance_table(summary, settings)
-    sections = render.build_sections(summary, corruptions, settings, figures, dependence_rows, comparisons)
+    sections = render.build_sections(summary, corruptions, settings, figures, dependence_rows, comparisons,
+                                     subgroups, fields.dataset_root is not None)
     notes = not_answerable(concordance, summary)
     shown = concordance_display(concordance)
     header = {
@@ -121,6 +127,6 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
     files = render.write_report(out_dir, summary, corruptions, missing,
                                 render.to_markdown(sections, missing, header, settings, shown, notes),
                                 render.to_html(sections, missing, header, settings, shown, notes),
-                                dependence_rows, comparisons, concordance)
+                                dependence_rows, comparisons, concordance, subgroups)
     log.info("report: %s (%d rows, %d missing)", files.html, len(summary), len(missing))
     return files

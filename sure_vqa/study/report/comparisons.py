@@ -57,7 +57,7 @@ def split_scores(seed_runs: SeedRuns, split: str, key: tuple[str, str], read: Sc
     return SplitScores(stats.question_mean_scores(per_seed), images)
 
 
-def _headline_keys(seed_runs: SeedRuns, read: ScoreReader, settings: ReportSettings) -> list[tuple[str, str, str]]:
+def headline_keys(seed_runs: SeedRuns, read: ScoreReader, settings: ReportSettings) -> list[tuple[str, str, str]]:
     """(answer kind, metric, source) of the headline metrics a variant has (`judge` = every judge)."""
     found: dict[tuple[str, str], str] = {}
     for runs in seed_runs.values():
@@ -160,7 +160,7 @@ def comparison_table(shifts: Mapping[Shift, ShiftRuns], read: ScoreReader, setti
     for shift, found in shifts.items():
         rows = []
         for comparison, a, b in _pairs(found):
-            for kind, metric, source in _headline_keys(found.clean[a], read, settings):
+            for kind, metric, source in headline_keys(found.clean[a], read, settings):
                 key = (kind, metric)
                 a_iid, a_ood = (split_scores(found.clean[a], s, key, read) for s in ("iid", "ood"))
                 b_iid, b_ood = (split_scores(found.clean[b], s, key, read) for s in ("iid", "ood"))

@@ -108,13 +108,16 @@ class Section:
     notes: list[str] = field(default_factory=list)
     dependence: pd.DataFrame | None = None  # answers changed without / with another image (dependence.display)
     comparisons: pd.DataFrame | None = None  # paired comparisons (comparisons.comparison_display)
+    subgroups: pd.DataFrame | None = None  # worst and best group per field (subgroups.subgroup_display)
 
 
 def build_sections(summary: pd.DataFrame, corruptions: pd.DataFrame, settings: ReportSettings,
                    plots: Mapping[tuple[str, str, str], bytes],
                    dependence_rows: pd.DataFrame | None = None,
-                   comparison_rows: pd.DataFrame | None = None) -> list[Section]:
+                   comparison_rows: pd.DataFrame | None = None, subgroup_rows: pd.DataFrame | None = None,
+                   have_fields: bool = True) -> list[Section]:
     from sure_vqa.study.report.comparisons import comparison_display
+    from sure_vqa.study.report.subgroups import subgroup_display
 
     sections = []
     for index, (shift, rows) in enumerate(summary.groupby("shift", sort=False)):
@@ -122,6 +125,11 @@ def build_sections(summary: pd.DataFrame, corruptions: pd.DataFrame, settings: R
         if comparison_rows is not None and (comparison_rows["shift"] == shift).any():
             section.comparisons = comparison_display(comparison_rows[comparison_rows["shift"] == shift],
                                                      settings.confidence)
+        if subgroup_rows is not None and (subgroup_rows["shift"] == shift).any():
+            shown = subgroup_display(subgroup_rows[subgroup_rows["shift"] == shift])
+            section.subgroups = shown if not shown.empty else None
+        if not have_fields:
+            section.notes.append("Subgroups need the split files: set dataset_root (DATASET_ROOT_DIR) for them.")
         if dependence_rows is not None and not dependence_rows.empty:
             shown = dependence.display(dependence_rows[dependence_rows["shift"] == shift])
             section.dependence = shown if not shown.empty else None
@@ -188,6 +196,9 @@ def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapp
         if section.comparisons is not None:
             lines += [f"### {COMPARISONS_TITLE}", "", comparisons_note(settings), "",
                       section.comparisons.to_markdown(index=False), ""]
+        if section.subgroups is not None:
+            lines += [f"### {SUBGROUPS_TITLE}", "", subgroups_note(settings), "",
+                      section.subgroups.to_markdown(index=False), ""]
     if concordance is not None:
         lines += [f"## {CONCORDANCE_TITLE}", "", CONCORDANCE_NOTE, ""]
         lines += [f"> {note}" for note in concordance_notes] + ([""] if concordance_notes else [])
@@ -203,6 +214,14 @@ def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapp
 
 
 COMPARISONS_TITLE = "which model is better here? (paired comparisons)"
+SUBGROUPS_TITLE = "who is served worst? (subgroups)"
+
+
+def subgroups_note(settings: ReportSettings) -> str:
+    return (f"Each model's score per value of every field of its test questions (iid and ood pooled), with a "
+            f"{settings.confidence:.0%} interval that resamples images; the gap is the best minus the worst group "
+            f"among groups of at least {settings.subgroup_min_questions} questions. subgroups.csv holds every "
+            f"group.")
 CONCORDANCE_TITLE = "do the rankings agree? (Kendall's W)"
 CONCORDANCE_NOTE = ("Each method's RR (mean over seeds) ranks the methods within each shift and the shifts within "
                     "each method; W is 1 when every ranking is the same and near 0 when they share nothing. "
@@ -257,6 +276,8 @@ h4 { margin-bottom: 0.2rem; }
 {{ section.dependence | safe }}{% endif %}
 {% if section.comparisons %}<h3>{{ comparisons_title }}</h3><p class="note">{{ comparisons_note }}</p>
 {{ section.comparisons | safe }}{% endif %}
+{% if section.subgroups %}<h3>{{ subgroups_title }}</h3><p class="note">{{ subgroups_note }}</p>
+{{ section.subgroups | safe }}{% endif %}
 </section>{% endfor %}
 {% if concordance is not none %}<section id="concordance"><h2>{{ concordance_title }}</h2>
 <p class="note">{{ concordance_note }}</p>{% for note in concordance_notes %}<p class="note">{{ note }}</p>{% endfor %}
@@ -286,11 +307,13 @@ def to_html(sections: Sequence[Section], missing: pd.DataFrame, header: Mapping[
                            for c in section.corruption],
             "dependence": None if section.dependence is None else _html_table(section.dependence),
             "comparisons": None if section.comparisons is None else _html_table(section.comparisons),
+            "subgroups": None if section.subgroups is None else _html_table(section.subgroups),
         })
     return environment.from_string(HTML_TEMPLATE).render(
         header=header, note=method_note(settings), sections=page_sections, missing_count=len(missing),
         dependence_title=DEPENDENCE_TITLE, dependence_note=DEPENDENCE_NOTE,
         comparisons_title=COMPARISONS_TITLE, comparisons_note=comparisons_note(settings),
+        subgroups_title=SUBGROUPS_TITLE, subgroups_note=subgroups_note(settings),
         concordance_title=CONCORDANCE_TITLE, concordance_note=CONCORDANCE_NOTE, concordance_notes=concordance_notes,
         concordance=None if concordance is None else (_html_table(concordance) if not concordance.empty else ""),
         missing=_html_table(missing, "missing"),
@@ -312,16 +335,20 @@ class ReportFiles:
     dependence_csv: Path | None = None
     comparisons_csv: Path | None = None
     concordance_csv: Path | None = None
+    subgroups_csv: Path | None = None
 
 
 def write_report(out_dir: Path, summary: pd.DataFrame, corruptions: pd.DataFrame, missing: pd.DataFrame,
                  markdown: str, html: str, dependence_rows: pd.DataFrame | None = None,
-                 comparisons: pd.DataFrame | None = None, concordance: pd.DataFrame | None = None) -> ReportFiles:
+                 comparisons: pd.DataFrame | None = None, concordance: pd.DataFrame | None = None,
+                 subgroups: pd.DataFrame | None = None) -> ReportFiles:
     files = ReportFiles(out_dir, out_dir / naming.REPORT_SUMMARY_CSV, out_dir / naming.REPORT_CORRUPTION_CSV,
                         out_dir / naming.REPORT_MISSING_CSV, out_dir / naming.REPORT_MARKDOWN,
                         out_dir / naming.REPORT_HTML, out_dir / naming.REPORT_DEPENDENCE_CSV,
-                        out_dir / naming.REPORT_COMPARISONS_CSV, out_dir / naming.REPORT_CONCORDANCE_CSV)
-    for path, frame in ((files.comparisons_csv, comparisons), (files.concordance_csv, concordance)):
+                        out_dir / naming.REPORT_COMPARISONS_CSV, out_dir / naming.REPORT_CONCORDANCE_CSV,
+                        out_dir / naming.REPORT_SUBGROUPS_CSV)
+    for path, frame in ((files.comparisons_csv, comparisons), (files.concordance_csv, concordance),
+                        (files.subgroups_csv, subgroups)):
         if frame is not None:
             write_text_atomic(path, frame.to_csv(index=False))
     frame = dependence_rows if dependence_rows is not None else pd.DataFrame(columns=dependence.COLUMNS)

@@ -119,6 +119,17 @@ def _resampled_means(clusters: Clusters, rng: np.random.Generator, n_resamples: 
     return clusters.sums[picks].sum(axis=1) / clusters.counts[picks].sum(axis=1)
 
 
+def cluster_bootstrap_mean(clusters: Clusters, seed: int = 0, n_resamples: int = 2000,
+                           confidence: float = 0.95) -> Interval:
+    """Percentile bootstrap interval of one split's (or group's) mean, resampling its images."""
+    if clusters.n_clusters < 2:
+        return Interval(math.nan, math.nan)
+    means = _resampled_means(clusters, np.random.default_rng(seed), n_resamples)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return Interval(float(low), float(high))
+
+
 def cluster_bootstrap_difference(iid: Clusters, ood: Clusters, seed: int = 0, n_resamples: int = 2000,
                                  confidence: float = 0.95) -> Interval:
     """Percentile bootstrap interval of mean(iid) − mean(ood) that resamples whole images: all questions about

@@ -40,12 +40,16 @@ class ReportSettings:
     headline: Mapping[str, Sequence[str]] = field(
         default_factory=lambda: {OPEN: [JUDGE, "f1_score", "exact_match_score"], CLOSED: [JUDGE, "accuracy"]}
     )
+    # a subgroup with fewer questions is listed but does not decide the worst-group gap (docs/report.md#subgroups)
+    subgroup_min_questions: int = 5
 
     def __post_init__(self) -> None:
         if not 0 < float(self.confidence) < 1:
             raise ConfigError(f"report confidence={self.confidence} must be between 0 and 1 (e.g. 0.95)")
         if int(self.n_resamples) < 100:
             raise ConfigError(f"report n_resamples={self.n_resamples} is too small; use at least 100 (e.g. 2000)")
+        if int(self.subgroup_min_questions) < 1:
+            raise ConfigError(f"report subgroup_min_questions={self.subgroup_min_questions} must be at least 1")
         for kind in self.headline:
             if kind not in ANSWER_KINDS:
                 raise ConfigError(f"report headline.{kind} is not an answer kind; valid: open, closed")
