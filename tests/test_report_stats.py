@@ -145,3 +145,14 @@ def test_kendalls_w_by_hand_equals_the_friedman_conversion():
     assert result.p_value == pytest.approx(chi2.sf(7.0, 3))
     assert stats.kendalls_w(np.array([[1, 2, 3], [1, 2, 3]], dtype=float)).w == pytest.approx(1.0)
     assert math.isnan(stats.kendalls_w(np.array([[1.0, 2.0], [2.0, 1.0]])).w)  # two items: not defined here
+
+
+def test_clustered_variance_and_minimum_detectable_difference_by_hand():
+    # four images of two questions each, image means 1, 0, 1, 0: the sample variance of the image means is 1/3
+    # (ddof=1), so the variance of the mean is 1/3 / 4 = 1/12; by the formula: 4/3 * (1+1+1+1) / 8^2 = 1/12
+    clusters = stats.Clusters(np.array([2.0, 0.0, 2.0, 0.0]), np.array([2.0, 2.0, 2.0, 2.0]))
+    assert stats.clustered_variance(clusters) == pytest.approx(1 / 12)
+    # (1.959964 + 0.841621) * sqrt(1/12 + 1/12)
+    assert stats.minimum_detectable_difference(clusters, clusters) == pytest.approx(
+        (1.959964 + 0.841621) * math.sqrt(1 / 6), rel=1e-6)
+    assert math.isnan(stats.clustered_variance(stats.Clusters(np.array([1.0]), np.array([1.0]))))

@@ -21,6 +21,7 @@ from sure_vqa.study.report.comparisons import (
     not_answerable,
 )
 from sure_vqa.study.report.dependence import image_dependence
+from sure_vqa.study.report.findings import findings
 from sure_vqa.study.report.grid import group, missing_runs
 from sure_vqa.study.report.scan import scan
 from sure_vqa.study.report.subgroups import RecordFields, subgroup_table
@@ -112,6 +113,7 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
                                      subgroups, fields.dataset_root is not None)
     notes = not_answerable(concordance, summary)
     shown = concordance_display(concordance)
+    stated = findings(summary, comparisons, concordance, dependence_rows, settings, notes)
     header = {
         "experiment root": str(root),
         "model folders": str(len(found.models)),
@@ -125,8 +127,8 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
         "generated": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     files = render.write_report(out_dir, summary, corruptions, missing,
-                                render.to_markdown(sections, missing, header, settings, shown, notes),
-                                render.to_html(sections, missing, header, settings, shown, notes),
+                                render.to_markdown(sections, missing, header, settings, shown, notes, stated),
+                                render.to_html(sections, missing, header, settings, shown, notes, stated),
                                 dependence_rows, comparisons, concordance, subgroups)
     log.info("report: %s (%d rows, %d missing)", files.html, len(summary), len(missing))
     return files

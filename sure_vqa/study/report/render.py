@@ -176,9 +176,11 @@ def method_note(settings: ReportSettings) -> str:
 
 def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapping[str, str],
                 settings: ReportSettings, concordance: pd.DataFrame | None = None,
-                concordance_notes: Sequence[str] = ()) -> str:
+                concordance_notes: Sequence[str] = (), findings: Sequence[str] = ()) -> str:
     lines = ["# SURE-VQA robustness report", ""]
     lines += [f"- {key}: {value}" for key, value in header.items()]
+    if findings:
+        lines += ["", f"## {FINDINGS_TITLE}", "", FINDINGS_NOTE, ""] + [f"- {sentence}" for sentence in findings]
     lines += ["", method_note(settings), ""]
     for section in sections:
         lines += [f"## {section.title}", ""]
@@ -213,6 +215,9 @@ def to_markdown(sections: Sequence[Section], missing: pd.DataFrame, header: Mapp
     return "\n".join(lines)
 
 
+FINDINGS_TITLE = "Findings"
+FINDINGS_NOTE = ("What the numbers below support and what they do not; each sentence is computed from them "
+                 "(significance after Holm's correction at the report's confidence level).")
 COMPARISONS_TITLE = "which model is better here? (paired comparisons)"
 SUBGROUPS_TITLE = "who is served worst? (subgroups)"
 
@@ -258,6 +263,8 @@ h4 { margin-bottom: 0.2rem; }
 </style></head><body>
 <h1>SURE-VQA robustness report</h1>
 <ul>{% for key, value in header.items() %}<li>{{ key }}: {{ value }}</li>{% endfor %}</ul>
+{% if findings %}<section id="findings"><h2>{{ findings_title }}</h2><p class="note">{{ findings_note }}</p>
+<ul>{% for sentence in findings %}<li>{{ sentence }}</li>{% endfor %}</ul></section>{% endif %}
 <p class="note">{{ note }}</p>
 <nav>{% for section in sections %}<a href="#{{ section.anchor }}">{{ section.title }}</a>{% endfor %}
 <a href="#missing">missing runs ({{ missing_count }})</a></nav>
@@ -294,7 +301,7 @@ def _html_table(frame: pd.DataFrame, css_class: str = "") -> str:
 
 def to_html(sections: Sequence[Section], missing: pd.DataFrame, header: Mapping[str, str],
             settings: ReportSettings, concordance: pd.DataFrame | None = None,
-            concordance_notes: Sequence[str] = ()) -> str:
+            concordance_notes: Sequence[str] = (), findings: Sequence[str] = ()) -> str:
     """One self-contained page: tables as HTML, plots as base64 PNGs, no external resources."""
     environment = jinja2.Environment(autoescape=True)
     page_sections = []
@@ -314,6 +321,7 @@ def to_html(sections: Sequence[Section], missing: pd.DataFrame, header: Mapping[
         dependence_title=DEPENDENCE_TITLE, dependence_note=DEPENDENCE_NOTE,
         comparisons_title=COMPARISONS_TITLE, comparisons_note=comparisons_note(settings),
         subgroups_title=SUBGROUPS_TITLE, subgroups_note=subgroups_note(settings),
+        findings=list(findings), findings_title=FINDINGS_TITLE, findings_note=FINDINGS_NOTE,
         concordance_title=CONCORDANCE_TITLE, concordance_note=CONCORDANCE_NOTE, concordance_notes=concordance_notes,
         concordance=None if concordance is None else (_html_table(concordance) if not concordance.empty else ""),
         missing=_html_table(missing, "missing"),

@@ -113,6 +113,26 @@ def clusters_of(scores: Mapping[str, float], cluster_of: Mapping[str, str]) -> C
     return Clusters(np.array([sums[k] for k in keys], dtype=float), np.array([counts[k] for k in keys], dtype=float))
 
 
+def clustered_variance(clusters: Clusters) -> float:
+    """The variance of a split's mean when its images are the sampling units (the ratio estimator's
+    linearisation): K/(K − 1) · Σᵢ (sᵢ − m·nᵢ)² / N², sᵢ and nᵢ an image's score sum and question count."""
+    k = clusters.n_clusters
+    if k < 2:
+        return math.nan
+    residuals = clusters.sums - clusters.mean * clusters.counts
+    return float(k / (k - 1) * np.sum(residuals**2) / clusters.counts.sum() ** 2)
+
+
+# z quantiles of the minimum detectable difference: two-sided alpha 0.05 and power 0.8
+Z_ALPHA, Z_POWER = float(stats.norm.ppf(0.975)), float(stats.norm.ppf(0.8))
+
+
+def minimum_detectable_difference(iid: Clusters, ood: Clusters) -> float:
+    """The smallest iid − ood difference a two-sided test at α = 0.05 detects with 80% power on these splits:
+    (z₀.₉₇₅ + z₀.₈) · SE, SE² the sum of the two splits' clustered variances."""
+    return (Z_ALPHA + Z_POWER) * math.sqrt(clustered_variance(iid) + clustered_variance(ood))
+
+
 def _resampled_means(clusters: Clusters, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
     """The split's mean in each of `n_resamples` resamples of its clusters (with replacement)."""
     picks = rng.integers(0, clusters.n_clusters, size=(n_resamples, clusters.n_clusters))

@@ -177,6 +177,7 @@ def _variant_rows(shift: Shift, variant: Variant, seed_runs: SeedRuns, read: Sco
             "diff_ci_low": interval.low, "diff_ci_high": interval.high,
             "iid_questions": int(iid_q.counts.sum()), "ood_questions": int(ood_q.counts.sum()),
             "iid_images": iid_q.n_clusters, "ood_images": ood_q.n_clusters,
+            "mdd": stats.minimum_detectable_difference(iid_q, ood_q),
             "judge_failures_iid": unscored["iid"] if is_judge else math.nan,
             "judge_failures_ood": unscored["ood"] if is_judge else math.nan,
             "undefined_iid": math.nan if is_judge else unscored["iid"],
@@ -191,7 +192,7 @@ SUMMARY_COLUMNS = [
     "dataset", "data_shift", "ood_value", "mod", "shift", "role", "label", "method", "kind", "train_images",
     "condition", "swap", "baseline_kind", "answer_kind", "metric", "source", "metric_label", "seeds",
     "iid_mean", "iid_std", "iid_n", "ood_mean", "ood_std", "ood_n", "rr_mean", "rr_std", "rr_n", "diff_mean",
-    "diff_ci_low", "diff_ci_high", "iid_questions", "ood_questions", "iid_images", "ood_images",
+    "diff_ci_low", "diff_ci_high", "iid_questions", "ood_questions", "iid_images", "ood_images", "mdd",
     "judge_failures_iid", "judge_failures_ood",
     "undefined_iid", "undefined_ood", "judge_version",
 ]
