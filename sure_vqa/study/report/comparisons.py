@@ -235,7 +235,8 @@ def comparison_display(rows: pd.DataFrame, confidence: float) -> pd.DataFrame:
         return f"{fmt(diff)} [{fmt(low)}, {fmt(high)}] p={fmt(p, 3)}{star}"
 
     return pd.DataFrame({
-        "metric": rows["metric_label"], "a": rows["model_a"], "b": rows["model_b"],
+        "metric": [f"{m} ({k})" for m, k in zip(rows["metric_label"], rows["answer_kind"], strict=True)],
+        "a": rows["model_a"], "b": rows["model_b"],
         "ood a − b": [cell(*v) for v in zip(rows["ood_diff"], rows["ood_ci_low"], rows["ood_ci_high"],
                                             rows["ood_p_holm"], strict=True)],
         "RR a − b": [cell(*v) for v in zip(rows["rr_diff"], rows["rr_ci_low"], rows["rr_ci_high"],

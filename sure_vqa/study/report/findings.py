@@ -64,6 +64,7 @@ def _shift_findings(shift: str, rows: pd.DataFrame, comparisons: pd.DataFrame, s
                 sentence += (f"; the most robust is {first['label']} (RR {_pm(first['rr_mean'], first['rr_std'])}), "
                              f"ahead of {second['label']} (RR {_pm(second['rr_mean'], second['rr_std'])})")
                 pair = comparisons[(comparisons["shift"] == shift) & (comparisons["metric_label"] == metric)
+                                   & (comparisons["answer_kind"] == kind)
                                    & (comparisons["comparison"] == "methods")
                                    & comparisons["model_a"].isin([first["label"], second["label"]])
                                    & comparisons["model_b"].isin([first["label"], second["label"]])]

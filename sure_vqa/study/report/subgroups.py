@@ -133,16 +133,19 @@ def _mark_gap(field_rows: list[dict[str, Any]], min_questions: int) -> list[dict
 
 
 def subgroup_display(rows: pd.DataFrame) -> pd.DataFrame:
-    """One line per model × metric × field: the worst and the best group and the gap."""
+    """One line per model × metric × field: the worst and the best group and the gap (– when fewer than two
+    groups have enough questions to decide it)."""
     from sure_vqa.study.report.render import fmt
 
     lines = []
-    for (label, metric, name), group in rows.groupby(["label", "metric_label", "field"], sort=False):
-        worst, best = group[group["is_worst"]], group[group["is_best"]]
-        if worst.empty or best.empty:
-            continue
-        w, b = worst.iloc[0], best.iloc[0]
-        lines.append({"model": label, "metric": metric, "field": name, "groups": len(group),
+    for (label, metric, kind, name), group in rows.groupby(["label", "metric_label", "answer_kind", "field"],
+                                                           sort=False):
+        worst, best = group[group["is_worst"].astype(bool)], group[group["is_best"].astype(bool)]
+        if worst.empty or best.empty:  # no two groups are large enough for a gap: show the extremes, no gap
+            w, b = group.loc[group["mean"].idxmin()], group.loc[group["mean"].idxmax()]
+        else:
+            w, b = worst.iloc[0], best.iloc[0]
+        lines.append({"model": label, "metric": f"{metric} ({kind})", "field": name, "groups": len(group),
                       "worst group": f"{w['value']}: {fmt(w['mean'])} [{fmt(w['ci_low'])}, {fmt(w['ci_high'])}] "
                                      f"({w['questions']} q)",
                       "best group": f"{b['value']}: {fmt(b['mean'])} [{fmt(b['ci_low'])}, {fmt(b['ci_high'])}] "
