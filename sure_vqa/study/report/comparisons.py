@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sure_vqa.eval_folder import TRADITIONAL
 from sure_vqa.study.report import stats
 from sure_vqa.study.report.grid import MODEL, SeedRuns, ShiftRuns, Variant
 from sure_vqa.study.report.scan import FINETUNED, IMAGE, NO_IMAGE, PRETRAINED, Shift
-from sure_vqa.study.report.tables import JUDGE, ReportSettings, ScoreReader, metric_label
+from sure_vqa.study.report.tables import ReportSettings, ScoreReader, is_headline, metric_label, metrics_of
 
 COMPARISON_COLUMNS = [
     "dataset", "shift", "answer_kind", "metric", "metric_label", "comparison", "model_a", "model_b",
@@ -59,18 +58,8 @@ def split_scores(seed_runs: SeedRuns, split: str, key: tuple[str, str], read: Sc
 
 def headline_keys(seed_runs: SeedRuns, read: ScoreReader, settings: ReportSettings) -> list[tuple[str, str, str]]:
     """(answer kind, metric, source) of the headline metrics a variant has (`judge` = every judge)."""
-    found: dict[tuple[str, str], str] = {}
-    for runs in seed_runs.values():
-        for run in runs.values():
-            scores = read(run)
-            for key, value in (scores.metrics.items() if scores else ()):
-                found.setdefault(key, value.source)
-    keys = []
-    for (kind, metric), source in found.items():
-        wanted = settings.headline.get(kind, [])
-        if metric in wanted or (JUDGE in wanted and source != TRADITIONAL):
-            keys.append((kind, metric, source))
-    return sorted(keys)
+    return sorted((kind, metric, source) for (kind, metric), source in metrics_of(seed_runs, read).items()
+                  if is_headline(settings, kind, metric, source))
 
 
 @dataclass(frozen=True)
@@ -208,9 +197,7 @@ def concordance_table(summary: pd.DataFrame, settings: ReportSettings) -> pd.Dat
     models = summary[(summary["role"] == MODEL) & summary["rr_mean"].notna()]
     rows = []
     for (kind, label), group in models.groupby(["answer_kind", "metric_label"], sort=False):
-        metric, source = group["metric"].iloc[0], group["source"].iloc[0]
-        wanted = settings.headline.get(kind, [])
-        if metric not in wanted and not (JUDGE in wanted and source != TRADITIONAL):
+        if not is_headline(settings, kind, group["metric"].iloc[0], group["source"].iloc[0]):
             continue
         table = group.pivot_table(index="shift", columns="method", values="rr_mean", aggfunc="first").dropna(axis=1)
         for question, ranked, across, scores in (

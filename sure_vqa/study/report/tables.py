@@ -55,6 +55,12 @@ class ReportSettings:
                 raise ConfigError(f"report headline.{kind} is not an answer kind; valid: open, closed")
 
 
+def is_headline(settings: ReportSettings, kind: str, metric: str, source: str) -> bool:
+    """Whether a metric is one of the answer kind's headline metrics (`judge` = every judge)."""
+    wanted = settings.headline.get(kind, [])
+    return metric in wanted or (JUDGE in wanted and source != TRADITIONAL)
+
+
 def metric_label(metric: str, source: str) -> str:
     return f"{metric} judge" if source != TRADITIONAL else metric_registry.label(metric)
 
@@ -113,7 +119,7 @@ def _seed_order(seed: int | None) -> tuple:
     return (seed is None, seed or 0)
 
 
-def _metrics_of(seed_runs: SeedRuns, read: ScoreReader) -> dict[tuple[str, str], str]:
+def metrics_of(seed_runs: SeedRuns, read: ScoreReader) -> dict[tuple[str, str], str]:
     """(answer kind, metric) -> source, over every run of a variant."""
     found: dict[tuple[str, str], str] = {}
     for runs in seed_runs.values():
@@ -132,7 +138,7 @@ def _variant_rows(shift: Shift, variant: Variant, seed_runs: SeedRuns, read: Sco
                   settings: ReportSettings) -> list[dict[str, Any]]:
     rows = []
     seeds = sorted(seed_runs, key=_seed_order)
-    for (kind, metric), source in _metrics_of(seed_runs, read).items():
+    for (kind, metric), source in metrics_of(seed_runs, read).items():
         iid_means, ood_means, ratios = [], [], []
         iid_questions: list[dict[str, float]] = []
         ood_questions: list[dict[str, float]] = []
@@ -226,7 +232,7 @@ def _setting_rows(shift: Shift, variant: Variant, key: tuple | None, seed_runs: 
         probabilities, strengths = {}, {}
     else:
         probabilities, strengths = corruption_settings(key)
-    for (kind, metric), source in _metrics_of(seed_runs, read).items():
+    for (kind, metric), source in metrics_of(seed_runs, read).items():
         for split in ("iid", "ood"):
             values = []
             for seed in seeds:
