@@ -182,3 +182,47 @@ def test_qids_that_differ_only_in_surrounding_spaces_are_one_question(tmp_path: 
     with pytest.raises(DataError, match=r"1 qids occur more than once \('620' / '620 ' \(2 times\)\)"):
         eval_folder.read_test_results(path)
     assert eval_folder.repeated_qids(["1", " 1", "1 ", "2"]) == [(["1", " 1", "1 "], 3)]
+
+
+def test_the_report_leaves_out_answers_to_an_older_split_file(tmp_path: Path) -> None:
+    """split file -> test_results.json: inference records a digest of the questions it was asked; when the split
+    file has changed since, the run's scores are not used and the report says why."""
+    from sure_vqa.data.records import records_digest
+    from sure_vqa.data.splits import split_records
+    from sure_vqa.study.report import build_report
+    from tests.report_fixtures import D, F, V, finetuned_dir, run_dir
+
+    write_slake(tmp_path / "data", files=SLAKE_SMALL)
+    root = tmp_path / "exp"
+    model = finetuned_dir(root, D, F, V, "lora", 123)
+    for split in ("iid", "ood"):
+        records = split_records(tmp_path / "data", "SLAKE", "test", split, "modality", "X-Ray")
+        folder = run_dir(model, D, F, V, split)
+        folder.mkdir(parents=True)
+        rows = [{"qid": r.qid, "question": r.question, "gt": r.answer, "pred": r.answer, "answer_type": r.answer_type,
+                 "img_name": r.img_name} for r in records]
+        (folder / naming.TEST_RESULTS_FILE).write_text(json.dumps(rows))
+        (folder / naming.INFERENCE_INFO_FILE).write_text(json.dumps({
+            "settings": {"split_digest": records_digest(records), "num_questions": len(records)},
+            "split_selection": {"dataset": "SLAKE", "mod": "test", "split": split, "data_shift": "modality",
+                                "ood_value": "X-Ray", "max_samples": None}}))
+        study._evaluate(_compose(tmp_path, TRADITIONAL), {"dataset": "null"}, folder, study.CellReport("c"), "e")
+
+    def report_of() -> tuple[pd.DataFrame, pd.DataFrame]:
+        files = build_report(root, progress=False, dataset_root=tmp_path / "data")
+        return pd.read_csv(files.missing_csv), pd.read_csv(files.summary_csv)
+
+    missing, summary = report_of()
+    open_rows = summary[summary["answer_kind"] == "open"]  # the ood split has open questions only
+    assert "stale metrics (not used)" not in set(missing["what"]) and open_rows["ood_mean"].notna().all()
+
+    test_file = tmp_path / "data" / "SLAKE" / "test.json"
+    entries = json.loads(test_file.read_text())
+    entries[3]["question"] = "Which modality was used for this image?"  # qid 33, an ood question, reworded
+    test_file.write_text(json.dumps(entries))
+    missing, summary = report_of()
+    stale = missing[missing["what"] == "stale metrics (not used)"]
+    assert [Path(p).name for p in stale["path"]] == [naming.TEST_RESULTS_FILE]
+    assert stale["run"].tolist() == ["SLAKE_test_ood_modality_X-Ray"]
+    assert "answers the split file as it was at inference (4 questions)" in stale["reason"].iloc[0]
+    assert summary["ood_mean"].isna().all() and summary[summary["answer_kind"] == "open"]["iid_mean"].notna().all()

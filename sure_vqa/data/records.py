@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from typing import Any
@@ -57,3 +60,13 @@ class QARecord:
             fields=dict(row.get("fields", {})),
             categories=row.get("categories"),
         )
+
+
+def records_digest(records: Sequence[QARecord]) -> str:
+    """A hash of what a model is asked (qid, question, answer, image, categories), in split order: inference
+    records it with its answers, and the report compares it with the split file as it is now."""
+    digest = hashlib.sha256()
+    for record in records:
+        row = [record.qid, record.question, record.answer, record.answer_type, record.image, record.categories]
+        digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()

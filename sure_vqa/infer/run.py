@@ -14,7 +14,6 @@ and, where they apply, `corruption` (the drawn parameters) and `control_image` (
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from typing import Any
 from sure_vqa import eval_folder, graceful_stop, naming, system_errors
 from sure_vqa.atomic_io import write_json_atomic
 from sure_vqa.config import ConfigError, DataError
-from sure_vqa.data.records import QARecord
+from sure_vqa.data.records import QARecord, records_digest
 from sure_vqa.infer.settings import InferenceRun, resolve_run
 from sure_vqa.run_lock import run_lock
 
@@ -43,15 +42,6 @@ MAX_LISTED_PROBLEMS = 100  # images named in one error; the count says how many 
 # --- fingerprint and rows ------------------------------------------------------------------------------------------
 
 
-def split_digest(records: Sequence[QARecord]) -> str:
-    """A hash of what the model is asked (qid, question, answer, image, categories), in split order."""
-    digest = hashlib.sha256()
-    for record in records:
-        row = [record.qid, record.question, record.answer, record.answer_type, record.image, record.categories]
-        digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
-    return digest.hexdigest()
-
-
 def run_settings(run: InferenceRun, records: Sequence[QARecord], resolved_dtype: str) -> dict[str, Any]:
     """What decides the answers, in readable form (written to the log header and inference_info.json)."""
     from sure_vqa.infer.generation.inputs import BLANK_VALUE
@@ -66,7 +56,7 @@ def run_settings(run: InferenceRun, records: Sequence[QARecord], resolved_dtype:
         "model_dir": None if run.pretrained else str(run.model_dir),
         "model_type": run.model_type,
         "test_split": run.test_split_name,
-        "split_digest": split_digest(records),
+        "split_digest": records_digest(records),
         "num_questions": len(records),
         "prompt_suffix": YES_NO_SUFFIX,
         "generation": asdict(run.generation),

@@ -24,7 +24,7 @@ from sure_vqa.study.report.dependence import image_dependence
 from sure_vqa.study.report.findings import findings
 from sure_vqa.study.report.grid import group, missing_runs
 from sure_vqa.study.report.scan import scan
-from sure_vqa.study.report.subgroups import RecordFields, subgroup_table
+from sure_vqa.study.report.subgroups import SplitRecords, subgroup_table
 from sure_vqa.study.report.tables import (
     ReportSettings,
     ScoreReader,
@@ -85,7 +85,8 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
         raise ConfigError(f"experiment_root={root} holds no model folders (llava-*, most_frequent-*, "
                           "<dataset>/pretrained): nothing to report")
     shifts = group(found, settings.swaps)
-    read = ScoreReader()
+    splits = SplitRecords(Path(dataset_root).expanduser() if not is_unset(dataset_root) else None)
+    read = ScoreReader(stale_answers=splits.stale_answers)
     for run in tqdm(found.runs, desc="report: reading runs", unit="run", disable=not progress):
         read(run)
     agreement = judge_agreement(found.runs, read)
@@ -106,11 +107,10 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
                         corrupted, metrics, f"{shift}: {render.KIND_TITLES[kind]}, corrupted images")
     dependence_rows = image_dependence(found.runs)
     comparisons = comparison_table(shifts, read, settings)
-    fields = RecordFields(Path(dataset_root).expanduser() if not is_unset(dataset_root) else None)
-    subgroups = subgroup_table(shifts, read, settings, fields)
+    subgroups = subgroup_table(shifts, read, settings, splits)
     concordance = concordance_table(summary, settings)
     sections = render.build_sections(summary, corruptions, settings, figures, dependence_rows, comparisons,
-                                     subgroups, fields.dataset_root is not None)
+                                     subgroups, splits.dataset_root is not None)
     notes = not_answerable(concordance, summary)
     shown = concordance_display(concordance)
     stated = findings(summary, comparisons, concordance, dependence_rows, settings, notes)

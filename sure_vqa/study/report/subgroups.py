@@ -21,6 +21,7 @@ import pandas as pd
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
+from sure_vqa.data.records import QARecord
 from sure_vqa.study.report import stats
 from sure_vqa.study.report.comparisons import headline_keys, split_scores
 from sure_vqa.study.report.grid import MODEL, ShiftRuns
@@ -45,35 +46,73 @@ def _group_value(field: str, value: Any) -> str | None:
     return str(value)
 
 
-class RecordFields:
-    """qid -> {field: group value} of the split files a run answered, read once per split selection."""
+class SplitRecords:
+    """The split files runs answered, read once per split selection (the `split_selection` a run's
+    inference_info.json records): each question's fields, and whether the answers are still of that split."""
 
     def __init__(self, dataset_root: Path | None) -> None:
         self.dataset_root = dataset_root
-        self.cache: dict[str, dict[str, dict[str, str]]] = {}
+        self.cache: dict[str, list[QARecord]] = {}
+        self.fields: dict[str, dict[str, dict[str, str]]] = {}
         self.problems: list[str] = []
 
-    def of(self, run: Run | None) -> dict[str, dict[str, str]]:
+    def _info(self, run: Run | None) -> dict[str, Any] | None:
         if run is None or self.dataset_root is None:
-            return {}
-        info_path = run.path / naming.INFERENCE_INFO_FILE
+            return None
         try:
-            selection = json.loads(info_path.read_text(encoding="utf-8"))["split_selection"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return {}
+            info = json.loads((run.path / naming.INFERENCE_INFO_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) and isinstance(info.get("split_selection"), dict) else None
+
+    def _records(self, run: Run, selection: Mapping[str, Any]) -> tuple[str, list[QARecord]]:
+        from sure_vqa.data.splits import split_records
+
         key = json.dumps(selection, sort_keys=True)
         if key not in self.cache:
-            from sure_vqa.data.splits import split_records
-
             try:
-                records = split_records(self.dataset_root, selection["dataset"], selection["mod"],
-                                        selection["split"], selection.get("data_shift"), selection.get("ood_value"))
-            except ConfigError as err:
+                self.cache[key] = split_records(self.dataset_root, selection["dataset"], selection["mod"],
+                                                selection["split"], selection.get("data_shift"),
+                                                selection.get("ood_value"))
+            except (ConfigError, KeyError) as err:
                 self.problems.append(f"{run.path}: {err}")
-                records = []
-            self.cache[key] = {r.qid: {f: g for f, v in r.fields.items()
-                                       if (g := _group_value(f, v)) is not None} for r in records}
-        return self.cache[key]
+                self.cache[key] = []
+        return key, self.cache[key]
+
+    def fields_of(self, run: Run | None) -> dict[str, dict[str, str]]:
+        """qid -> {field: group value} of the questions of the split `run` answered."""
+        info = self._info(run)
+        if info is None:
+            return {}
+        key, records = self._records(run, info["split_selection"])
+        if key not in self.fields:
+            self.fields[key] = {r.qid: {f: g for f, v in r.fields.items() if (g := _group_value(f, v)) is not None}
+                                for r in records}
+        return self.fields[key]
+
+    def stale_answers(self, run: Run | None) -> str | None:
+        """Why `run`'s answers are not of its split file as it is now (the questions changed since inference),
+        or None (current, or not checkable: no dataset_root, no inference_info.json, no recorded digest)."""
+        from sure_vqa.data.records import records_digest
+        from sure_vqa.data.splits import limit_records
+
+        info = self._info(run)
+        recorded = ((info or {}).get("settings") or {}).get("split_digest")
+        if info is None or not recorded:
+            return None
+        selection = info["split_selection"]
+        _, records = self._records(run, selection)
+        if not records:
+            return None
+        try:
+            asked = limit_records(records, selection.get("max_samples"))
+        except ConfigError:
+            return None
+        if records_digest(asked) == recorded:
+            return None
+        then = (info.get("settings") or {}).get("num_questions", "?")
+        return (f"{naming.TEST_RESULTS_FILE} answers the split file as it was at inference ({then} questions); it has "
+                f"changed since ({len(asked)} questions now): rerun inference for this folder")
 
 
 def _variants(found: ShiftRuns) -> list:
@@ -82,7 +121,7 @@ def _variants(found: ShiftRuns) -> list:
 
 
 def subgroup_table(shifts: Mapping[Shift, ShiftRuns], read: ScoreReader, settings: ReportSettings,
-                   fields: RecordFields) -> pd.DataFrame:
+                   splits: SplitRecords) -> pd.DataFrame:
     rows = []
     for shift, found in shifts.items():
         for variant in _variants(found):
@@ -90,7 +129,7 @@ def subgroup_table(shifts: Mapping[Shift, ShiftRuns], read: ScoreReader, setting
             by_qid: dict[str, dict[str, str]] = {}
             for runs in seed_runs.values():
                 for run in runs.values():
-                    by_qid.update(fields.of(run))
+                    by_qid.update(splits.fields_of(run))
             if not by_qid:
                 continue
             for kind, metric, source in headline_keys(seed_runs, read, settings):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,9 +77,12 @@ class ScoreReader:
 
     A metrics file that scored other answers than its folder's test_results.json holds now is not used and is
     listed in `stale`; one that does not record which answers it scored is used and listed in `unverified`
-    (docs/evaluation.md#which-answers-a-metrics-file-scored)."""
+    (docs/evaluation.md#which-answers-a-metrics-file-scored). With `stale_answers`, a run whose answers are to
+    an older version of its split file is not used either (listed with its test_results.json)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stale_answers: Callable[[Run], str | None] | None = None) -> None:
+        # stale_answers(run): why a run's answers are not of its split file as it is now (None: they are)
+        self.stale_answers = stale_answers
         self.cache: dict[Path, RunScores] = {}
         self.problems: list[tuple[Path, str]] = []
         self.stale: list[tuple[Path, str]] = []
@@ -104,8 +107,11 @@ class ScoreReader:
         if run is None:
             return None
         if run.path not in self.cache:
+            answers_stale = self.stale_answers(run) if self.stale_answers is not None else None
             try:
                 self.cache[run.path] = read_run(run.path)
+                if answers_stale is not None:  # every metric of this folder scored answers to other questions
+                    self.cache[run.path] = RunScores(stale={naming.TEST_RESULTS_FILE: answers_stale})
             except DataError as err:
                 self.problems.append((run.path, str(err)))
                 self.cache[run.path] = RunScores()
