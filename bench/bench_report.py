@@ -32,7 +32,7 @@ from sure_vqa.study.report.tables import ScoreReader, corruption_table, summary_
 SHIFTS = [("SLAKE", "modality", "X-Ray"), ("SLAKE", "content_type", "Size"), ("OVQA", "image_organ", "LEG"),
           ("OVQA", "question_type", "OrganSystem"), ("MIMIC", "ethnicity", "nonwhite"), ("MIMIC", "age", "young"),
           ("MIMIC", "gender", "F")]
-METHODS = {"lora": {"lora_rank": 16}, "ia3": {}, "prompt": {"num_virtual_tokens": 80}, "full": {}}
+METHODS = {"lora": ["rank16"], "ia3": [], "prompt": ["ntok80"], "full": []}  # folder-name tags
 LR = {"lora": 3e-4, "ia3": 3e-2, "prompt": 3e-2, "full": 2e-5}
 
 
@@ -68,8 +68,8 @@ def build_root(root: Path, questions: int, seeds: int, per_image: int) -> int:
     for dataset, field, value in SHIFTS:
         train_split = naming.split_name(dataset, "train", "iid", field, value)
         model_dirs = [naming.experiment_dir(root, naming.experiment_name(
-            train_split, naming.finetune_tag(method, LR[method], 123 + s, **hp)))
-            for method, hp in METHODS.items() for s in range(seeds)]
+            train_split, naming.finetune_tag(method, LR[method], 123 + s, tags)))
+            for method, tags in METHODS.items() for s in range(seeds)]
         for model_dir in model_dirs:
             for split in ("iid", "ood"):
                 test_split = naming.split_name(dataset, "test", split, field, value)

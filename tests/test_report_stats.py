@@ -156,3 +156,18 @@ def test_clustered_variance_and_minimum_detectable_difference_by_hand():
     assert stats.minimum_detectable_difference(clusters, clusters) == pytest.approx(
         (1.959964 + 0.841621) * math.sqrt(1 / 6), rel=1e-6)
     assert math.isnan(stats.clustered_variance(stats.Clusters(np.array([1.0]), np.array([1.0]))))
+
+
+def test_the_sign_flip_p_value_is_scipys_permutation_test():
+    """The vectorised sign flip gives what scipy.stats.permutation_test computes for one sample of per-image
+    sums: exactly when all patterns are enumerated, and within Monte Carlo error otherwise."""
+    from scipy.stats import permutation_test
+
+    rng = np.random.default_rng(5)
+    for k, n_resamples in ((8, 1000), (11, 4000), (40, 20000)):
+        sums = rng.normal(0.3, 1.0, size=k)
+        ours = stats.sign_flip_p_value(sums, n_resamples, np.random.default_rng(1))
+        scipys = permutation_test((sums,), lambda x, axis: np.sum(x, axis=axis), permutation_type="samples",
+                                  n_resamples=n_resamples, vectorized=True, rng=np.random.default_rng(2)).pvalue
+        exact = 2**k <= n_resamples
+        assert ours == pytest.approx(scipys, abs=0 if exact else 0.02), (k, ours, scipys)

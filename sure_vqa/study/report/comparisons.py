@@ -81,17 +81,12 @@ def paired_ratio_difference(a_iid: SplitScores, b_iid: SplitScores, a_ood: Split
     """
     arrays = []
     for a, b in ((a_iid, b_iid), (a_ood, b_ood)):
-        common = sorted(set(a.scores) & set(b.scores))
-        groups = sorted({a.images.get(q, f"question {q}") for q in common})
-        index = {g: i for i, g in enumerate(groups)}
-        sums = np.zeros((2, len(groups)))
-        counts = np.zeros(len(groups))
-        for q in common:
-            i = index[a.images.get(q, f"question {q}")]
-            sums[0, i] += a.scores[q]
-            sums[1, i] += b.scores[q]
-            counts[i] += 1
-        arrays.append((sums, counts))
+        common = sorted(a.scores.keys() & b.scores.keys())
+        if not common:
+            return RatioDifference(math.nan, math.nan, math.nan, math.nan)
+        _, image_index = np.unique([a.images.get(q, f"question {q}") for q in common], return_inverse=True)
+        sums = np.stack([np.bincount(image_index, weights=[x.scores[q] for q in common]) for x in (a, b)])
+        arrays.append((sums, np.bincount(image_index).astype(float)))
     (iid_sums, iid_counts), (ood_sums, ood_counts) = arrays
     if iid_counts.size < 2 or ood_counts.size < 2:
         return RatioDifference(math.nan, math.nan, math.nan, math.nan)
@@ -106,21 +101,20 @@ def paired_ratio_difference(a_iid: SplitScores, b_iid: SplitScores, a_ood: Split
     if not math.isfinite(observed):
         return RatioDifference(math.nan, math.nan, math.nan, math.nan)
     rng = np.random.default_rng(seed)
-    pick_iid = rng.integers(0, iid_counts.size, size=(n_resamples, iid_counts.size))
-    pick_ood = rng.integers(0, ood_counts.size, size=(n_resamples, ood_counts.size))
-    boot = rr_difference(iid_sums[:, pick_iid].sum(axis=2).T, ood_sums[:, pick_ood].sum(axis=2).T,
-                         iid_counts[pick_iid].sum(axis=1), ood_counts[pick_ood].sum(axis=1))
+    w_iid = stats.resample_weights(iid_counts.size, rng, n_resamples)
+    w_ood = stats.resample_weights(ood_counts.size, rng, n_resamples)
+    boot = rr_difference(w_iid @ iid_sums.T, w_ood @ ood_sums.T, w_iid @ iid_counts, w_ood @ ood_counts)
     boot = boot[np.isfinite(boot)]
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (math.nan, math.nan)
 
     def swapped(sums: np.ndarray, flips: np.ndarray) -> np.ndarray:
-        a = np.where(flips, sums[1], sums[0]).sum(axis=1)
-        b = np.where(flips, sums[0], sums[1]).sum(axis=1)
-        return np.stack([a, b], axis=1)
+        """Both models' totals when the images in `flips` (0/1 per resample and image) swap their scores."""
+        moved = flips @ (sums[1] - sums[0])
+        return np.stack([sums[0].sum() + moved, sums[1].sum() - moved], axis=1)
 
-    flips_iid = rng.integers(0, 2, size=(n_resamples, iid_counts.size)).astype(bool)
-    flips_ood = rng.integers(0, 2, size=(n_resamples, ood_counts.size)).astype(bool)
+    flips_iid = rng.integers(0, 2, size=(n_resamples, iid_counts.size)).astype(float)
+    flips_ood = rng.integers(0, 2, size=(n_resamples, ood_counts.size)).astype(float)
     null = rr_difference(swapped(iid_sums, flips_iid), swapped(ood_sums, flips_ood),
                          np.full(n_resamples, iid_counts.sum()), np.full(n_resamples, ood_counts.sum()))
     extreme = np.sum(np.abs(null[np.isfinite(null)]) >= abs(observed) - 1e-12)
@@ -146,13 +140,22 @@ def _pairs(found: ShiftRuns) -> list[tuple[str, Variant, Variant]]:
 def comparison_table(shifts: Mapping[Shift, ShiftRuns], read: ScoreReader, settings: ReportSettings) -> pd.DataFrame:
     """Every paired comparison of every shift (columns COMPARISON_COLUMNS), Holm-corrected within each shift."""
     frames = []
+    cache: dict[tuple, SplitScores] = {}
+
+    def scores_of(found: ShiftRuns, variant: Variant, split: str, key: tuple[str, str]) -> SplitScores:
+        """Each variant's scores are computed once, though it takes part in several comparisons."""
+        cache_key = (found.shift, variant, split, key)
+        if cache_key not in cache:
+            cache[cache_key] = split_scores(found.clean[variant], split, key, read)
+        return cache[cache_key]
+
     for shift, found in shifts.items():
         rows = []
         for comparison, a, b in _pairs(found):
             for kind, metric, source in headline_keys(found.clean[a], read, settings):
                 key = (kind, metric)
-                a_iid, a_ood = (split_scores(found.clean[a], s, key, read) for s in ("iid", "ood"))
-                b_iid, b_ood = (split_scores(found.clean[b], s, key, read) for s in ("iid", "ood"))
+                a_iid, a_ood = (scores_of(found, a, s, key) for s in ("iid", "ood"))
+                b_iid, b_ood = (scores_of(found, b, s, key) for s in ("iid", "ood"))
                 if not b_ood.scores:
                     continue
                 ood = stats.paired_difference(a_ood.scores, b_ood.scores, a_ood.images, settings.bootstrap_seed,
