@@ -195,8 +195,8 @@ def paired_difference(a: Mapping[str, float], b: Mapping[str, float], cluster_of
 
     The difference is the question-weighted mean difference (as the table's means are). The interval resamples
     images with their differences; the p-value flips the sign of each image's difference (under "no difference"
-    the two models' labels are exchangeable within an image), with scipy's permutation_test, which enumerates all
-    2^k sign patterns exactly when there are few images and draws `n_resamples` of them otherwise.
+    the two models' labels are exchangeable within an image): `sign_flip_p_value`, exact over all 2^k sign
+    patterns when there are few images, `n_resamples` of them otherwise.
     """
     common = sorted(set(a) & set(b))
     differences = clusters_of({q: a[q] - b[q] for q in common}, cluster_of)
