@@ -233,8 +233,9 @@ FOLDER = "llava-SLAKE_train_iid_modality_X-Ray-finetune_lora_rank4_lr3e-3_seed12
 def _train_command(data_root: Path, model: Path, experiments: Path) -> list[str]:
     return [sys.executable, "train.py", f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
             f"paths.model_path={model}", *SHIFT, "model_type=lora", "finetune.lr=3e-3", "finetune.lora.rank=4",
-            # 24 questions, batch 2, 3 epochs = 36 steps; no checkpoint would be written before the end
-            "train.epochs=3", "train.batch_size=2", "train.per_device_batch_size=2", "train.save_steps=1000",
+            # 24 questions, batch 2, 6 epochs = 72 steps (a few seconds: time to be stopped); no checkpoint would be
+            # written before the end
+            "train.epochs=6", "train.batch_size=2", "train.per_device_batch_size=2", "train.save_steps=1000",
             "train.logging_steps=1", "train.dataloader_num_workers=0", "train.gradient_checkpointing=false",
             f"hydra.run.dir={experiments}/hydra"]
 
@@ -256,8 +257,8 @@ def test_training_saves_a_checkpoint_on_sigterm_and_resumes_to_the_same_weights(
     checkpoint = last_checkpoint(model_dir)
     assert checkpoint is not None and not is_finished(model_dir)
     step = json.loads((checkpoint / naming.TRAINER_STATE_FILE).read_text())["global_step"]
-    assert 3 <= step < 36 and checkpoint.name == f"checkpoint-{step}"  # the step reached, not a save_steps multiple
-    assert _one_stop_line(log) == (f"stopped by SIGTERM: training reached step {step} of 36, saved in {checkpoint}; "
+    assert 3 <= step < 72 and checkpoint.name == f"checkpoint-{step}"  # the step reached, not a save_steps multiple
+    assert _one_stop_line(log) == (f"stopped by SIGTERM: training reached step {step} of 72, saved in {checkpoint}; "
                                    "rerun the same command to resume from it")
     _no_lock_holder(model_dir)
 
