@@ -134,25 +134,15 @@ def write_metrics_file(path: Path, averages: Mapping[str, Any], rows: Sequence[M
     return write_json_atomic(path, [{**averages, FORMAT_KEY: FORMAT_VERSION, SOURCE_KEY: source_sha256}, *rows])
 
 
-def _recorded(path: Path, key: str) -> Any:
-    """`key` of a metrics file's element 0; None when absent or the file can't be read."""
+def recorded_source(path: Path) -> str | None:
+    """The test_results.json SHA-256 a metrics file records; None for a file written without it (by an older
+    version or the original code) or one that can't be read."""
     try:
         summary = json.loads(Path(path).read_text(encoding="utf-8"))[0]
     except (OSError, ValueError, LookupError, TypeError):
         return None
-    return summary.get(key) if isinstance(summary, dict) else None
-
-
-def recorded_source(path: Path) -> str | None:
-    """The test_results.json SHA-256 a metrics file records; None for a file written without it (by an older
-    version or the original code) or one that can't be read."""
-    value = _recorded(path, SOURCE_KEY)
+    value = summary.get(SOURCE_KEY) if isinstance(summary, dict) else None
     return value if isinstance(value, str) else None
-
-
-def recorded_settings(path: Path) -> Any:
-    """The `scored_with` settings a metrics file records (None when it records none)."""
-    return _recorded(path, SETTINGS_KEY)
 
 
 @dataclass(frozen=True)
@@ -171,7 +161,11 @@ def results_sha256(eval_dir: Path) -> str | None:
 
 def provenance(metrics_path: Path, current_sha256: str | None) -> Provenance:
     """Compares what `metrics_path` records with the SHA-256 of the folder's test_results.json (None: absent)."""
-    recorded = recorded_source(metrics_path)
+    return provenance_of(recorded_source(metrics_path), current_sha256)
+
+
+def provenance_of(recorded: str | None, current_sha256: str | None) -> Provenance:
+    """Compares a recorded test_results.json SHA-256 (None: none recorded) with the current one (None: absent)."""
     if recorded is None:
         return Provenance(UNVERIFIED, f"does not record which {naming.TEST_RESULTS_FILE} it scored (written before "
                                       "this was recorded); rerun run_eval.py on this folder to verify it")
@@ -220,9 +214,11 @@ class RunScores:
     stale: dict[str, str] = field(default_factory=dict)
     unverified: dict[str, str] = field(default_factory=dict)
 
-    def usable(self, path: Path, current_sha256: str | None) -> bool:
-        """Records `path`'s provenance; False when its scores must not be used."""
-        found = provenance(path, current_sha256)
+    def usable(self, path: Path, averages: Mapping[str, Any], current_sha256: str | None) -> bool:
+        """Records the provenance of the metrics file `path` (element 0: `averages`); False when its scores must
+        not be used."""
+        recorded = averages.get(SOURCE_KEY)
+        found = provenance_of(recorded if isinstance(recorded, str) else None, current_sha256)
         if found.status == STALE:
             self.stale[path.name] = found.reason
             return False
@@ -270,12 +266,21 @@ def read_metrics_file(path: Path, source: str) -> dict[str, MetricScores]:
     A row whose value is missing or not a number is not scored: for a judge that is a judge failure (never a
     zero), for closed accuracy an undefined row; both are counted.
     """
+    return _metric_scores(load_metrics_file(path), source)
+
+
+def load_metrics_file(path: Path) -> list[dict[str, Any]]:
+    """A metrics file's content, checked: element 0 the averages, then the rows."""
     try:
         content = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a readable JSON metrics file ({err})") from None
     if not isinstance(content, list) or not content or not isinstance(content[0], dict):
         raise DataError(f"{path}: a metrics file must be a JSON list whose element 0 holds the averages")
+    return content
+
+
+def _metric_scores(content: list[dict[str, Any]], source: str) -> dict[str, MetricScores]:
     averages, rows = content[0], [row for row in content[1:] if isinstance(row, dict)]
     declared_failures = _failure_count(averages)
     version = _judge_version(averages) if source != TRADITIONAL else None
@@ -323,9 +328,10 @@ def read_run(eval_dir: Path) -> RunScores:
         path = eval_dir / name
         if path.is_file():
             result.files.append(name)
-            if not result.usable(path, current):
+            content = load_metrics_file(path)  # parsed once: its provenance, then its scores
+            if not result.usable(path, content[0], current):
                 continue
-            for metric, scores in read_metrics_file(path, TRADITIONAL).items():
+            for metric, scores in _metric_scores(content, TRADITIONAL).items():
                 result.metrics[(kind, metric)] = scores
     for path in sorted(eval_dir.glob("*_metrics*.json")):
         parsed = naming.parse_judge_metrics_file(path.name)
@@ -333,9 +339,10 @@ def read_run(eval_dir: Path) -> RunScores:
             continue
         judge, kind = parsed
         result.files.append(path.name)
-        if not result.usable(path, current):
+        content = load_metrics_file(path)
+        if not result.usable(path, content[0], current):
             continue
-        scores = _judge_metric(read_metrics_file(path, judge), judge)
+        scores = _judge_metric(_metric_scores(content, judge), judge)
         if scores is not None:
             result.metrics[(kind, judge)] = scores
     return result

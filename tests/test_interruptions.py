@@ -23,7 +23,7 @@ from sure_vqa.infer.generation.prediction_log import log_files, read_rows
 from sure_vqa.models.experiment_folder import is_finished, last_checkpoint
 from tests.conftest import PROJECT_ROOT
 from tests.inference_helpers import colour_inference_command, many_colour_questions
-from tests.training_fixtures import confident_copy, write_colour_slake
+from tests.training_fixtures import confident_copy, train_command, write_colour_slake
 
 SHIFT = ["dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"]  # the colour dataset's shift
 EXIT_SIGTERM = 128 + signal.SIGTERM
@@ -231,13 +231,9 @@ FOLDER = "llava-SLAKE_train_iid_modality_X-Ray-finetune_lora_rank4_lr3e-3_seed12
 
 
 def _train_command(data_root: Path, model: Path, experiments: Path) -> list[str]:
-    return [sys.executable, "train.py", f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
-            f"paths.model_path={model}", *SHIFT, "model_type=lora", "finetune.lr=3e-3", "finetune.lora.rank=4",
-            # 24 questions, batch 2, 6 epochs = 72 steps (a few seconds: time to be stopped); no checkpoint would be
-            # written before the end
-            "train.epochs=6", "train.batch_size=2", "train.per_device_batch_size=2", "train.save_steps=1000",
-            "train.logging_steps=1", "train.dataloader_num_workers=0", "train.gradient_checkpointing=false",
-            f"hydra.run.dir={experiments}/hydra"]
+    # 24 questions, batch 2, 6 epochs = 72 steps (a few seconds: time to be stopped); no checkpoint would be
+    # written before the end
+    return train_command(data_root, model, experiments, "train.epochs=6", "train.save_steps=1000")
 
 
 @pytest.mark.slow

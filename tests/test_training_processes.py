@@ -16,23 +16,11 @@ import pytest
 from sure_vqa import naming
 from sure_vqa.models.experiment_folder import is_finished, last_checkpoint
 from tests.conftest import PROJECT_ROOT
-from tests.training_fixtures import confident_copy, write_colour_slake
+from tests.training_fixtures import confident_copy, train_command, write_colour_slake
 
 pytestmark = pytest.mark.slow
 
 FOLDER = "llava-SLAKE_train_iid_modality_X-Ray-finetune_lora_rank4_lr3e-3_seed123"
-
-
-def train_command(data_root: Path, model_path: Path, experiments: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable, "train.py", f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
-        f"paths.model_path={model_path}", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray",
-        "model_type=lora", "finetune.lr=3e-3", "finetune.lora.rank=4",
-        # 24 questions, batch 2, 2 epochs = 24 steps, a checkpoint every 2 steps
-        "train.epochs=2", "train.batch_size=2", "train.per_device_batch_size=2", "train.save_steps=2",
-        "train.logging_steps=1", "train.dataloader_num_workers=0", "train.gradient_checkpointing=false",
-        f"hydra.run.dir={experiments}/hydra", *extra,
-    ]
 
 
 def env() -> dict[str, str]:

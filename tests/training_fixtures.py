@@ -10,6 +10,7 @@ side of the shift modality=X-Ray and never reach training.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,16 @@ def confident_copy(source: Path, target: Path, head_scale: float = 10.0) -> Path
     model.save_pretrained(target)
     save_processor(load_processor(source), target)
     return target
+
+
+def train_command(data_root: Path, model_path: Path, experiments: Path, *extra: str) -> list[str]:
+    """train.py with LoRA on the colour dataset (SLAKE modality=X-Ray); later `extra` overrides win."""
+    return [
+        sys.executable, "train.py", f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
+        f"paths.model_path={model_path}", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray",
+        "model_type=lora", "finetune.lr=3e-3", "finetune.lora.rank=4",
+        # 24 questions, batch 2, 2 epochs = 24 steps, a checkpoint every 2 steps
+        "train.epochs=2", "train.batch_size=2", "train.per_device_batch_size=2", "train.save_steps=2",
+        "train.logging_steps=1", "train.dataloader_num_workers=0", "train.gradient_checkpointing=false",
+        f"hydra.run.dir={experiments}/hydra", *extra,
+    ]

@@ -172,10 +172,16 @@ def outdated_files(settings: EvaluationSettings) -> dict[str, str]:
         if not path.is_file():
             outdated[name] = "missing"
             continue
-        found = eval_folder.provenance(path, current)
+        try:
+            averages = eval_folder.load_metrics_file(path)[0]  # read once: its source and its settings
+        except DataError as err:
+            outdated[name] = str(err)
+            continue
+        recorded = averages.get(eval_folder.SOURCE_KEY)
+        found = eval_folder.provenance_of(recorded if isinstance(recorded, str) else None, current)
         if found.status != eval_folder.CURRENT:
             outdated[name] = found.reason
-        elif eval_folder.recorded_settings(path) != scored_with(settings, kind):
+        elif averages.get(eval_folder.SETTINGS_KEY) != scored_with(settings, kind):
             outdated[name] = "scored with other settings"
     return outdated
 

@@ -111,7 +111,7 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
     concordance = concordance_table(summary, settings)
     sections = render.build_sections(summary, corruptions, settings, figures, dependence_rows, comparisons,
                                      subgroups, splits.dataset_root is not None)
-    notes = not_answerable(concordance, summary)
+    notes = not_answerable(summary)
     shown = concordance_display(concordance)
     stated = findings(summary, comparisons, concordance, dependence_rows, settings, notes)
     header = {

@@ -250,7 +250,7 @@ def concordance_display(rows: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def not_answerable(concordance: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+def not_answerable(summary: pd.DataFrame) -> list[str]:
     """Sentences for the questions this grid cannot answer yet (too few shifts, methods or seeds)."""
     notes = []
     models = summary[summary["role"] == MODEL]

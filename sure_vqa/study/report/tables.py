@@ -109,9 +109,9 @@ class ScoreReader:
         if run.path not in self.cache:
             answers_stale = self.stale_answers(run) if self.stale_answers is not None else None
             try:
-                self.cache[run.path] = read_run(run.path)
-                if answers_stale is not None:  # every metric of this folder scored answers to other questions
-                    self.cache[run.path] = RunScores(stale={naming.TEST_RESULTS_FILE: answers_stale})
+                # every metric of a folder whose answers are to other questions is left out unread
+                self.cache[run.path] = (read_run(run.path) if answers_stale is None else
+                                        RunScores(stale={naming.TEST_RESULTS_FILE: answers_stale}))
             except DataError as err:
                 self.problems.append((run.path, str(err)))
                 self.cache[run.path] = RunScores()
