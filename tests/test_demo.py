@@ -43,6 +43,13 @@ def _expected_runs() -> dict[Path, list[str]]:
     expected = {Path(naming.experiment_name(train, tag)): clean + no_image + corrupted for tag in tags.values()}
     expected[Path(naming.experiment_name(train_no_image, tags["lora"]))] = clean + no_image
     expected[naming.most_frequent_dir(Path(), train)] = clean
+    # the second shift (the iid/ood swap) has no controls (grid.control_shifts): clean runs only
+    swap = ("demo", "modality", ["CT", "MRI", "Ultrasound", "Fundus", "Microscopy"])
+    swap_train = naming.split_name(swap[0], "train", "iid", *swap[1:])
+    swap_clean = [naming.eval_run_name(naming.split_name(swap[0], "test", s, *swap[1:])) for s in ("iid", "ood")]
+    for tag in tags.values():
+        expected[Path(naming.experiment_name(swap_train, tag))] = swap_clean
+    expected[naming.most_frequent_dir(Path(), swap_train)] = swap_clean
     return expected
 
 
@@ -116,6 +123,19 @@ def test_demo_study_end_to_end(tmp_path: Path) -> None:
             assert 0.0 <= float(row["iid_mean"]) <= 1.0 and 0.0 <= float(row["ood_mean"]) <= 1.0
             if row["rr_mean"]:
                 assert math.isfinite(float(row["rr_mean"])) and float(row["rr_mean"]) >= 0.0
+
+    # two shifts with the same three methods: the report says whether they rank the methods alike
+    with (report / naming.REPORT_CONCORDANCE_CSV).open() as handle:
+        concordance = list(csv.DictReader(handle))
+    across_shifts = [row for row in concordance if row["ranked"] == "methods"]
+    assert across_shifts and all((row["m"], row["n"]) == ("2", "3") for row in across_shifts), concordance
+    assert any(row["w"] for row in across_shifts), concordance
+    assert all(0.0 <= float(row["w"]) <= 1.0 for row in across_shifts if row["w"]), concordance
+    # no run but the expected ones (the swap has no controls), and nothing missing in the report
+    for model_dir, run_names in _expected_runs().items():
+        assert sorted(p.name for p in (root / model_dir / naming.EVAL_DIR).iterdir()) == sorted(run_names)
+    with (report / naming.REPORT_MISSING_CSV).open() as handle:  # the demo runs no zero-shot model
+        assert {row["what"] for row in csv.DictReader(handle)} == {"zero-shot (pretrained)"}
 
     second = _run_demo(out)  # everything is done: every step skipped, no result rewritten
     assert second.returncode == 0, second.stderr[-4000:]

@@ -37,6 +37,27 @@ def test_grid_expands_shift_method_seed_and_baselines(tmp_path):
     assert cells == [(*shift, *cell) for shift in shifts for cell in per_shift]
 
 
+def test_control_shifts_keep_only_clean_runs_elsewhere(tmp_path):
+    cfg = compose(tmp_path, "grid.shifts=[slake_modality,slake_modality_swap]", "grid.methods=[lora]",
+                  "grid.seeds=[123]", "grid.train_no_image_methods=[lora]", "grid.baselines=[pretrained]",
+                  "grid.control_shifts=[slake_modality]", "runs.corruptions=[low]")
+    cells = list(study.grid_cells(cfg))
+    assert [(c.ood_value if isinstance(c.ood_value, str) else "swap", c.method, c.train_no_image) for c in cells] == [
+        ("X-Ray", "lora", False), ("X-Ray", "lora", True), ("X-Ray", "pretrained", False),
+        ("swap", "lora", False), ("swap", "pretrained", False)]
+    conditions = [[(spec.split, spec.no_image, spec.image_control, spec.corruption is not None)
+                   for spec in model_runs(RunSettings.from_config(c["runs"]), c.method, c.train_no_image)]
+                  for c in cells]
+    # on the control shift: clean, no image, blank, shuffled, one corruption (iid and ood each); the zero-shot
+    # model also without images
+    assert len(conditions[0]) == 10 and len(conditions[2]) == 4
+    assert conditions[3] == conditions[4] == [("iid", False, None, False), ("ood", False, None, False)]
+    with pytest.raises(ConfigError, match="grid.control_shifts entry='ovqa_question_type' is not valid; valid "
+                                          "values: slake_modality, slake_modality_swap"):
+        list(study.grid_cells(compose(tmp_path, "grid.shifts=[slake_modality,slake_modality_swap]",
+                                      "grid.control_shifts=[ovqa_question_type]")))
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("grid.methods=[lora,qlora]", "grid.methods entry='qlora' is not valid"),
     ("grid.shifts=[slake_modaliti]", "'slake_modaliti' is not a file in config/shift/"),

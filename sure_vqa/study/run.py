@@ -239,22 +239,45 @@ def _check_family_methods(cfg: Mapping[str, Any]) -> None:
                 raise ConfigError(f"grid.{setting}: {err} (e.g. grid.{setting}=[{kept}])") from None
 
 
+# What a shift outside `grid.control_shifts` leaves out: every run but the clean iid and ood ones.
+NO_CONTROLS = {"no_image": False, "image_controls": [], "corruptions": [], "pretrained_no_image": False}
+
+
+def control_shifts(grid: Mapping[str, Any]) -> list[str] | None:
+    """`grid.control_shifts`, checked: None (every shift gets the controls) or names listed in grid.shifts."""
+    chosen = _plain(grid.get("control_shifts"))
+    if chosen is None:
+        return None
+    names = [entry for entry in _plain(grid["shifts"]) if isinstance(entry, str)]
+    if not isinstance(chosen, list):
+        raise ConfigError(f"grid.control_shifts={chosen!r} is not valid; give null (every shift) or a list of "
+                          f"names from grid.shifts: {', '.join(names)}")
+    for name in chosen:
+        check_choice(name, "grid.control_shifts entry", names)
+    return chosen
+
+
 def grid_cells(cfg: Mapping[str, Any]) -> Iterator[DictConfig]:
     """Every cell of `grid` as a study config: per shift, the trained methods × seeds, the methods trained
-    without images × seeds, then the seed-independent baselines (once, with baseline_seed)."""
+    without images × seeds, then the seed-independent baselines (once, with baseline_seed). A shift outside
+    `grid.control_shifts` gets neither the models trained without images nor any run but clean iid and ood."""
     grid = cfg["grid"]
     for method in [*grid["methods"], *grid.get("train_no_image_methods", [])]:
         check_choice(method, "grid.methods entry", methods.names())
     for method in grid.get("baselines", []):
         check_choice(method, "grid.baselines entry", BASELINE_METHODS)
+    with_controls = control_shifts(grid)
     _check_family_methods(cfg)
     for shift_entry in grid["shifts"]:
         shift = load_shift(shift_entry)
+        controls = with_controls is None or _plain(shift_entry) in with_controls
         cells = [(m, s, False) for m in grid["methods"] for s in grid["seeds"]]
-        cells += [(m, s, True) for m in grid.get("train_no_image_methods", []) for s in grid["seeds"]]
+        if controls:
+            cells += [(m, s, True) for m in grid.get("train_no_image_methods", []) for s in grid["seeds"]]
         cells += [(m, cfg["baseline_seed"], False) for m in grid.get("baselines", [])]
         for method, seed, train_no_image in cells:
-            cell = OmegaConf.merge(cfg, {**shift, "method": method, "seed": int(seed), "train_no_image": train_no_image})
+            values: dict[str, Any] = {**shift, "method": method, "seed": int(seed), "train_no_image": train_no_image}
+            cell = OmegaConf.merge(cfg, values, {} if controls else {"runs": NO_CONTROLS})
             with open_dict(cell):
                 cell.ood_value = shift["ood_value"]  # a list replaces the default value instead of merging into it
             yield cell
