@@ -41,7 +41,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt requirements-t
 setup-test: $(VENV)/.installed-test
 
 demo: setup
-	$(PY) -m sure_vqa.demo
+	$(VENV)/bin/sure-vqa demo
 
 test: setup-test system-deps
 	$(PY) -m pytest -q

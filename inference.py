@@ -1,20 +1,9 @@
-"""python inference.py [key=value ...]: Runs a fine-tuned or the pretrained model on a test split (config/inference/)."""
+"""python inference.py [key=value ...]: runs a fine-tuned or the zero-shot model on a test split, the same as
+`sure-vqa infer` (config/inference/; kept as the paper's entry point, e.g. for `accelerate launch inference.py`)."""
 
-import hydra
-from omegaconf import DictConfig
+import sys
 
-from sure_vqa.config import load_env, run_entry, run_hydra_app
-
-load_env()
-
-
-@hydra.main(version_base="1.3", config_path="config", config_name="inference/inference_defaults")
-@run_entry
-def main(cfg: DictConfig) -> None:
-    from sure_vqa.infer.run import run_inference
-
-    run_inference(cfg)
-
+from sure_vqa.cli import main
 
 if __name__ == "__main__":
-    run_hydra_app(main)
+    main(["infer", *sys.argv[1:]])

@@ -1,20 +1,9 @@
-"""python train.py [key=value ...]: Fine-tunes a VLM on the iid train split of a shift (config/train/training_defaults.yaml)."""
+"""python train.py [key=value ...]: fine-tunes a VLM on the iid train split of a shift, the same as `sure-vqa train`
+(config/train/training_defaults.yaml; kept as the paper's entry point, e.g. for `accelerate launch train.py`)."""
 
-import hydra
-from omegaconf import DictConfig
+import sys
 
-from sure_vqa.config import load_env, run_entry, run_hydra_app
-
-load_env()
-
-
-@hydra.main(version_base="1.3", config_path="config", config_name="train/training_defaults")
-@run_entry
-def main(cfg: DictConfig) -> None:
-    from sure_vqa.train.run import train
-
-    train(cfg)
-
+from sure_vqa.cli import main
 
 if __name__ == "__main__":
-    run_hydra_app(main)
+    main(["train", *sys.argv[1:]])

@@ -37,7 +37,7 @@ def main() -> None:
     from sure_vqa.data.splits import record_image_path, split_records
     from sure_vqa.images.loading import load_image, processor_fill
     from sure_vqa.infer.generation import GenerationSettings
-    from sure_vqa.infer.generation.hf import HFGenerator
+    from sure_vqa.infer.generation.backends.hf import HFGenerator
     from sure_vqa.models import families
     from sure_vqa.models.loading import load_for_inference
     from sure_vqa.models.prompting import prompt_text

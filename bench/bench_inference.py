@@ -7,7 +7,7 @@
 Prints samples/s for each batch size (1, 8 and 16 by default), the speed-up over batch size 1, and whether
 every batch size gave exactly the answers of batch size 1. The questions and images are the demo dataset's
 test questions; images are loaded (and padded to a square) before timing, so the figures are generation
-alone: the prompt, the processor and `generate`, as `python inference.py` runs them.
+alone: the prompt, the processor and `generate`, as `sure-vqa infer` runs them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main() -> None:
     from sure_vqa.data.splits import record_image_path, split_records
     from sure_vqa.images.loading import load_image, processor_fill
     from sure_vqa.infer.generation import GenerationSettings
-    from sure_vqa.infer.generation.hf import HFGenerator
+    from sure_vqa.infer.generation.backends.hf import HFGenerator
     from sure_vqa.models.loading import load_for_inference
     from sure_vqa.models.prompting import prompt_text
 

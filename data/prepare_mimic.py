@@ -13,8 +13,8 @@ import argparse
 from pathlib import Path
 
 from sure_vqa import config
-from sure_vqa.data import mimic
 from sure_vqa.data.mimic_prepare import HOSP_DIR, QUESTIONS_DIR, prepare
+from sure_vqa.data.readers import mimic
 
 
 @config.run_entry

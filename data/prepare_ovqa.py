@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from sure_vqa import config
-from sure_vqa.data import ovqa
+from sure_vqa.data.readers import ovqa
 
 
 @config.run_entry

@@ -112,6 +112,11 @@ def run_entry(fn: Callable[..., T]) -> Callable[..., T]:
                   "the same command to continue", file=sys.stderr)
             sys.exit(EXIT_INTERRUPTED)
         except Exception as err:
+            from omegaconf.errors import MissingMandatoryValue
+
+            if isinstance(err, MissingMandatoryValue):  # a `???` setting of the config that nobody gave
+                print(f"error: {err.full_key} is not set; give {err.full_key}=VALUE", file=sys.stderr)
+                sys.exit(EXIT_CONFIG_ERROR)
             message = system_errors.describe(err)
             if message is None:
                 raise

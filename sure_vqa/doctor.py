@@ -1,7 +1,7 @@
 """A setup check before a study: everything a study needs, checked without loading any weights.
 
-    python -m sure_vqa.doctor [study overrides ...]      the study of config/study/study_defaults.yaml
-    python -m sure_vqa.doctor --demo [DIR]               the demo's study in DIR (default ./demo_run)
+    sure-vqa doctor [study overrides ...]            the study of config/study/study_defaults.yaml
+    sure-vqa doctor demo=true [out=DIR] [...]        the demo's study in DIR (default ./demo_run)
 
 It prints one table (check, ✓/✗, what was found, and for each ✗ the fix) and exits 0 only if every check passes
 (1 otherwise; 2 for a setting that is not valid at all). Checked: the `.env` paths; each dataset folder's layout
@@ -14,7 +14,6 @@ device only (no weights are read), to count what each fine-tuning method trains.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -27,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa import naming, runs
-from sure_vqa.config import ConfigError, is_unset, load_env
+from sure_vqa.config import ConfigError, is_unset
 
 OK, FAIL = "✓", "✗"
 # Model types of the original LLaVA code: such a folder must be converted to the transformers layout first.
 ORIGINAL_LLAVA_TYPES = ("llava_mistral", "llava_llama", "llava")
-CONVERT_COMMAND = "python -m sure_vqa.models.convert_llava_med {src} DST --vision-tower CLIP_DIR, then set " \
+CONVERT_COMMAND = "sure-vqa convert-llava-med src={src} dst=DST vision_tower=CLIP_DIR, then set " \
                   "LLAVA_MED_MODEL_PATH=DST"
 # Bytes on disk per question of one inference run: test_results.json plus the metric and judge files beside it
 # (measured on the demo: 1.5-2.5 KB per question over all five files).
@@ -252,7 +251,7 @@ def check_shift(data: StudyData, shift: Mapping[str, Any]) -> str:
     empty = [name for name, n in counts.items() if n == 0]
     if empty:
         raise CheckFailed(f"{detail}: {', '.join(empty)} empty",
-                          f"check data_shift/ood_value (python -m sure_vqa.data.splits list dataset={shift['dataset']})")
+                          f"check data_shift/ood_value (sure-vqa splits list dataset={shift['dataset']})")
     return detail
 
 
@@ -398,28 +397,18 @@ def format_table(checks: Sequence[Check]) -> str:
     return f"{table}\n\n{summary}"
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    from sure_vqa.study.demo import demo_config
-    from sure_vqa.study.run import compose_study
-
-    parser = argparse.ArgumentParser(prog="python -m sure_vqa.doctor", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--demo", nargs="?", const=Path("demo_run"), type=Path, default=None, metavar="DIR",
-                        help="check the demo's setup in DIR (default ./demo_run)")
-    parser.add_argument("overrides", nargs="*", help="study overrides, e.g. shift=ovqa_image_organ")
-    args = parser.parse_args(argv)
+def doctor_command(cfg: Any) -> None:
+    """`sure-vqa doctor` (config/commands/doctor.yaml): the table, and exit 1 when a check failed."""
     warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' deprecation notes, not findings
-    load_env()
-    try:
-        # --demo: the demo's study in that folder, as `python -m sure_vqa.demo --out DIR` runs it
-        cfg = demo_config(args.demo, overrides=args.overrides) if args.demo else compose_study(args.overrides)
-        checks = run_checks(cfg)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    if cfg.demo:
+        from hydra.core.hydra_config import HydraConfig
+
+        from sure_vqa.study.demo import demo_config
+
+        # the demo's study in `out`, with the user's other overrides, as `sure-vqa demo out=DIR ...` composes it
+        given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        cfg = demo_config(Path(cfg.out), [o for o in given if o.split("=")[0].lstrip("+~") not in ("demo", "out")])
+    checks = run_checks(cfg)
     print(format_table(checks))
-    sys.exit(0 if all(c.ok for c in checks) else 1)
-
-
-if __name__ == "__main__":
-    main()
+    if not all(c.ok for c in checks):
+        sys.exit(1)

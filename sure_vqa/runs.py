@@ -98,7 +98,7 @@ def base_model_path(cfg: Mapping[str, Any]) -> Path:
     path = require_path(_get(cfg, setting), setting, BASE_MODEL_ENV[key])
     if not (path / naming.MODEL_CONFIG_FILE).is_file():
         raise ConfigError(f"{setting}={path} is not a transformers model folder (no {naming.MODEL_CONFIG_FILE}); "
-                          "convert LLaVA-Med with python -m sure_vqa.models.convert_llava_med, or point it at a "
+                          "convert LLaVA-Med with sure-vqa convert-llava-med, or point it at a "
                           "downloaded model folder (docs/models.md)")
     return path
 

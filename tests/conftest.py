@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.pop("BASE_MODEL_PATH", None)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# `sure-vqa` as the installed script runs it (sure_vqa.cli), through this interpreter.
+SURE_VQA = [sys.executable, "-m", "sure_vqa.cli"]
 
 
 @pytest.fixture(scope="session")

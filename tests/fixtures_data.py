@@ -228,7 +228,7 @@ OVQA_DROPPED_BY_CLEANING = {"104", "107", "205", "305"}
 
 def write_ovqa(root: Path, cleaned: bool = False, images: bool = True) -> Path:
     """`{root}/OVQA` as downloaded (cleaned=False) or after data/prepare_ovqa.py (cleaned=True)."""
-    from sure_vqa.data import ovqa
+    from sure_vqa.data.readers import ovqa
 
     folder = root / "OVQA"
     for filename, rows in OVQA_RAW_FILES.items():
@@ -426,7 +426,8 @@ def mimic_question_rows(filename: str) -> list[dict[str, Any]]:
 
 def write_mimic(root: Path, prepared: bool = False, images: bool = True) -> Path:
     """`{root}/MIMIC` laid out as in data/README_MIMIC.md; prepared=True also runs the preparation."""
-    from sure_vqa.data import mimic, mimic_prepare
+    from sure_vqa.data import mimic_prepare
+    from sure_vqa.data.readers import mimic
 
     folder = root / "MIMIC"
     for filename in MIMIC_LAYOUT:

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from sure_vqa.config import compose
-from sure_vqa.infer.generation import hf
+from sure_vqa.infer.generation.backends import hf
 from tests.training_fixtures import COLOURS, colour_row, write_colour_slake
 
 # The demo's ood split for content_type=Size: 18 questions about 9 images.

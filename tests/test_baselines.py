@@ -3,7 +3,6 @@
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -11,7 +10,7 @@ from sure_vqa import naming
 from sure_vqa.config import DataError
 from sure_vqa.data.records import QARecord
 from sure_vqa.study.baselines import MostFrequentAnswer, result_rows, run_most_frequent, write_results
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 from tests.fixtures_data import write_slake
 from tests.study_fixtures import SLAKE_SMALL
 
@@ -125,8 +124,7 @@ def test_cli_writes_and_exits_2_on_bad_settings(tmp_path):
     write_slake(tmp_path / "data", files=SLAKE_SMALL)
     env = {**os.environ, "DATASET_ROOT_DIR": str(tmp_path / "data"), "EXPERIMENT_ROOT_DIR": str(tmp_path / "exp"),
            "PYTHONPATH": str(PROJECT_ROOT)}
-    command = [sys.executable, "-m", "sure_vqa.baselines", "most_frequent", "dataset=SLAKE", "data_shift=modality",
-               "ood_value=X-Ray"]
+    command = [*SURE_VQA, "baselines", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"]
     done = subprocess.run([*command, "split=ood"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
@@ -136,6 +134,6 @@ def test_cli_writes_and_exits_2_on_bad_settings(tmp_path):
     bad = subprocess.run([*command, "split=odd"], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "split='odd' is not valid" in bad.stderr
-    usage = subprocess.run([sys.executable, "-m", "sure_vqa.baselines", "least_frequent"], cwd=PROJECT_ROOT,
-                           env=env, capture_output=True, text=True, timeout=120)
-    assert usage.returncode == 2 and "valid baselines: most_frequent" in usage.stderr
+    unknown = subprocess.run([*SURE_VQA, "baselines", "baseline=least_frequent"], cwd=PROJECT_ROOT,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and "Could not override 'baseline'" in unknown.stderr

@@ -23,8 +23,8 @@ from sure_vqa.images.corruptions.brightness import FACTOR_RANGE as BRIGHTNESS_FA
 from sure_vqa.images.corruptions.brightness import adjust_brightness
 from sure_vqa.images.corruptions.noise import MEAN_RANGE as NOISE_MEAN_RANGE
 from sure_vqa.images.corruptions.noise import add_noise
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ALL = {"blur": 1.0, "brightness": 1.0, "noise": 1.0}
 NONE = {"blur": 0.0, "brightness": 0.0, "noise": 0.0}
 HALF = {"blur": 0.5, "brightness": 0.5, "noise": 0.5}
@@ -331,7 +331,7 @@ def test_grid_command_writes_a_png(tmp_path: Path) -> None:
     Image.fromarray(textured_image(48, 40)).save(source)
     out = tmp_path / "grid" / "out.png"
     result = subprocess.run(
-        [sys.executable, "-m", "sure_vqa.corruptions", "grid", str(source), str(out), "--seed", "3"],
+        [*SURE_VQA, "corruptions", f"image={source}", f"out={out}", "seed=3"],
         cwd=PROJECT_ROOT, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
@@ -346,7 +346,7 @@ def test_grid_command_missing_image_exits_2_and_keeps_existing_output(tmp_path: 
     out = tmp_path / "out.png"
     out.write_bytes(b"keep me")
     result = subprocess.run(
-        [sys.executable, "-m", "sure_vqa.corruptions", "grid", str(tmp_path / "missing.png"), str(out)],
+        [*SURE_VQA, "corruptions", f"image={tmp_path / 'missing.png'}", f"out={out}"],
         cwd=PROJECT_ROOT, capture_output=True, text=True,
     )
     assert result.returncode == 2

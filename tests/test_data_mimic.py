@@ -327,7 +327,7 @@ def test_plane_and_gender_choose_questions_take_their_two_options_whatever_the_w
 
 def test_an_unreadable_choose_question_falls_back_and_is_counted(tmp_path, caplog):
     question = "Which finding is seen in the image?"  # a choose question naming no options
-    with caplog.at_level("WARNING", logger="sure_vqa.data.mimic"):
+    with caplog.at_level("WARNING", logger="sure_vqa.data.readers.mimic"):
         records = _with_extra_choose_questions(tmp_path, [("901", "attribute", question, "lung opacity")])
     # the other questions read as before
     assert records["2"].categories == ["lung opacity", "pleural effusion", "both", "none"]
@@ -336,6 +336,6 @@ def test_an_unreadable_choose_question_falls_back_and_is_counted(tmp_path, caplo
                                 if r.answer_type == "CLOSED" and r.fields["content_type"] == "attribute"
                                 and r.answer not in ("yes", "no")}, key=str.lower)
     assert records["901"].categories == attribute_answers == ["lung opacity"]
-    warnings = [r.getMessage() for r in caplog.records if r.name == "sure_vqa.data.mimic"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "sure_vqa.data.readers.mimic"]
     assert len(warnings) == 1
     assert warnings[0].startswith("MIMIC: 1 choose questions (1 in train)") and "901" in warnings[0]

@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from sure_vqa.config import DataError
-from sure_vqa.data import ovqa, registry
+from sure_vqa.data import registry
+from sure_vqa.data.readers import ovqa
 from sure_vqa.data.splits import split_records
 from tests.conftest import PROJECT_ROOT
 from tests.fixtures_data import OVQA_DROPPED_BY_CLEANING, OVQA_RAW_FILES, write_ovqa

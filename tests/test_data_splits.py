@@ -3,15 +3,14 @@
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-from sure_vqa import naming
+from sure_vqa import cli, naming
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.data import splits
 from sure_vqa.data.splits import check_shift, split_records
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 from tests.fixtures_data import SLAKE_FILES, slake_row, write_slake
 
 SHIFT = ("modality", "X-Ray")
@@ -107,7 +106,7 @@ def test_an_edited_split_file_is_kept_before_it_is_rebuilt(root):
     [
         (
             ("FOO", "test", "ood", *SHIFT),
-            "dataset='FOO' is not known; valid datasets: MIMIC, OVQA, SLAKE, demo",
+            "dataset='FOO' is not a known dataset; valid values: MIMIC, OVQA, SLAKE, demo",
         ),
         (
             ("SLAKE", "test", "ood", "colour", "red"),
@@ -185,7 +184,7 @@ def test_check_shift_validates_and_caches_the_field_summary(root):
 
 def test_cli_builds_every_split_file_of_a_shift(root, monkeypatch, capsys):
     monkeypatch.setenv("DATASET_ROOT_DIR", str(root))
-    splits.main(["dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"])
+    cli.main(["splits", "build", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"])
     out = capsys.readouterr().out.splitlines()
     assert out[1].split() == [
         "mod",
@@ -210,7 +209,7 @@ def test_cli_builds_every_split_file_of_a_shift(root, monkeypatch, capsys):
         f"SLAKE_{m}_{s}_modality_X-Ray.json"
         for m, s in (("test", "iid"), ("test", "ood"), ("train", "iid"), ("val", "iid"))
     ]
-    splits.main(["dataset=SLAKE", "split=all"])
+    cli.main(["splits", "build", "dataset=SLAKE", "split=all"])
     assert [line.split()[:3] for line in capsys.readouterr().out.splitlines()[2:]] == [
         ["train", "all", "11"],
         ["val", "all", "3"],
@@ -219,7 +218,7 @@ def test_cli_builds_every_split_file_of_a_shift(root, monkeypatch, capsys):
 
 
 def test_cli_lists_fields_values_and_counts(root, monkeypatch, capsys):
-    splits.main(["list", "dataset=SLAKE", f"paths.dataset_root={root}"])
+    cli.main(["splits", "list", "dataset=SLAKE", f"paths.dataset_root={root}"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("SLAKE: 20 questions (train 11, val 3, test 6)")
     assert ["modality", "yes", "CT", "5", "2", "2", "9"] in [line.split() for line in lines]
@@ -233,15 +232,15 @@ def test_cli_lists_fields_values_and_counts(root, monkeypatch, capsys):
             ["dataset=SLAKE", "data_shift=modality", "ood_value=PET"],
             "ood_value='PET' matches no SLAKE record",
         ),
-        (["dataset=SLAKE", "shift=modality"], "shift is not a setting of this command; valid keys: dataset"),
-        (["data_shift=modality"], "dataset is not set; valid datasets: MIMIC, OVQA, SLAKE, demo"),
-        (["dataset=SLAKE", "modality"], "argument 'modality' is not key=value"),
+        (["dataset=SLAKE", "shift=modality"], "Could not override 'shift'"),
+        (["data_shift=modality"], "dataset is not set; valid values: MIMIC, OVQA, SLAKE, demo"),
+        (["dataset=SLAKE", "modality"], "Error parsing override 'modality'"),
     ],
 )
 def test_cli_errors_exit_2(root, monkeypatch, capsys, argv, message):
     monkeypatch.setenv("DATASET_ROOT_DIR", str(root))
     with pytest.raises(SystemExit) as exit_info:
-        splits.main(argv)
+        cli.main(["splits", "build", *argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
@@ -249,7 +248,7 @@ def test_cli_errors_exit_2(root, monkeypatch, capsys, argv, message):
 def test_cli_as_a_module_with_the_dataset_root_unset(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATASET_ROOT_DIR"}
     done = subprocess.run(
-        [sys.executable, "-m", "sure_vqa.data.splits", "dataset=SLAKE", "split=all"],
+        [*SURE_VQA, "splits", "build", "dataset=SLAKE", "split=all"],
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(PROJECT_ROOT)},
         capture_output=True,
@@ -265,5 +264,5 @@ def test_record_image_path_needs_a_known_dataset(root):
     assert (
         splits.record_image_path(root, "SLAKE", record) == root / "SLAKE" / "imgs" / "xmlab6" / "source.jpg"
     )
-    with pytest.raises(ConfigError, match="dataset='slake' is not known"):
+    with pytest.raises(ConfigError, match="dataset='slake' is not a known dataset"):
         splits.record_image_path(root, "slake", record)

@@ -1,4 +1,4 @@
-"""`make demo`, reduced (--quick): the whole study end to end on the demo dataset and the demo VLM, in a real
+"""`make demo`, reduced (`sure-vqa demo demo_size=quick`): the whole study end to end on the demo dataset and the demo VLM, in a real
 subprocess, then every expected file and the ranges of the numbers; a rerun skips what is done."""
 
 from __future__ import annotations
@@ -8,20 +8,19 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sure_vqa import naming
 from sure_vqa.images import corruptions
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 
 pytestmark = pytest.mark.slow
 
 SHIFT = ("demo", "modality", "X-Ray")
 CORRUPTION = corruptions.uniform_settings("medium", 0.5)
-QUICK_QUESTIONS = 6  # config/study/demo_quick.yaml: stages.inference.max_samples
+QUICK_QUESTIONS = 6  # config/demo_size/quick.yaml: stages.inference.max_samples
 
 
 def _test_split(split: str) -> str:
@@ -55,7 +54,7 @@ def _expected_runs() -> dict[Path, list[str]]:
 
 def _run_demo(out: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run([sys.executable, "-m", "sure_vqa.demo", "--quick", "--out", str(out)], cwd=PROJECT_ROOT,
+    return subprocess.run([*SURE_VQA, "demo", "demo_size=quick", f"out={out}"], cwd=PROJECT_ROOT,
                           env=env, capture_output=True, text=True, timeout=1800)
 
 
@@ -135,7 +134,7 @@ def test_demo_study_end_to_end(tmp_path: Path) -> None:
     for model_dir, run_names in _expected_runs().items():
         assert sorted(p.name for p in (root / model_dir / naming.EVAL_DIR).iterdir()) == sorted(run_names)
     with (report / naming.REPORT_MISSING_CSV).open() as handle:  # the demo runs no zero-shot model
-        assert {row["what"] for row in csv.DictReader(handle)} == {"zero-shot (pretrained)"}
+        assert {row["what"] for row in csv.DictReader(handle)} == {"zero-shot (pretrained)", "controls (R3)"}
 
     second = _run_demo(out)  # everything is done: every step skipped, no result rewritten
     assert second.returncode == 0, second.stderr[-4000:]

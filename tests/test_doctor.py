@@ -1,4 +1,4 @@
-"""`python -m sure_vqa.doctor`: the setup check before a study, on a working setup and on broken ones."""
+"""`sure-vqa doctor`: the setup check before a study, on a working setup and on broken ones."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sure_vqa.doctor import Check, run_checks
 from sure_vqa.study.run import compose_study
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 from tests.training_fixtures import write_colour_slake
 
 
@@ -52,7 +51,7 @@ def test_a_working_setup_passes_every_check(setup) -> None:
 def test_an_original_layout_model_names_the_conversion(setup, published_folders) -> None:
     check = _checks({**setup, "model_path": published_folders["llava_med"]})["base model"]
     assert not check.ok and "original LLaVA layout (model_type=llava_mistral)" in check.detail
-    assert check.fix.startswith(f"python -m sure_vqa.models.convert_llava_med {published_folders['llava_med']} DST")
+    assert check.fix.startswith(f"sure-vqa convert-llava-med src={published_folders['llava_med']} dst=DST")
 
 
 def test_broken_paths_and_data_are_each_named_with_their_fix(setup, tmp_path: Path) -> None:
@@ -80,7 +79,7 @@ def test_an_empty_ood_split_and_a_judge_without_template_fail(setup, tmp_path: P
 
 
 def _doctor(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sure_vqa.doctor", *args], cwd=PROJECT_ROOT, capture_output=True,
+    return subprocess.run([*SURE_VQA, "doctor", *args], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
 
 
@@ -90,7 +89,7 @@ def test_exit_codes(setup, published_folders) -> None:
     assert good.stdout.rstrip().endswith("all checks passed")
     bad = _doctor(*_overrides({**setup, "model_path": published_folders["llava_med"]}, "grid.methods=[lora]"))
     assert bad.returncode == 1
-    assert "✗" in bad.stdout and "convert_llava_med" in bad.stdout and "checks failed" in bad.stdout
+    assert "✗" in bad.stdout and "sure-vqa convert-llava-med" in bad.stdout and "checks failed" in bad.stdout
     unknown = _doctor(*_overrides(setup, "grid.no_such_key=1"))
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: ")
 
@@ -100,6 +99,6 @@ def test_the_demo_setup_passes(tmp_path: Path) -> None:
     from sure_vqa.study.demo import prepare
 
     prepare(tmp_path / "demo_run")
-    done = _doctor("--demo", str(tmp_path / "demo_run"))
+    done = _doctor("demo=true", f"out={tmp_path / 'demo_run'}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("✓") == 9 and "✗" not in done.stdout

@@ -64,7 +64,7 @@ def test_prompt_tuning_generation_equals_greedy_decoding_by_hand(roots):
     from PIL import Image
 
     from sure_vqa.infer.generation import GenerationSettings
-    from sure_vqa.infer.generation.hf import HFGenerator
+    from sure_vqa.infer.generation.backends.hf import HFGenerator
     from sure_vqa.models.loading import load_for_inference
     from sure_vqa.models.prompting import prompt_text
 
@@ -118,8 +118,8 @@ def test_a_retrained_model_does_not_reuse_old_results(roots):
 def test_the_vllm_backend_serves_a_merged_copy_that_answers_like_the_adapter(roots, tiny_llava_dir):
     """vLLM itself needs a GPU; the folder it is given is built here and checked with transformers."""
     from sure_vqa.infer.generation import GenerationSettings
-    from sure_vqa.infer.generation.hf import HFGenerator
-    from sure_vqa.infer.generation.vllm_backend import MERGE_SOURCE_FILE, merged_model
+    from sure_vqa.infer.generation.backends.hf import HFGenerator
+    from sure_vqa.infer.generation.backends.vllm_backend import MERGE_SOURCE_FILE, merged_model
     from sure_vqa.models.loading import load_for_inference
     from sure_vqa.models.prompting import prompt_text
 

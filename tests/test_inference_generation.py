@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from sure_vqa.infer.generation import GenerationSettings
-from sure_vqa.infer.generation.hf import HFGenerator
+from sure_vqa.infer.generation.backends.hf import HFGenerator
 from sure_vqa.models.loading import load_for_inference
 from sure_vqa.models.prompting import prompt_text
 

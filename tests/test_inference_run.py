@@ -203,7 +203,7 @@ def test_a_log_from_other_settings_is_kept_aside_not_mixed_in(make_cfg, clean_re
         (["batch_size=0"], "batch_size=0 is not valid"),
         (["max_new_tokens=abc"], "max_new_tokens='abc' is not valid"),
         (["dtype=fp8"], "dtype='fp8' is not valid"),
-        (["backend=onnx"], "backend='onnx' is not valid; valid values: hf, vllm"),
+        (["backend=onnx"], "backend='onnx' is not a known generation backend; valid values: hf, vllm"),
         (["backend=vllm"], "backend=vllm needs the vllm package"),
         (["mod=train"], "mod='train' is not valid"),
         (["split=everything"], "split='everything' is not valid"),

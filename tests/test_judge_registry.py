@@ -41,7 +41,7 @@ def test_openai_backend_config() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["judge.backend=vllm"], r"judge.backend='vllm' is not valid; valid backends: hf, openai"),
+        (["judge.backend=vllm"], r"judge.backend='vllm' is not a known judge backend; valid values: hf, openai"),
         (["paths.judge_model_path=null"], r"judge.model_path is not set \(set JUDGE_MODEL_PATH"),
         (["paths.judge_model_path=/no/such/folder"], r"judge.model_path=/no/such/folder is not a model folder"),
         (["judge=smollm2", "judge.model_provider=phi"], r"judge.model_provider='phi' is not valid; valid providers: smollm2"),

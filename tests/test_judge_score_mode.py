@@ -18,6 +18,7 @@ import pytest
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, compose
 from sure_vqa.evaluate.judge import registry
+from sure_vqa.evaluate.judge.backends import hf as hf_backend
 from sure_vqa.evaluate.judge.backends.openai_server import OpenAIServerBackend, continuation_logprobs
 from sure_vqa.evaluate.judge.distribution import NoScoreProbability, distribution
 from sure_vqa.evaluate.judge.rubrics import CLOSED, OPEN, REPLY_PREFIX, RUBRICS, TWO_OPTION, load_prompt
@@ -211,7 +212,7 @@ def test_score_mode_evaluation_and_rerun_without_model_calls(gemma_skeleton: Pat
     (folder / naming.TEST_RESULTS_FILE).write_text(json.dumps(rows), encoding="utf-8")
     cfg = eval_config(folder, f"judge.model_path={gemma_skeleton}", "judge.mode=score", "judge.agreement=off",
                       "judge.batch_size=3")
-    registry._hf_backend.cache_clear()
+    hf_backend.cached_backend.cache_clear()
     first = run_evaluation(cfg)
     assert (first.judge_asked, first.judge_shortcut) == (6, 1)
     for name in ("gemma_metrics.json", "gemma_metrics_closed.json"):
@@ -221,10 +222,10 @@ def test_score_mode_evaluation_and_rerun_without_model_calls(gemma_skeleton: Pat
             assert row["score"] in RUBRICS[row["rubric"]].scale
             assert row["shortcut"] or 0 < row["score_probability"] <= 1
         assert "agreement" not in summary
-    registry._hf_backend.cache_clear()
+    hf_backend.cached_backend.cache_clear()
     again = run_evaluation(cfg)
     assert (again.judge_asked, again.judge_cached) == (0, 6)
-    assert registry._hf_backend.cache_info().currsize == 0  # no model was loaded for the rerun
+    assert hf_backend.cached_backend.cache_info().currsize == 0  # no model was loaded for the rerun
 
 
 def test_mode_and_agreement_settings_are_checked() -> None:

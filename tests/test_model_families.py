@@ -31,7 +31,7 @@ from sure_vqa.data.splits import record_image_path, split_records
 from sure_vqa.images.corruptions import corrupt
 from sure_vqa.images.loading import load_image
 from sure_vqa.infer.generation import GenerationSettings
-from sure_vqa.infer.generation.hf import HFGenerator
+from sure_vqa.infer.generation.backends.hf import HFGenerator
 from sure_vqa.infer.run import run_inference
 from sure_vqa.models import families, methods, parts, prompting
 from sure_vqa.models.experiment_folder import is_finished
@@ -215,21 +215,21 @@ def test_a_corrupted_run_of_another_base_model_sees_the_corruption_modules_image
 def test_a_method_the_family_cannot_take_is_refused_before_any_weights_load(tiny_llava_dir, tmp_path, monkeypatch):
     llava = families.get("llava")
     refusing = dataclasses.replace(llava, unsupported_methods={"prompt": "its position ids cannot be extended"})
-    monkeypatch.setitem(families._FAMILIES, "llava", refusing)
+    with families.REGISTRY.temporarily(refusing):
 
-    def no_weights(*args, **kwargs):
-        raise AssertionError("weights were loaded before the method was refused")
+        def no_weights(*args, **kwargs):
+            raise AssertionError("weights were loaded before the method was refused")
 
-    monkeypatch.setattr("sure_vqa.models.loading.load_base_model", no_weights)
-    write_colour_slake(tmp_path / "data", n_train=2)
-    cfg = compose(config_name="train/training_defaults", overrides=[
-        f"paths.dataset_root={tmp_path / 'data'}", f"paths.experiment_root={tmp_path / 'exp'}",
-        f"paths.model_path={tiny_llava_dir}", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray",
-        "model_type=prompt"])
-    with pytest.raises(ConfigError, match=r"model_type=prompt is not supported for the llava family "
-                                          r"\(LlavaForConditionalGeneration\): its position ids cannot be extended; "
-                                          r"methods this family supports: full, ia3, lora"):
-        train_run.plan(cfg)
+        monkeypatch.setattr("sure_vqa.models.loading.load_base_model", no_weights)
+        write_colour_slake(tmp_path / "data", n_train=2)
+        cfg = compose(config_name="train/training_defaults", overrides=[
+            f"paths.dataset_root={tmp_path / 'data'}", f"paths.experiment_root={tmp_path / 'exp'}",
+            f"paths.model_path={tiny_llava_dir}", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray",
+            "model_type=prompt"])
+        with pytest.raises(ConfigError, match=r"model_type=prompt is not supported for the llava family "
+                                              r"\(LlavaForConditionalGeneration\): its position ids cannot be extended; "
+                                              r"methods this family supports: full, ia3, lora"):
+            train_run.plan(cfg)
     assert not (tmp_path / "exp").exists()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from sure_vqa.config import ConfigError, DataError
 from sure_vqa.models.convert_llava_med import VOCAB_MULTIPLE, convert
 from sure_vqa.models.loading import load_for_inference
 from sure_vqa.models.prompting import prompt_text
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 
 VISION_HIDDEN = 32
 
@@ -165,9 +164,9 @@ def test_converter_refuses_bad_input_and_never_overwrites(original_layout, tmp_p
 
 def test_converter_command_line_exits_2_on_bad_input(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sure_vqa.models.convert_llava_med", str(tmp_path / "missing"), str(tmp_path / "out"),
-         "--vision-tower", str(tmp_path)],
+        [*SURE_VQA, "convert-llava-med", f"src={tmp_path / 'missing'}", f"dst={tmp_path / 'out'}",
+         f"vision_tower={tmp_path}"],
         cwd=PROJECT_ROOT, capture_output=True, text=True,
     )
     assert result.returncode == 2
-    assert result.stderr == f"error: SRC={tmp_path / 'missing'} is not a folder\n"
+    assert result.stderr == f"error: src={tmp_path / 'missing'} is not a folder\n"

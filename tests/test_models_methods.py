@@ -29,7 +29,7 @@ def trainable_names(model: nn.Module) -> set[str]:
 
 def test_registry_lists_the_four_methods() -> None:
     assert methods.names() == ["full", "ia3", "lora", "prompt"]
-    with pytest.raises(ConfigError, match="model_type='qlora' cannot be trained; valid methods: full, ia3, lora"):
+    with pytest.raises(ConfigError, match="model_type='qlora' is not a known fine-tuning method; valid values: full, ia3, lora"):
         methods.get("qlora")
 
 
@@ -46,7 +46,7 @@ def test_vision_tower_frozen_projector_trained(tiny_llava_dir: Path, model_type:
 
 def test_each_method_owns_its_learning_rate_and_folder_name() -> None:
     """The study's learning rates (docs/method.md#fine-tuning-defaults) and folder tags, from the registry alone."""
-    from sure_vqa.infer.generation.vllm_backend import served_model_types
+    from sure_vqa.infer.generation.backends.vllm_backend import served_model_types
     from sure_vqa.models.methods.prompt import PromptSettings
 
     assert {name: methods.get(name).default_lr for name in methods.names()} == {

@@ -81,8 +81,8 @@ def test_converted_weights_are_the_checkpoints(published_folders) -> None:
 
 
 def _convert_command(src: Path, dst: Path, clip: Path, umask: str = "022") -> subprocess.CompletedProcess:
-    script = f"umask {umask}; exec {sys.executable} -m sure_vqa.models.convert_llava_med \"$0\" \"$1\" " \
-             f"--vision-tower \"$2\" --dtype float32"
+    script = f"umask {umask}; exec {sys.executable} -m sure_vqa.cli convert-llava-med \"src=$0\" \"dst=$1\" " \
+             f"\"vision_tower=$2\" dtype=float32"
     return subprocess.run(["bash", "-c", script, str(src), str(dst), str(clip)], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
@@ -136,7 +136,7 @@ def test_a_carried_vision_tower_that_differs_is_reported(published_folders, tmp_
     dst = tmp_path / "out"
     done = _convert_command(src, dst, published_folders["clip"])
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "tensors of the vision tower that SRC carries differ from --vision-tower" in done.stderr
+    assert "tensors of the vision tower that SRC carries differ from vision_tower=" in done.stderr
     converted = load_file(dst / "model.safetensors")
     reference = load_file(published_folders["converted"] / "model.safetensors")
     tower = [k for k in reference if "vision_tower" in k]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sure_vqa import naming
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 from tests.training_fixtures import colour_row, write_colour_slake
 
 pytestmark = pytest.mark.slow
@@ -55,8 +55,8 @@ def test_convert_train_infer_evaluate_on_the_published_layouts(published_folders
     _dataset(data_root)
     converted = tmp_path / "models" / "llava-med-v1.5-hf"
     conversion = subprocess.run(
-        [sys.executable, "-m", "sure_vqa.models.convert_llava_med", str(published_folders["llava_med"]),
-         str(converted), "--vision-tower", str(published_folders["clip"]), "--dtype", "float32"],
+        [*SURE_VQA, "convert-llava-med", f"src={published_folders['llava_med']}", f"dst={converted}",
+         f"vision_tower={published_folders['clip']}", "dtype=float32"],
         cwd=PROJECT_ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600)
     assert conversion.returncode == 0, conversion.stderr[-4000:]
     assert f"converted: {converted}" in conversion.stdout

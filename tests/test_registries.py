@@ -5,7 +5,7 @@ shows up in folder names, result rows, metrics files and the report, with no oth
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,12 +78,11 @@ ANSWER_WORDS = metric_registry.OpenMetric(
 
 
 @pytest.fixture
-def throwaway_registrations(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Registered for this test only (the registries are module dictionaries; monkeypatch restores them)."""
-    methods.names(), corruptions.names(), metric_registry.all_metrics()  # the built-ins first
-    monkeypatch.setitem(methods._METHODS, PROJECTOR_ONLY.name, PROJECTOR_ONLY)
-    monkeypatch.setitem(corruptions._CORRUPTIONS, Invert.name, Invert())
-    monkeypatch.setitem(metric_registry._METRICS, ANSWER_WORDS.name, ANSWER_WORDS)
+def throwaway_registrations() -> Iterator[None]:
+    """Registered for this test only (Registry.temporarily takes them out again)."""
+    with methods.REGISTRY.temporarily(PROJECTOR_ONLY), corruptions.REGISTRY.temporarily(Invert()), \
+            metric_registry.REGISTRY.temporarily(ANSWER_WORDS):
+        yield
 
 
 def test_a_registered_method_corruption_and_metric_run_through_every_stage(

@@ -4,16 +4,15 @@ corruption strengths, the missing-run list, the command line."""
 import math
 import os
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from sure_vqa import naming
+from sure_vqa import cli, naming
 from sure_vqa.config import ConfigError
 from sure_vqa.study.report import ReportSettings, build_report
 from sure_vqa.study.report import stats as report_stats
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 from tests.report_fixtures import (
     LORA_OOD,
     SWAP,
@@ -161,9 +160,9 @@ def test_missing_runs_are_listed(report):
     assert found == expected
     not_used = missing[missing["what"] == "not used"]
     assert set(not_used["run"]) == {"SLAKE_test_all", "llava-not-a-run-name"}
-    # The swapped shift has no baselines of its own: they are listed for it.
+    # The swapped shift has no baselines and no controls of its own: they are listed for it.
     swapped = set(missing[missing["shift"] == "SLAKE modality=CT+MRI"]["what"])
-    assert {"zero-shot (pretrained)", "most frequent answer", "no-image baseline"} <= swapped
+    assert {"zero-shot (pretrained)", "most frequent answer", "controls (R3)"} <= swapped
 
 
 def test_markdown_holds_the_tables(report):
@@ -205,7 +204,7 @@ def test_command_line(tmp_path):
     write_run(run_dir(lora, D, F, V, "ood"), spread(0.4))
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("EXPERIMENT_ROOT_DIR", None)
-    command = [sys.executable, "-m", "sure_vqa.report"]
+    command = [*SURE_VQA, "report"]
     done = subprocess.run([*command, f"experiment_root={tmp_path / 'exp'}", f"out={tmp_path / 'out'}",
                            "n_resamples=300"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -218,29 +217,27 @@ def test_command_line(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [([], "experiment_root is not set"),
-                                               (["colour=red"], "bad report setting"),
-                                               (["n_resamples"], "is not key=value")])
+                                               (["colour=red"], "Could not override 'colour'"),
+                                               (["n_resamples"], "Error parsing override 'n_resamples'")])
 def test_command_line_errors_exit_2(tmp_path, monkeypatch, capsys, args, message):
-    from sure_vqa.study.report.__main__ import main
 
     monkeypatch.delenv("EXPERIMENT_ROOT_DIR", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
     if args:
         args = [f"experiment_root={tmp_path}", *args]
     with pytest.raises(SystemExit) as exit_info:
-        main(args)
+        cli.main(["report", *args])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_command_line_defaults_to_the_environment(tmp_path, monkeypatch):
-    from sure_vqa.study.report.__main__ import main
 
     lora = finetuned_dir(tmp_path, D, F, V, "lora", 123)
     write_run(run_dir(lora, D, F, V, "iid"), spread(0.5))
     write_run(run_dir(lora, D, F, V, "ood"), spread(0.4))
     monkeypatch.setenv("EXPERIMENT_ROOT_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    main(["n_resamples=200"])
+    cli.main(["report", "n_resamples=200"])
     assert (naming.report_dir(tmp_path) / naming.REPORT_HTML).is_file()
 
 
@@ -309,3 +306,22 @@ def test_each_base_model_keeps_its_own_rows_and_zero_shot_baseline(tmp_path):
     zero_shot_missing = missing[missing["what"].str.startswith("zero-shot")]
     assert sorted(set(zero_shot_missing["what"])) == ["zero-shot (pretrained)", f"zero-shot [{medgemma}] pretrained"]
     assert set(zero_shot_missing["split"]) == {"ood"}
+
+
+def test_a_shift_without_any_control_is_one_row_not_one_per_run(tmp_path):
+    """grid.control_shifts leaves some shifts with clean runs only: the report says so once; as soon as one control
+    run exists there, every missing control run is listed again."""
+    lora = finetuned_dir(tmp_path, D, F, V, "lora", 123)
+    for split, scores in (("iid", spread(0.5)), ("ood", spread(0.4))):
+        write_run(run_dir(lora, D, F, V, split), scores)
+
+    def missing_rows() -> set[tuple[str, str]]:
+        files = build_report(tmp_path, settings=ReportSettings(n_resamples=100))
+        table = pd.read_csv(files.missing_csv)
+        table = table[(table["shift"] == f"{D} {F}={V}") & ~table["what"].isin(["zero-shot (pretrained)",
+                                                                               "most frequent answer"])]
+        return {(r.what, "" if pd.isna(r.split) else r.split) for r in table.itertuples()}
+
+    assert missing_rows() == {("controls (R3)", "")}
+    write_run(run_dir(lora, D, F, V, "iid", no_image=True), spread(0.3))
+    assert missing_rows() == {("lora_rank16_lr3e-4 · no image at test", "ood"), ("no-image baseline", "")}

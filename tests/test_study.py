@@ -4,7 +4,6 @@ what is done, and (slow) a whole small study on the tiny LLaVA, in one process a
 import json
 import os
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -13,7 +12,7 @@ from sure_vqa import naming, runs
 from sure_vqa.config import CONFIG_DIR, ConfigError
 from sure_vqa.study import run as study
 from sure_vqa.study.grid import RunSettings, model_runs
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SURE_VQA
 from tests.fixtures_data import write_slake
 from tests.study_fixtures import SLAKE_SMALL
 
@@ -195,7 +194,7 @@ def test_small_study_runs_every_step_and_a_rerun_does_nothing(colour_data, tiny_
 def test_multirun_with_the_submitit_local_launcher_ends_with_the_report(colour_data, tiny_llava_dir):
     tmp_path = colour_data
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    command = [sys.executable, "-m", "sure_vqa.study", "-m", "hydra/launcher=submitit_local",
+    command = [*SURE_VQA, "study", "-m", "hydra/launcher=submitit_local",
                "method=pretrained,most_frequent", "seed=123,124", f"paths.dataset_root={tmp_path / 'data'}",
                f"paths.experiment_root={tmp_path / 'exp'}", f"paths.model_path={tiny_llava_dir}",
                f"hydra.sweep.dir={tmp_path / 'multirun'}", TRADITIONAL, *FAST_STAGES[-2:]]

@@ -2,7 +2,7 @@
 
 Reads the question files the dataset's own builder writes (`{train,valid,test}.json`) and MIMIC-IV's
 `hosp/patients.csv` (`gender`, `anchor_age`, `anchor_year_group`) and `hosp/admissions.csv` (`race`), and writes
-`train.json`, `validate.json`, `test.json` into the MIMIC folder, which sure_vqa.data.mimic reads.
+`train.json`, `validate.json`, `test.json` into the MIMIC folder, which sure_vqa.data.readers.mimic reads.
 Run through `python data/prepare_mimic.py`; pandas does the table joins (MIMIC-IV has ~300k patients).
 """
 
@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from sure_vqa.atomic_io import write_text_atomic
 from sure_vqa.config import DataError
-from sure_vqa.data import mimic
 from sure_vqa.data.rawfiles import json_rows_text, read_rows
+from sure_vqa.data.readers import mimic
 from sure_vqa.data.records import CLOSED, OPEN
 
 QUESTIONS_DIR = "mimic-cxr-vqa/mimiccxrvqa/dataset"

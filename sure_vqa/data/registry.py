@@ -1,23 +1,15 @@
-"""Dataset readers behind one registry: adding a dataset is one module that calls `register`."""
+"""Dataset readers behind one registry: adding a dataset is one module in sure_vqa/data/readers/ that calls
+`register` (readers/slake.py also registers "demo": the demo dataset is in SLAKE's raw format)."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sure_vqa.config import ConfigError
 from sure_vqa.data.records import QARecord
 from sure_vqa.data.shifts import ShiftGroup
-
-# The modules that register the built-in readers; imported on first use so that importing the
-# registry stays cheap. slake.py also registers "demo" (the demo dataset is in SLAKE's raw format).
-BUILTIN_READERS = (
-    "sure_vqa.data.slake",
-    "sure_vqa.data.ovqa",
-    "sure_vqa.data.mimic",
-)
+from sure_vqa.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -42,30 +34,5 @@ class DatasetReader:
     shift_exclusions: Mapping[str, Callable[[QARecord], bool]] = field(default_factory=dict)
 
 
-_READERS: dict[str, DatasetReader] = {}
-
-
-def register(reader: DatasetReader) -> DatasetReader:
-    _READERS[reader.name] = reader
-    return reader
-
-
-def _load_builtins() -> None:
-    for module in BUILTIN_READERS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:  # a reader module not written yet must not hide the others
-            if err.name != module:
-                raise
-
-
-def names() -> list[str]:
-    _load_builtins()
-    return sorted(_READERS)
-
-
-def get(name: str) -> DatasetReader:
-    _load_builtins()
-    if name not in _READERS:
-        raise ConfigError(f"dataset={name!r} is not known; valid datasets: {', '.join(sorted(_READERS))}")
-    return _READERS[name]
+REGISTRY: Registry[DatasetReader] = Registry("dataset", "sure_vqa.data.readers", "dataset")
+register, get, names = REGISTRY.register, REGISTRY.get, REGISTRY.names

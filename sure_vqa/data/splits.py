@@ -11,10 +11,7 @@ Rules: train and val splits are always iid; SLAKE and OVQA shifts on an image-le
 ood records to the ood test split; `all` is a whole file; `sample` a seeded random subset of a file (20,000
 train, 5,000 val/test questions, or the whole file if it is smaller). The shift rules themselves are in shifts.py.
 
-CLI (DATASET_ROOT_DIR from the environment or .env; any `paths.*` key of config/paths may be overridden):
-    python -m sure_vqa.data.splits dataset=SLAKE data_shift=modality ood_value=X-Ray
-    python -m sure_vqa.data.splits dataset=MIMIC split=sample
-    python -m sure_vqa.data.splits list dataset=SLAKE
+`sure-vqa splits build|list` (sure_vqa.data.split_commands) builds and lists them from the command line.
 """
 
 from __future__ import annotations
@@ -32,17 +29,13 @@ import numpy as np
 from sure_vqa import naming
 from sure_vqa.atomic_io import file_sha256, write_bytes_atomic, write_json_atomic
 from sure_vqa.config import (
-    CONFIG_DIR,
     ConfigError,
     DataError,
     check_choice,
-    load_env,
-    require_path,
-    run_entry,
 )
 from sure_vqa.data import registry
 from sure_vqa.data.rawfiles import json_rows_text
-from sure_vqa.data.records import CLOSED, QARecord
+from sure_vqa.data.records import QARecord
 from sure_vqa.data.registry import DatasetReader
 from sure_vqa.data.shifts import (
     IID,
@@ -50,7 +43,6 @@ from sure_vqa.data.shifts import (
     FieldSummary,
     Shift,
     as_value_list,
-    count_sides,
     resolve_shift,
     summarise,
 )
@@ -343,152 +335,3 @@ def record_image_path(dataset_root: Path, dataset: str, record: QARecord) -> Pat
     """The image of a record: `{DATASET_ROOT_DIR}/{dataset}/{record.image}` (existence is checked on loading)."""
     registry.get(dataset)
     return naming.dataset_dir(dataset_root, dataset) / record.image
-
-
-# --- CLI ----------------------------------------------------------------------------------------
-
-CLI_KEYS = ("dataset", "data_shift", "ood_value", "split", "seed", "paths")
-
-
-def _cli_config(overrides: Sequence[str]) -> Any:
-    from omegaconf import OmegaConf
-
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"argument {item!r} is not key=value; valid keys: {', '.join(CLI_KEYS)}")
-    given = OmegaConf.from_dotlist(list(overrides))
-    for key in given:
-        if key not in CLI_KEYS:
-            raise ConfigError(f"{key} is not a setting of this command; valid keys: {', '.join(CLI_KEYS)}")
-    defaults = OmegaConf.create(
-        {
-            "dataset": None,
-            "data_shift": None,
-            "ood_value": None,
-            "split": IID,
-            "seed": DEFAULT_SAMPLE_SEED,
-            "paths": OmegaConf.load(CONFIG_DIR / "paths" / "default.yaml"),
-        }
-    )
-    cfg = OmegaConf.merge(defaults, given)
-    if cfg.dataset is None:
-        raise ConfigError(f"dataset is not set; valid datasets: {', '.join(registry.names())}")
-    return cfg
-
-
-def _plain(value: Any) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table; columns that hold only counts are right-aligned."""
-    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    numeric = [all(isinstance(row[i], int) or row[i] == "" for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(
-            c.rjust(w) if right else c.ljust(w) for c, w, right in zip(row, widths, numeric, strict=True)
-        ).rstrip()
-        for row in cells
-    )
-
-
-def build_shift_files(
-    dataset_root: Path,
-    dataset: str,
-    split: str,
-    data_shift: Any = None,
-    ood_value: Any = None,
-    seed: int = DEFAULT_SAMPLE_SEED,
-) -> list[tuple[str, str, str, list[QARecord], bool]]:
-    """Every split file of one shift (train/val/test iid and test ood) or of all/sample: (mod, split, name,
-    records, built now)."""
-    splits = DatasetSplits(dataset_root, dataset)
-    if split in (IID, OOD):
-        wanted = [("train", IID), ("val", IID), ("test", IID), ("test", OOD)]
-    else:
-        check_choice(split, "split", naming.SPLITS)
-        wanted = [(mod, split) for mod in naming.MODS]
-    results = []
-    for mod, kind in wanted:
-        name, records, built = splits.split(mod, kind, data_shift, ood_value, seed)
-        results.append((mod, kind, name, records, built))
-    return results
-
-
-def _print_build(dataset_root: Path, cfg: Any) -> None:
-    ood_value = _plain(cfg.ood_value)
-    results = build_shift_files(
-        dataset_root, cfg.dataset, cfg.split, cfg.data_shift, ood_value, int(cfg.seed)
-    )
-    rows = []
-    for mod, kind, name, records, built in results:
-        closed = sum(r.answer_type == CLOSED for r in records)
-        from_train = sum(r.source == "train" for r in records) if mod == "test" else 0
-        rows.append(
-            [
-                mod,
-                kind,
-                len(records),
-                len(records) - closed,
-                closed,
-                from_train or "",
-                "built" if built else "up to date",
-                f"{name}.json",
-            ]
-        )
-    where = naming.split_file(dataset_root, cfg.dataset, "x").parent
-    shift = f" data_shift={cfg.data_shift} ood_value={ood_value}" if cfg.split in (IID, OOD) else ""
-    print(f"{cfg.dataset}{shift} split={cfg.split} -> {where}")
-    print(_table(["mod", "split", "questions", "open", "closed", "from train", "status", "file"], rows))
-
-
-def _print_list(dataset_root: Path, dataset: str) -> None:
-    splits = DatasetSplits(dataset_root, dataset)
-    reader = splits.reader
-    summary = splits.summary()
-    sources = list(naming.MODS)
-    total = Counter()
-    for _, counts in summary["answer_type"]:
-        total.update(counts)
-    print(
-        f"{dataset}: {sum(total.values())} questions ({', '.join(f'{s} {total[s]}' for s in sources)}); "
-        f"{reader.description}"
-    )
-    rows = []
-    for field, values in summary.items():
-        joins = "yes" if field in reader.image_level_fields else "no"
-        for index, (value, counts) in enumerate(values):
-            shown = "(missing)" if value is None else str(value)
-            label = [field, joins] if index == 0 else ["", ""]  # the field is named on its first row only
-            rows.append([*label, shown, *(counts.get(s, 0) for s in sources), sum(counts.values())])
-    print(_table(["data_shift", "train ood joins ood test", "ood_value", *sources, "total"], rows))
-    for field, groups in reader.shift_groups.items():
-        if field not in summary:
-            continue
-        for group in groups.values():
-            sides = count_sides(summary, Shift(data_shift=field, ood_value=group.name, group=group))
-            iid = sum(side[IID] for side in sides.values())
-            ood = sum(side[OOD] for side in sides.values())
-            print(f"group {field}={group.name}: {group.description} ({iid} iid, {ood} ood questions)")
-    for field in reader.shift_exclusions:
-        print(f"under data_shift={field}, the questions about {field} are removed from every split")
-
-
-@run_entry
-def main(argv: Sequence[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    listing = bool(args) and args[0] == "list"
-    load_env()
-    cfg = _cli_config(args[1:] if listing else args)
-    dataset_root = require_path(cfg.paths.dataset_root, "paths.dataset_root", "DATASET_ROOT_DIR")
-    if listing:
-        _print_list(dataset_root, cfg.dataset)
-    else:
-        _print_build(dataset_root, cfg)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,21 +1,20 @@
 """The corruption grid: an image under each corruption (rows) and strength (columns), to see what the
 settings do before a study uses them (docs/images_and_corruptions.md).
 
-    python -m sure_vqa.corruptions grid IMAGE OUT.png [--seed N]
+    sure-vqa corruptions image=IMAGE out=OUT.png [seed=N]
 """
 
 from __future__ import annotations
 
-import argparse
 import io
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from sure_vqa.atomic_io import write_bytes_atomic
-from sure_vqa.config import run_entry
+from sure_vqa.config import ConfigError
 from sure_vqa.images import corruptions
 from sure_vqa.images.loading import load_image, to_rgb
 
@@ -60,21 +59,11 @@ def write_png(image: Image.Image, out_path: str | Path) -> Path:
     return write_bytes_atomic(out_path, buffer.getvalue())
 
 
-@run_entry
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sure_vqa.corruptions",
-                                     description="Image corruptions for inference (docs/method.md#corruptions).")
-    commands = parser.add_subparsers(dest="command", required=True)
-    grid = commands.add_parser("grid", help="write a PNG grid of IMAGE under each corruption and strength")
-    grid.add_argument("image", type=Path, help="the image to corrupt (any format PIL reads)")
-    grid.add_argument("out", type=Path, help="the PNG file to write")
-    grid.add_argument("--seed", type=int, default=0, help="run seed for the drawn parameters (default 0)")
-    args = parser.parse_args(argv)
-    if args.seed < 0:
-        parser.error("--seed must be a non-negative integer")
-    sheet = grid_image(load_image(args.image), seed=args.seed, qid=args.image.name)
-    print(f"wrote {write_png(sheet, args.out)}")
-
-
-if __name__ == "__main__":
-    main()
+def grid_command(cfg: Any) -> None:
+    """`sure-vqa corruptions` (config/commands/corruptions.yaml): writes the grid of one image."""
+    seed = cfg.seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed={seed!r} is not valid; it must be an integer >= 0")
+    image = Path(str(cfg.image))
+    sheet = grid_image(load_image(image), seed=seed, qid=image.name)
+    print(f"wrote {write_png(sheet, cfg.out)}")

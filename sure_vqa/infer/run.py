@@ -1,7 +1,7 @@
 """The inference stage: a fine-tuned (or the zero-shot) VLM answers a test split; writes eval/<run>/test_results.json.
 
-    python inference.py [key=value ...]                                 # a fine-tuned model (config/inference/)
-    python inference.py --config-name inference/inference_pretrained_defaults   # the zero-shot model
+    sure-vqa infer [key=value ...]                                 # a fine-tuned model (config/inference/)
+    sure-vqa infer model_type=pretrained   # the zero-shot model
     accelerate launch --num_processes N inference.py ...                # data-parallel: a shard per process
 
 Every setting is checked before a model is loaded. Each prediction is appended to a log in the eval folder as
@@ -159,7 +159,7 @@ def run_inference(cfg: Mapping[str, Any]) -> Path:
     state = _distributed_state()
     if run.backend == "vllm" and state.num_processes > 1:
         raise ConfigError("backend=vllm runs as one process (it batches and shards across GPUs itself); "
-                          "start it with python inference.py, not accelerate launch")
+                          "start it with sure-vqa infer, not accelerate launch")
     records = _load_records(run)
     settings = run_settings(run, records, resolve_dtype(run.dtype, str(state.device)))
     expected = run_fingerprint(run, settings)

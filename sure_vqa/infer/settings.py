@@ -94,12 +94,12 @@ def check_finished_training(model_dir: Path) -> None:
 
     if not model_dir.is_dir():
         raise ConfigError(
-            f"model folder {model_dir} does not exist; train it first (python train.py with the same dataset, "
+            f"model folder {model_dir} does not exist; train it first (sure-vqa train with the same dataset, "
             "data_shift, ood_value, model_type, finetune.* and seed), or set experiment_dir=PATH"
         )
     if not is_finished(model_dir):
         raise ConfigError(f"model folder {model_dir} has no {naming.TRAINER_STATE_FILE}: its training did not "
-                          "finish; rerun python train.py with the same settings to resume it")
+                          "finish; rerun sure-vqa train with the same settings to resume it")
     finetuned_kind(model_dir)  # DataError when it holds neither an adapter nor weights
 
 
@@ -120,7 +120,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
         raise ConfigError(f"no_image=true shows no image, so {what} has nothing to act on; set one of them off")
     backend = check_backend(str(cfg.get("backend", "hf")))
     if backend == "vllm":
-        from sure_vqa.infer.generation.vllm_backend import check_available
+        from sure_vqa.infer.generation.backends.vllm_backend import check_available
 
         check_available(model_type)
     dtype = check_dtype(cfg.get("dtype", "auto"))

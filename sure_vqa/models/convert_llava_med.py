@@ -1,6 +1,6 @@
 """Converts LLaVA-Med v1.5 from the original LLaVA layout to a transformers LLaVA folder (run once).
 
-    python -m sure_vqa.models.convert_llava_med SRC DST --vision-tower CLIP_DIR [--dtype bfloat16]
+    sure-vqa convert-llava-med src=SRC dst=DST vision_tower=CLIP_DIR [dtype=bfloat16]
 
 SRC is the downloaded `llava-med-v1.5-mistral-7b` folder as published: `config.json` (`model_type=llava_mistral`),
 a SentencePiece `tokenizer.model` with its `tokenizer_config.json` (no `tokenizer.json`), and the weights in
@@ -26,7 +26,6 @@ overwritten.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import sys
@@ -37,7 +36,7 @@ from typing import Any
 import torch
 
 from sure_vqa.atomic_io import move_folder_into_place, staged_folder
-from sure_vqa.config import ConfigError, DataError, check_dtype, run_entry
+from sure_vqa.config import ConfigError, DataError, check_dtype
 
 IMAGE_TOKEN = "<image>"
 PAD_TOKEN = "<pad>"
@@ -55,7 +54,7 @@ _LLAVA_KEYS = ("architectures", "model_type", "image_aspect_ratio", "tokenizer_m
 def read_source_config(src: Path) -> dict[str, Any]:
     path = src / "config.json"
     if not path.is_file():
-        raise ConfigError(f"SRC={src} has no config.json; give the downloaded llava-med-v1.5-mistral-7b folder")
+        raise ConfigError(f"src={src} has no config.json; give the downloaded llava-med-v1.5-mistral-7b folder")
     config = json.loads(path.read_text(encoding="utf-8"))
     model_type = config.get("model_type")
     if model_type not in _TEXT_CONFIGS:
@@ -171,7 +170,7 @@ def vision_tower_weights(vision_model: torch.nn.Module, source_vision: Mapping[s
             continue  # a buffer such as position_ids
         if tuple(own[match].shape) != tuple(tensor.shape):
             raise DataError(f"the vision tower the checkpoint carries has {key} of shape {tuple(tensor.shape)}, "
-                            f"but --vision-tower gives {tuple(own[match].shape)}; give the CLIP model it was "
+                            f"but vision_tower gives {tuple(own[match].shape)}; give the CLIP model it was "
                             "trained with (openai/clip-vit-large-patch14-336 for LLaVA-Med v1.5)")
         if tower_trained:
             out[f"model.vision_tower.{match}"] = tensor
@@ -182,7 +181,7 @@ def vision_tower_weights(vision_model: torch.nn.Module, source_vision: Mapping[s
 
 def _check_tokenizer_files(src: Path) -> None:
     if not any((src / name).is_file() for name in _TOKENIZER_FILES):
-        raise DataError(f"SRC={src} has no tokenizer ({' or '.join(_TOKENIZER_FILES)}); LLaVA-Med v1.5 ships "
+        raise DataError(f"src={src} has no tokenizer ({' or '.join(_TOKENIZER_FILES)}); LLaVA-Med v1.5 ships "
                         "tokenizer.model and tokenizer_config.json: download the whole folder")
 
 
@@ -198,7 +197,7 @@ def load_source_tokenizer(src: Path) -> Any:
         hint = ""
         if importlib.util.find_spec("google.protobuf") is None:
             hint = "; reading a SentencePiece tokenizer.model needs protobuf: pip install -r requirements.txt"
-        raise DataError(f"the tokenizer in SRC={src} could not be read ({str(err).splitlines()[0]}){hint}") from None
+        raise DataError(f"the tokenizer in src={src} could not be read ({str(err).splitlines()[0]}){hint}") from None
 
 
 def add_tokens(tokenizer: Any) -> Any:
@@ -249,24 +248,24 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
 
     src, dst, vision_tower = Path(src).expanduser(), Path(dst).expanduser(), Path(vision_tower).expanduser()
     if not src.is_dir():
-        raise ConfigError(f"SRC={src} is not a folder")
+        raise ConfigError(f"src={src} is not a folder")
     if not (vision_tower / "config.json").is_file():
-        raise ConfigError(f"--vision-tower {vision_tower} is not a CLIP model folder (no config.json); download "
+        raise ConfigError(f"vision_tower={vision_tower} is not a CLIP model folder (no config.json); download "
                           "openai/clip-vit-large-patch14-336 and give its folder")
     if dst.exists() and any(dst.iterdir()):
-        raise ConfigError(f"DST={dst} exists and is not empty; give a new folder (nothing is overwritten)")
+        raise ConfigError(f"dst={dst} exists and is not empty; give a new folder (nothing is overwritten)")
     source_config = read_source_config(src)
     _check_tokenizer_files(src)
     files = weight_files(src)
     if not (vision_tower / CLIP_PREPROCESSOR_FILE).is_file():
-        raise DataError(f"--vision-tower {vision_tower} has no {CLIP_PREPROCESSOR_FILE} (the CLIP image processor's "
+        raise DataError(f"vision_tower={vision_tower} has no {CLIP_PREPROCESSOR_FILE} (the CLIP image processor's "
                         "settings); download the whole openai/clip-vit-large-patch14-336 folder")
     weight_files(vision_tower)  # the CLIP weights are there
     torch_dtype = _dtype(dtype, source_config)
 
     vision_config = CLIPVisionConfig.from_pretrained(vision_tower)
     if source_config.get("mm_hidden_size", vision_config.hidden_size) != vision_config.hidden_size:
-        raise DataError(f"--vision-tower {vision_tower} has hidden size {vision_config.hidden_size}, but SRC was "
+        raise DataError(f"vision_tower={vision_tower} has hidden size {vision_config.hidden_size}, but SRC was "
                         f"trained with mm_hidden_size={source_config['mm_hidden_size']}; give the right CLIP model")
     # A CLIPModel folder's text tower is expected to go unused: keep transformers from listing it as unexpected.
     verbosity = transformers_logging.get_verbosity()
@@ -281,8 +280,8 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
     tower, differing = vision_tower_weights(vision_model, source_vision,
                                             bool(source_config.get("unfreeze_mm_vision_tower", False)))
     if differing:
-        print(f"note: {differing} tensors of the vision tower that SRC carries differ from --vision-tower "
-              f"{vision_tower}; the converted model uses --vision-tower's, as LLaVA's own loader does",
+        print(f"note: {differing} tensors of the vision tower that SRC carries differ from vision_tower="
+              f"{vision_tower}; the converted model uses vision_tower's, as LLaVA's own loader does",
               file=sys.stderr)
     weights.update(tower)
     vocab_size = resized_vocabulary(weights, len(tokenizer))
@@ -334,22 +333,7 @@ def convert(src: str | Path, dst: str | Path, vision_tower: str | Path, dtype: s
     return dst
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m sure_vqa.models.convert_llava_med", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("src", help="the original-layout LLaVA-Med v1.5 folder")
-    parser.add_argument("dst", help="the transformers LLaVA folder to write (must not exist)")
-    parser.add_argument("--vision-tower", required=True, help="local folder of openai/clip-vit-large-patch14-336")
-    parser.add_argument("--dtype", default=None, help="bfloat16 | float16 | float32 (default: the source's)")
-    return parser.parse_args(argv)
-
-
-@run_entry
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    out = convert(args.src, args.dst, args.vision_tower, args.dtype)
+def convert_command(cfg: Any) -> None:
+    """`sure-vqa convert-llava-med` (config/commands/convert_llava_med.yaml)."""
+    out = convert(cfg.src, cfg.dst, cfg.vision_tower, cfg.dtype)
     print(f"converted: {out} (set LLAVA_MED_MODEL_PATH={out} in .env)")
-
-
-if __name__ == "__main__":
-    main()

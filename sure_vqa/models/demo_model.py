@@ -5,12 +5,11 @@ No vision-encoder weights ship in any package, so the vision side starts random;
 captions of its train images (`demo_alignment.py`, LLaVA's first stage) before any fine-tuning. The language side
 is a real instruction-tuned model. The folder loads through the same code as LLaVA-Med
 (LlavaForConditionalGeneration + LlavaProcessor), so the demo exercises the real loading, training and inference
-paths. Usage: `python -m sure_vqa.models.demo_model OUT_DIR` (the unaligned model).
+paths.
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -113,15 +112,3 @@ def build_demo_model(out_dir: str | Path, lm_dir: str | Path | None = None, seed
             shutil.rmtree(out_dir)  # an unfinished folder from an interrupted build
         move_folder_into_place(workdir, out_dir)
     return out_dir
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    print(build_demo_model(args.out_dir, seed=args.seed))
-
-
-if __name__ == "__main__":
-    main()

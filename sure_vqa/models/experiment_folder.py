@@ -184,7 +184,7 @@ def readme_text(model_dir: Path, resolved: Mapping[str, Any], summary: Mapping[s
     lines = [
         f"# {model_dir.name}",
         "",
-        "A model fine-tuned by SURE-VQA (`python train.py`).",
+        "A model fine-tuned by SURE-VQA (`sure-vqa train`).",
         "",
         "| setting | value |",
         "|---|---|",
@@ -204,7 +204,7 @@ def readme_text(model_dir: Path, resolved: Mapping[str, Any], summary: Mapping[s
         "Run it on a test split with the same settings, e.g.:",
         "",
         "```bash",
-        f"python inference.py {summary.get('inference_overrides', '')}".rstrip(),
+        f"sure-vqa infer {summary.get('inference_overrides', '')}".rstrip(),
         "```",
         "",
     ]

@@ -2,7 +2,7 @@
 
 A base model is a transformers image-text-to-text folder of a family in sure_vqa.models.families
 (docs/models.md: LLaVA, LLaVA-OneVision, Gemma 3, Qwen2.5-VL, Idefics3), loaded through the Auto classes;
-LLaVA-Med v1.5 is converted to the LLaVA layout once (`python -m sure_vqa.models.convert_llava_med`). An
+LLaVA-Med v1.5 is converted to the LLaVA layout once (`sure-vqa convert-llava-med`). An
 experiment folder (docs/method.md#experiment-folders) holds either a peft adapter (LoRA, IA3, prompt tuning; the
 trained projector travels in it as a peft `modules_to_save` module) or, after full fine-tuning, the whole
 model's weights.
@@ -48,7 +48,7 @@ def _require_model_folder(path: str | Path, what: str) -> Path:
     if not (path / naming.MODEL_CONFIG_FILE).is_file():
         raise ConfigError(
             f"{what} {path} is not a transformers model folder (no {naming.MODEL_CONFIG_FILE}); "
-            "convert LLaVA-Med v1.5 with: python -m sure_vqa.models.convert_llava_med SRC DST --vision-tower CLIP_DIR"
+            "convert LLaVA-Med v1.5 with: sure-vqa convert-llava-med src=SRC dst=DST vision_tower=CLIP_DIR"
         )
     return path
 
@@ -181,7 +181,7 @@ def finetuned_kind(model_dir: str | Path) -> str:
     if any((model_dir / name).is_file() for name in _FULL_WEIGHTS_FILES):
         return "full"
     raise DataError(f"{model_dir} holds neither a peft adapter ({naming.ADAPTER_CONFIG_FILE}) nor model weights "
-                    f"({', '.join(_FULL_WEIGHTS_FILES)}); is training finished? (python train.py ...)")
+                    f"({', '.join(_FULL_WEIGHTS_FILES)}); is training finished? (sure-vqa train ...)")
 
 
 def load_finetuned(base_model_path: str | Path, model_dir: str | Path, dtype: str | torch.dtype | None = None,

@@ -9,14 +9,13 @@ first answer, so the baseline does not depend on the order of the split file.
 It writes `test_results.json` like a model, under `naming.most_frequent_dir(root, train split)/eval/<run>/`, so
 every metric, the judge and the report treat it as one more model:
 
-    python -m sure_vqa.baselines most_frequent dataset=SLAKE data_shift=modality ood_value=X-Ray split=[iid,ood]
+    sure-vqa baselines dataset=SLAKE data_shift=modality ood_value=X-Ray split=[iid,ood]
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa import eval_folder, naming
-from sure_vqa.config import ConfigError, DataError, check_choice, compose, load_env, run_entry
+from sure_vqa.config import ConfigError, DataError, check_choice
 from sure_vqa.data.records import QARecord
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,6 @@ log = logging.getLogger(__name__)
 # The record field that holds a question's type, in order of preference (SLAKE/MIMIC, OVQA).
 QUESTION_TYPE_FIELDS = ("content_type", "question_type")
 LEVELS = ("question", "question_type", "answer_type", "options", "any")
-MOST_FREQUENT_CONFIG = "study/most_frequent"
 
 
 def question_key(question: str) -> str:
@@ -181,21 +179,7 @@ def run_most_frequent(cfg: Mapping[str, Any]) -> list[Path]:
     return written
 
 
-def compose_config(overrides: Sequence[str]) -> Any:
-    """The baseline's config (config/study/most_frequent.yaml) with command-line overrides."""
-    return compose(MOST_FREQUENT_CONFIG, overrides, what="override for the most-frequent baseline")
-
-
-@run_entry
-def main(argv: Sequence[str]) -> None:
-    if not argv or argv[0] != "most_frequent":
-        raise ConfigError("usage: python -m sure_vqa.baselines most_frequent [key=value ...]; "
-                          "valid baselines: most_frequent")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    load_env()
-    for out_dir in run_most_frequent(compose_config(argv[1:])):
+def baselines_command(cfg: Mapping[str, Any]) -> None:
+    """`sure-vqa baselines` (config/study/most_frequent.yaml): writes the baseline's answers, prints each file."""
+    for out_dir in run_most_frequent(cfg):
         print(out_dir / naming.TEST_RESULTS_FILE)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

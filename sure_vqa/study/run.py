@@ -1,8 +1,8 @@
 """The study (docs/method.md#what-is-measured, #baselines-and-robustness): shift × method × seed → train; inference iid, ood, without images, with image
 controls and corrupted; evaluation; the report. Config: config/study/study_defaults.yaml; guide: docs/study.md.
 
-    python -m sure_vqa.study [key=value ...]       every cell of `grid`, one after another, then the report
-    python -m sure_vqa.study -m shift=A,B method=lora,ia3,pretrained,most_frequent seed=123,124,125
+    sure-vqa study [key=value ...]                 every cell of `grid`, one after another, then the report
+    sure-vqa study -m shift=A,B method=lora,ia3,pretrained,most_frequent seed=123,124,125
                                                    Hydra multirun: one job per cell (local processes or Slurm
                                                    through hydra-submitit-launcher); the report at the end
 
@@ -27,7 +27,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sure_vqa import eval_folder, graceful_stop, naming, runs
-from sure_vqa.config import CONFIG_DIR, ConfigError, check_choice, compose, load_env, run_entry, run_hydra_app
+from sure_vqa.config import CONFIG_DIR, ConfigError, check_choice, compose
 from sure_vqa.models import methods
 from sure_vqa.study import grid as study_grid
 from sure_vqa.study.grid import BASELINE_METHODS, MOST_FREQUENT
@@ -233,7 +233,7 @@ def _check_family_methods(cfg: Mapping[str, Any]) -> None:
         listed = [str(m) for m in cfg["grid"].get(setting, [])]
         for method in listed:
             try:
-                family.check_method(method)
+                family.check_method(method, methods.names())
             except ConfigError as err:
                 kept = ",".join(dict.fromkeys(m for m in listed if m not in family.unsupported_methods))
                 raise ConfigError(f"grid.{setting}: {err} (e.g. grid.{setting}=[{kept}])") from None
@@ -338,22 +338,10 @@ def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def main() -> None:
-    import hydra
-
-    load_env()
-
-    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=STUDY_CONFIG)
-    @run_entry
-    def entry(cfg: DictConfig) -> None:
-        if _is_multirun():
-            with graceful_stop.stoppable():  # one cell per job: under Slurm, a preempted job stops cleanly, requeues
-                run_cell(cfg)
-        else:
-            run_study(cfg)
-
-    run_hydra_app(entry)
-
-
-if __name__ == "__main__":
-    main()
+def study_command(cfg: DictConfig) -> None:
+    """`sure-vqa study`: the whole grid in this process, or (under `-m`) the one cell of this multirun job."""
+    if _is_multirun():
+        with graceful_stop.stoppable():  # one cell per job: under Slurm, a preempted job stops cleanly, requeues
+            run_cell(cfg)
+    else:
+        run_study(cfg)

@@ -59,7 +59,7 @@ class TrainPlan:
 
 
 def _world_size() -> int:
-    """Processes of this run (set by `accelerate launch`/torchrun; 1 for a plain `python train.py`)."""
+    """Processes of this run (set by `accelerate launch`/torchrun; 1 for a plain `sure-vqa train`)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -95,7 +95,7 @@ def plan(cfg: Mapping[str, Any]) -> TrainPlan:
     settings.resolved_precision()
     base_model_path = runs.base_model_path(cfg)
     family = families.for_folder(base_model_path)  # from config.json: no weights are loaded before the checks
-    family.check_method(model_type)
+    family.check_method(model_type, methods.names())
     if settings.pad_to_square is None:  # the family's own way (docs/models.md); recorded in the resolved config
         settings = dataclasses.replace(settings, pad_to_square=family.pad_to_square)
     dataset_root = runs.dataset_root(cfg)

@@ -1,22 +1,22 @@
 """Judge settings from `config/judge/<name>.yaml`, and the registries behind them.
 
-A judge is one config file: its name (which names the metrics files), a backend (`hf` or `openai`), the model and
-the generation settings. A model that must be prepared before use (SmolLM2, converted from a GGUF) adds one
-`model_provider` function; a new kind of backend adds one factory. Settings are checked before any model loads,
-and the backend itself is only built when some row actually needs the judge (a fully cached rerun loads nothing).
+A judge is one config file: its name (which names the metrics files), a backend (`hf` or `openai`, entries of
+sure_vqa.evaluate.judge.backends), the model and the generation settings. A model that must be prepared before use
+(SmolLM2, converted from a GGUF) adds one `model_provider` function; a new kind of backend is one module in
+backends/. Settings are checked before any model loads, and the backend itself is only built when some row
+actually needs the judge (a fully cached rerun loads nothing).
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sure_vqa.config import ConfigError, check_dtype, is_unset
+from sure_vqa.config import ConfigError, check_dtype
+from sure_vqa.evaluate.judge import backends
 from sure_vqa.evaluate.judge.backends import JudgeBackend
 from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX, RUBRICS, Prompt, load_prompt
 from sure_vqa.evaluate.judge.scoring import GENERATE, MODES, SCORE
@@ -73,18 +73,16 @@ class JudgeSettings:
         return {kind: load_prompt(kind, self.prompt_version) for kind in RUBRICS}
 
 
-BackendFactory = Callable[[JudgeSettings], JudgeBackend]
-_BACKENDS: dict[str, BackendFactory] = {}
 _MODEL_PROVIDERS: dict[str, Callable[[], Path]] = {}
-
-
-def register_backend(name: str, factory: BackendFactory) -> None:
-    _BACKENDS[name] = factory
 
 
 def register_model_provider(name: str, provider: Callable[[], Path]) -> None:
     """`judge.model_provider=<name>` then gets its model folder from `provider()` instead of `judge.model_path`."""
     _MODEL_PROVIDERS[name] = provider
+
+
+def model_providers() -> list[str]:
+    return sorted(_MODEL_PROVIDERS)
 
 
 def _positive_int(cfg: Mapping[str, Any], key: str, default: int) -> int:
@@ -112,15 +110,13 @@ def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
     name = cfg.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"judge.name={name!r} is not valid; use letters, digits, '.', '_' or '-' (e.g. gemma)")
-    backend = cfg.get("backend")
-    if backend not in _BACKENDS:
-        raise ConfigError(f"judge.backend={backend!r} is not valid; valid backends: {', '.join(sorted(_BACKENDS))}")
+    backend = backends.REGISTRY.get(cfg.get("backend"))
     model = cfg.get("model")
     if not model:
         raise ConfigError("judge.model is not set; it names the judge model (e.g. gemma-2-9b-it)")
     settings = JudgeSettings(
         name=name,
-        backend=backend,
+        backend=backend.name,
         model=str(model),
         prompt_version=str(cfg.get("prompt_version", "v1")),
         batch_size=_positive_int(cfg, "batch_size", 8),
@@ -149,34 +145,13 @@ def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
     if settings.max_retries < 0:
         raise ConfigError(f"judge.max_retries={settings.max_retries} is not valid; it must be >= 0")
     settings.prompts()  # a missing prompt version fails here, before any work
-    if backend == "hf":
-        if settings.model_provider is not None:
-            if settings.model_provider not in _MODEL_PROVIDERS:
-                raise ConfigError(
-                    f"judge.model_provider={settings.model_provider!r} is not valid; valid providers: "
-                    f"{', '.join(sorted(_MODEL_PROVIDERS))} (or null to use judge.model_path)"
-                )
-        elif is_unset(settings.model_path):
-            raise ConfigError("judge.model_path is not set (set JUDGE_MODEL_PATH in .env or the environment)")
-        elif not Path(str(settings.model_path)).expanduser().is_dir():
-            raise ConfigError(
-                f"judge.model_path={settings.model_path} is not a model folder (JUDGE_MODEL_PATH in .env or the "
-                "environment)"
-            )
-    if backend == "openai":
-        if not settings.base_url:
-            raise ConfigError("judge.base_url is not set; give the server's URL, e.g. http://127.0.0.1:8000/v1")
-        if settings.api_key_env and not os.environ.get(settings.api_key_env):
-            raise ConfigError(
-                f"judge.api_key_env={settings.api_key_env}: that environment variable is not set; set it (in .env "
-                "or the environment) or set judge.api_key_env=null for a server that needs no key"
-            )
+    backend.check(settings)
     return settings
 
 
 def build_backend(settings: JudgeSettings) -> JudgeBackend:
     """The backend for validated settings (this is where a model loads or a client opens)."""
-    return _BACKENDS[settings.backend](settings)
+    return backends.REGISTRY.get(settings.backend).build(settings)
 
 
 def resolve_model_path(settings: JudgeSettings) -> Path:
@@ -185,43 +160,10 @@ def resolve_model_path(settings: JudgeSettings) -> Path:
     return Path(str(settings.model_path)).expanduser()
 
 
-@functools.lru_cache(maxsize=1)
-def _hf_backend(settings: JudgeSettings) -> JudgeBackend:
-    """Kept loaded for the next evaluation with the same settings: a study evaluates dozens of runs in one
-    process, and reloading gemma-2-9b-it for each would cost more than judging."""
-    from sure_vqa.evaluate.judge.backends.hf import HFBackend
-
-    return HFBackend(
-        resolve_model_path(settings),
-        batch_size=settings.batch_size,
-        max_new_tokens=settings.max_new_tokens,
-        device=settings.device,
-        dtype=settings.dtype,
-    )
-
-
-def _openai_backend(settings: JudgeSettings) -> JudgeBackend:
-    from sure_vqa.evaluate.judge.backends.openai_server import OpenAIServerBackend
-
-    api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else "EMPTY"
-    return OpenAIServerBackend(
-        base_url=str(settings.base_url),
-        model=settings.model,
-        api_key=api_key,
-        batch_size=settings.batch_size,
-        concurrency=settings.concurrency,
-        timeout_s=settings.timeout_s,
-        max_retries=settings.max_retries,
-        max_new_tokens=settings.max_new_tokens,
-    )
-
-
 def _smollm2_dir() -> Path:
     from sure_vqa.models.smollm2 import smollm2_dir
 
     return smollm2_dir()
 
 
-register_backend("hf", _hf_backend)
-register_backend("openai", _openai_backend)
 register_model_provider("smollm2", _smollm2_dir)

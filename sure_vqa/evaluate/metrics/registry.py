@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sure_vqa.config import ConfigError
-from sure_vqa.plugins import import_package_modules
+from sure_vqa.registry import Registry
 
 # A per-row scorer gets the raw answers and their normalised tokens; a batch scorer gets every answer of a file
 # at once (a model that embeds them in batches). Both return one value per column.
@@ -57,21 +57,12 @@ CLOSED_COLUMNS = (Column("accuracy", "accuracy"),)
 # Keys of the original code's metrics files (legacy files the report still reads).
 LEGACY_COLUMNS = (Column("bleu_score", "BLEU"), Column("yes_no_acc", "accuracy (original)"))
 
-_METRICS: dict[str, OpenMetric] = {}
-
-
-def register(metric: OpenMetric) -> OpenMetric:
-    _METRICS[metric.name] = metric
-    return metric
-
-
-def _load_builtins() -> None:
-    import_package_modules("sure_vqa.evaluate.metrics.open")
+REGISTRY: Registry[OpenMetric] = Registry("open-question metric", "sure_vqa.evaluate.metrics.open", "extra_metrics entry")
+register = REGISTRY.register
 
 
 def all_metrics() -> list[OpenMetric]:
-    _load_builtins()
-    return sorted(_METRICS.values(), key=lambda metric: (metric.order, metric.name))
+    return sorted(REGISTRY, key=lambda metric: (metric.order, metric.name))
 
 
 def paper_metrics() -> list[OpenMetric]:

@@ -28,7 +28,7 @@ from PIL import Image
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, DataError, check_choice
 from sure_vqa.images.loading import to_rgb
-from sure_vqa.plugins import import_package_modules
+from sure_vqa.registry import Registry
 
 STRENGTHS = naming.STRENGTHS
 
@@ -43,6 +43,7 @@ class Corruption:
 
     name: ClassVar[str]
     order: ClassVar[int]  # place in the application (and draw) order; blur 10, brightness 20, noise 30
+    description: ClassVar[str] = ""
 
     def draw(self, rng: np.random.Generator, strength: str) -> dict[str, Any]:
         raise NotImplementedError
@@ -54,32 +55,26 @@ class Corruption:
         return str(values["strength"])
 
 
-_CORRUPTIONS: dict[str, Corruption] = {}
-
-
-def register(corruption: Corruption) -> Corruption:
+def _check_name(corruption: Corruption, others: Mapping[str, Corruption]) -> None:
     if not corruption.name.isalnum() or not corruption.name.islower():
         raise ValueError(f"corruption name {corruption.name!r} must be lower-case letters and digits (it is written "
                          "into eval folder names as `{name}-{strength}-p{probability}`)")
-    _CORRUPTIONS[corruption.name] = corruption
-    return corruption
 
 
-def _load_builtins() -> None:
-    import_package_modules(__name__)
+REGISTRY: Registry[Corruption] = Registry("corruption", __name__, "corruption_strength entry", _check_name)
+register = REGISTRY.register
 
 
 def names() -> tuple[str, ...]:
     """Every corruption, in the order they are drawn and applied."""
-    _load_builtins()
-    return tuple(sorted(_CORRUPTIONS, key=lambda name: (_CORRUPTIONS[name].order, name)))
+    return tuple(c.name for c in sorted(REGISTRY, key=lambda c: (c.order, c.name)))
 
 
 def get(name: str) -> Corruption:
-    _load_builtins()
-    if name not in _CORRUPTIONS:
+    """The corruption called `name` (a stored parameter set that names an unknown one is bad data)."""
+    if name not in REGISTRY:
         raise DataError(f"{name!r} is not a corruption; valid: {', '.join(names())}")
-    return _CORRUPTIONS[name]
+    return REGISTRY.get(name)
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:

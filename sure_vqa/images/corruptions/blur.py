@@ -43,6 +43,7 @@ class Blur(Corruption):
     """The kernel size is fixed per strength; nothing is random."""
 
     name = "blur"
+    description = "Gaussian blur, kernel size fixed per strength"
     order = 10
 
     def draw(self, rng: np.random.Generator, strength: str) -> dict[str, Any]:

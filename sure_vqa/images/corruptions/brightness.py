@@ -22,6 +22,7 @@ class Brightness(Corruption):
     """One uniform draw: the factor, in the strength's range."""
 
     name = "brightness"
+    description = "brightness scaled by a factor drawn in the strength's range"
     order = 20
 
     def draw(self, rng: np.random.Generator, strength: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ class Noise(Corruption):
     """Two draws: the mean, in the strength's range, then the seed of the per-pixel noise."""
 
     name = "noise"
+    description = "additive Gaussian noise, mean drawn in the strength's range"
     order = 30
 
     def draw(self, rng: np.random.Generator, strength: str) -> dict[str, Any]:

@@ -4,28 +4,24 @@ A backend holds a loaded model and its processor and answers `generate(prompts, 
 builds the prompts with the model's processor (`sure_vqa.models.prompting`), so every backend sees the same
 text; backends differ only in how they run the model:
 
-- `hf` (sure_vqa.infer.generation.hf): transformers `generate`, batched with left padding; runs anywhere.
-- `vllm` (sure_vqa.infer.generation.vllm_backend): vLLM on GPU machines, an optional extra (`pip install vllm`).
+- `hf` (backends/hf.py): transformers `generate`, batched with left padding; runs anywhere.
+- `vllm` (backends/vllm_backend.py): vLLM on GPU machines, an optional extra (`pip install vllm`).
 
-Adding a backend is one module with a `load_generator(...)` function and one entry in `BACKENDS`.
+Adding a backend is one module in backends/ that registers a `GenerationBackend` (every module there is loaded;
+none imports torch or vLLM before a model loads).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from PIL import Image
+from sure_vqa.config import check_dtype
+from sure_vqa.registry import Registry
 
-from sure_vqa.config import ConfigError, check_dtype
-
-# backend name -> module that provides `load_generator(request: LoadRequest) -> Generator`
-BACKENDS = {
-    "hf": "sure_vqa.infer.generation.hf",
-    "vllm": "sure_vqa.infer.generation.vllm_backend",
-}
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -65,13 +61,23 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return auto_dtype(device) if name == "auto" else name
 
 
+@dataclass(frozen=True)
+class GenerationBackend:
+    """One generation backend: `load(request)` loads the model and returns a Generator."""
+
+    name: str
+    description: str
+    load: Callable[[LoadRequest], Generator]
+
+
+REGISTRY: Registry[GenerationBackend] = Registry("generation backend", f"{__name__}.backends", "backend")
+register = REGISTRY.register
+
+
 def check_backend(name: str) -> str:
-    if name not in BACKENDS:
-        raise ConfigError(f"backend={name!r} is not valid; valid values: {', '.join(BACKENDS)}")
-    return name
+    return REGISTRY.get(name).name
 
 
 def load_generator(backend: str, request: LoadRequest) -> Generator:
-    """Loads the model behind the named backend (imported only when used: vLLM is an optional extra)."""
-    module = importlib.import_module(BACKENDS[check_backend(backend)])
-    return module.load_generator(request)
+    """Loads the model behind the named backend."""
+    return REGISTRY.get(backend).load(request)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa.config import ConfigError
-from sure_vqa.plugins import import_package_modules
+from sure_vqa.registry import Registry
 
 MODEL_CONFIG_FILE = "config.json"
 
@@ -37,7 +37,7 @@ class ModelFamily:
     also expects a video processor, which needs torchvision; SURE-VQA builds the processor without it
     (sure_vqa.models.loading). `unsupported_methods` maps a fine-tuning method to why the family cannot take it;
     training and the study refuse it before loading any weights. `checkpoints` are published models of the
-    family (docs/models.md lists them; a test keeps the two in step).
+    family (docs/models.md lists them; a test keeps the two in step); `description` is what `sure-vqa ls` says.
     """
 
     name: str
@@ -52,12 +52,14 @@ class ModelFamily:
     video_free_processor: bool = False
     unsupported_methods: Mapping[str, str] = field(default_factory=dict)
     checkpoints: tuple[str, ...] = ()
+    description: str = ""
 
-    def check_method(self, model_type: str) -> None:
-        """Refuses a fine-tuning method the family cannot take, naming family, method and reason."""
+    def check_method(self, model_type: str, known_methods: list[str]) -> None:
+        """Refuses a fine-tuning method the family cannot take, naming family, method, reason and the methods
+        (of `known_methods`, the methods' registry) that it takes."""
         reason = self.unsupported_methods.get(model_type)
         if reason is not None:
-            supported = [m for m in _method_names() if m not in self.unsupported_methods]
+            supported = [m for m in known_methods if m not in self.unsupported_methods]
             raise ConfigError(f"model_type={model_type} is not supported for the {self.name} family "
                               f"({self.model_class}): {reason}; methods this family supports: {', '.join(supported)}")
 
@@ -66,47 +68,23 @@ class ModelFamily:
         return [[image] for image in images] if self.images_per_prompt_lists else list(images)
 
 
-def _method_names() -> list[str]:
-    from sure_vqa.models import methods
-
-    return methods.names()
-
-
-_FAMILIES: dict[str, ModelFamily] = {}
-
-
-def register(family: ModelFamily) -> ModelFamily:
-    taken = {t: f.name for f in _FAMILIES.values() for t in f.model_types if f.name != family.name}
+def _check_model_types(family: ModelFamily, others: Mapping[str, ModelFamily]) -> None:
+    taken = {t: f.name for f in others.values() for t in f.model_types}
     clash = sorted(set(family.model_types) & set(taken))
     if clash:
         raise ValueError(f"model_type {clash[0]!r} already belongs to family {taken[clash[0]]!r}")
-    _FAMILIES[family.name] = family
-    return family
 
 
-def _load_builtins() -> None:
-    import_package_modules(__name__)
-
-
-def names() -> list[str]:
-    _load_builtins()
-    return sorted(_FAMILIES)
-
-
-def get(name: str) -> ModelFamily:
-    _load_builtins()
-    if name not in _FAMILIES:
-        raise ConfigError(f"no model family {name!r}; known families: {', '.join(sorted(_FAMILIES))}")
-    return _FAMILIES[name]
+REGISTRY: Registry[ModelFamily] = Registry("model family", __name__, "family", _check_model_types)
+register, get, names = REGISTRY.register, REGISTRY.get, REGISTRY.names
 
 
 def for_model_type(model_type: str, where: str = "the model") -> ModelFamily:
     """The family whose entry lists this config `model_type`."""
-    _load_builtins()
-    for family in _FAMILIES.values():
+    for family in REGISTRY:
         if model_type in family.model_types:
             return family
-    known = ", ".join(f"{t} ({f.name})" for f in _FAMILIES.values() for t in f.model_types)
+    known = ", ".join(f"{t} ({f.name})" for f in REGISTRY for t in f.model_types)
     raise ConfigError(f"{where} has model_type={model_type!r}, which no SURE-VQA model family covers; "
                       f"supported model types: {known} (docs/models.md says how to add a family)")
 

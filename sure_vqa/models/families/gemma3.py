@@ -12,7 +12,8 @@ anything Gemma 3 was trained on.
 from sure_vqa.models.families import ModelFamily, register
 
 register(ModelFamily(
-    name="gemma3", model_types=("gemma3",), model_class="Gemma3ForConditionalGeneration",
+    name="gemma3", description="Gemma 3 and MedGemma: SigLIP tower, pooling projector, images resized by the processor",
+    model_types=("gemma3",), model_class="Gemma3ForConditionalGeneration",
     processor_class="Gemma3Processor",
     vision_tower="model.vision_tower", projector="model.multi_modal_projector", language_model="model.language_model",
     images_per_prompt_lists=True,

@@ -6,7 +6,8 @@ follows the image's size; images go to it as they are.
 from sure_vqa.models.families import ModelFamily, register
 
 register(ModelFamily(
-    name="idefics3", model_types=("idefics3",), model_class="Idefics3ForConditionalGeneration",
+    name="idefics3", description="Idefics3 and SmolVLM: SigLIP tower, pixel-shuffle connector, tiled images",
+    model_types=("idefics3",), model_class="Idefics3ForConditionalGeneration",
     processor_class="Idefics3Processor",
     vision_tower="model.vision_model", projector="model.connector", language_model="model.text_model",
     checkpoints=("HuggingFaceTB/SmolVLM-Instruct", "HuggingFaceM4/Idefics3-8B-Llama3")))

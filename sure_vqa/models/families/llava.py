@@ -7,7 +7,8 @@ LLaVA-Med were trained (docs/method.md#prompting).
 from sure_vqa.models.families import ModelFamily, register
 
 register(ModelFamily(
-    name="llava", model_types=("llava",), model_class="LlavaForConditionalGeneration",
+    name="llava", description="LLaVA-1.5 and LLaVA-Med v1.5: CLIP tower, MLP projector, images padded to a square",
+    model_types=("llava",), model_class="LlavaForConditionalGeneration",
     processor_class="LlavaProcessor",
     vision_tower="model.vision_tower", projector="model.multi_modal_projector", language_model="model.language_model",
     pad_to_square=True,

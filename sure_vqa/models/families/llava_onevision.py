@@ -8,7 +8,8 @@ The learned `image_newline` embedding stays as pretrained unless the whole model
 from sure_vqa.models.families import ModelFamily, register
 
 register(ModelFamily(
-    name="llava_onevision", model_types=("llava_onevision",), model_class="LlavaOnevisionForConditionalGeneration",
+    name="llava_onevision", description="LLaVA-OneVision: SigLIP tower, MLP projector, AnyRes tiling",
+    model_types=("llava_onevision",), model_class="LlavaOnevisionForConditionalGeneration",
     processor_class="LlavaOnevisionProcessor",
     vision_tower="model.vision_tower", projector="model.multi_modal_projector", language_model="model.language_model",
     video_free_processor=True,

@@ -14,7 +14,8 @@ was trained on (seen in transformers 5.24 / peft 0.21: the loss of the colour ta
 from sure_vqa.models.families import ModelFamily, register
 
 register(ModelFamily(
-    name="qwen2_5_vl", model_types=("qwen2_5_vl",), model_class="Qwen2_5_VLForConditionalGeneration",
+    name="qwen2_5_vl", description="Qwen2.5-VL and its medical fine-tunes: native-resolution ViT, patch merger as projector",
+    model_types=("qwen2_5_vl",), model_class="Qwen2_5_VLForConditionalGeneration",
     processor_class="Qwen2_5_VLProcessor",
     vision_tower="model.visual", projector="model.visual.merger", language_model="model.language_model",
     video_free_processor=True,

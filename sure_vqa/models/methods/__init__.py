@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
-from sure_vqa.plugins import import_package_modules
+from sure_vqa.registry import Registry
 
 if TYPE_CHECKING:
     from torch import nn
@@ -79,36 +79,19 @@ class PrepareContext:
     projector_name: str
 
 
-_METHODS: dict[str, FinetuneMethod] = {}
-
-
-def register(method: FinetuneMethod) -> FinetuneMethod:
+def _check_name(method: FinetuneMethod, others: Mapping[str, FinetuneMethod]) -> None:
     if re.fullmatch(r"[a-z][a-z0-9]*(_[a-z][a-z0-9]*)*", method.name) is None or method.name == PRETRAINED:
         raise ValueError(f"method name {method.name!r} must be lower-case words joined by _ (it is written into "
                          "folder names), and not 'pretrained'")
-    _METHODS[method.name] = method
-    return method
 
 
-def _load_builtins() -> None:
-    import_package_modules(__name__)
-
-
-def names() -> list[str]:
-    _load_builtins()
-    return sorted(_METHODS)
+REGISTRY: Registry[FinetuneMethod] = Registry("fine-tuning method", __name__, "model_type", _check_name)
+register, get, names = REGISTRY.register, REGISTRY.get, REGISTRY.names
 
 
 def model_types() -> list[str]:
     """Every valid `model_type`: the methods and the zero-shot model."""
     return [*names(), PRETRAINED]
-
-
-def get(name: str) -> FinetuneMethod:
-    _load_builtins()
-    if name not in _METHODS:
-        raise ConfigError(f"model_type={name!r} cannot be trained; valid methods: {', '.join(sorted(_METHODS))}")
-    return _METHODS[name]
 
 
 def section(finetune_cfg: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:

@@ -64,6 +64,6 @@ def prepare(model: nn.Module, settings: PromptSettings, context: PrepareContext)
 register(FinetuneMethod(
     name="prompt", config_from=PromptSettings.from_finetune, prepare=prepare, uses_adapter=True, default_lr=3e-2,
     folder_settings=(FolderSetting("num_virtual_tokens", "ntok"),),
-    # 2: the virtual tokens are injected once in generation (sure_vqa/infer/generation/hf.py, docs/inference.md)
+    # 2: the virtual tokens are injected once in generation (sure_vqa/infer/generation/backends/hf.py, docs/inference.md)
     generation_revision=2,
     description="prompt tuning with trained virtual tokens"))

@@ -1,6 +1,6 @@
 """The robustness report (docs/method.md#baselines-and-robustness): iid, ood and relative robustness over seeds, beside the baselines.
 
-    python -m sure_vqa.report [experiment_root=PATH] [out=PATH]
+    sure-vqa report [experiment_root=PATH] [out=PATH] [key=value ...]
 
 From Python: `build_report(experiment_root, out=None, settings=None)` returns the written files.
 """

@@ -132,3 +132,12 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
                                 dependence_rows, comparisons, concordance, subgroups)
     log.info("report: %s (%d rows, %d missing)", files.html, len(summary), len(missing))
     return files
+
+
+def report_command(cfg: Mapping[str, Any]) -> None:
+    """`sure-vqa report` (config/study/report.yaml): writes the report and prints its HTML page."""
+    if is_unset(cfg.get("experiment_root")):
+        raise ConfigError("experiment_root is not set; pass experiment_root=PATH or set EXPERIMENT_ROOT_DIR")
+    files = build_report(cfg["experiment_root"], cfg.get("out"), settings_from_config(cfg),
+                         dataset_root=cfg.get("dataset_root"))
+    print(files.html)

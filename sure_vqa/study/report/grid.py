@@ -270,10 +270,18 @@ def missing_runs(scan: ScanResult, shifts: Mapping[Shift, ShiftRuns],
     return missing
 
 
+def _has_controls(found: ShiftRuns) -> bool:
+    """Whether any model of the shift has a run beyond clean iid and ood (no image, an image control, a
+    corruption) or was trained without images: a study whose `grid.control_shifts` leaves the shift out has none."""
+    return any(not variant.swap for variant, _ in found.corrupted) or any(
+        variant.kind == FINETUNED and (variant.condition != IMAGE or not variant.train_images) and not variant.swap
+        for variant in found.clean)
+
+
 def _expected_conditions(found: ShiftRuns) -> set[tuple[str, str, tuple | None]]:
     """(split, condition, corruption) of every run that a method trained with images should have: the study
     grid's runs (sure_vqa.study.grid.model_runs) with the image controls and corruption settings found for any
-    such method of the shift."""
+    such method of the shift; the no-image runs unless the shift has no controls at all."""
     controls: set[str] = set()
     corruption_keys: set[tuple] = set()
     for (variant, key), _ in found.corrupted.items():
@@ -284,7 +292,7 @@ def _expected_conditions(found: ShiftRuns) -> set[tuple[str, str, tuple | None]]
             if variant.condition not in (IMAGE, NO_IMAGE):
                 controls.add(variant.condition.removesuffix(" image"))
     settings = study_grid.RunSettings(
-        no_image=True, image_controls=tuple(sorted(controls)),
+        no_image=_has_controls(found), image_controls=tuple(sorted(controls)),
         corruptions=tuple(corruption_settings(key) for key in sorted(corruption_keys, key=corruption_order)))
     return {(spec.split, _condition(spec), None if spec.corruption is None else corruption_key(
                 {"probabilities": spec.corruption[0], "strengths": spec.corruption[1]}))
@@ -337,7 +345,11 @@ def _missing_for_shift(scan: ScanResult, shift: Shift, found: ShiftRuns, pairs: 
                 condition = _condition(spec)
                 expect(Variant(FINETUNED, method, False, condition).label, model_path, seed, spec.split, condition,
                        None)
-    if methods and not no_image_methods:
+    if methods and not _has_controls(found):
+        missing.append(Missing(shift, "controls (R3)", None, None, None, None,
+                               "no run without the image, with an image control or corrupted, and no model trained "
+                               "without images, on this shift (grid.control_shifts leaves them out)"))
+    elif methods and not no_image_methods:
         missing.append(Missing(shift, "no-image baseline", None, None, None, None,
                                "no model trained without images (train with no_image=true)"))
     train_split = naming.split_name(shift.dataset, "train", "iid", shift.data_shift, shift.ood_value)

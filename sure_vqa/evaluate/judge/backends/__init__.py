@@ -1,14 +1,21 @@
 """Judge backends: something that turns chat conversations into replies (docs/method.md#llm-judge).
 
 `hf` runs a local transformers model; `openai` talks to any OpenAI-compatible server (vLLM, llama.cpp's server,
-a hosted API). Both are registered in `sure_vqa.evaluate.judge.registry`; a new backend is one module plus one
-`register_backend` call.
+a hosted API). A backend is one module in this package that registers a `JudgeBackendEntry`: how to build it from
+the judge settings and what those settings must hold for it (checked before anything loads). Every module here
+is loaded; `judge.backend` chooses one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from sure_vqa.registry import Registry
+
+if TYPE_CHECKING:
+    from sure_vqa.evaluate.judge.registry import JudgeSettings
 
 Conversation = list[dict[str, str]]
 
@@ -29,3 +36,22 @@ class JudgeBackend(Protocol):
 
     def score(self, conversations: Sequence[Conversation], reply_prefix: str, continuations: Sequence[str],
               shared_text: str = "") -> list[list[float | None]]: ...
+
+
+def _no_check(settings: JudgeSettings) -> None:
+    """A backend that needs nothing beyond the shared judge settings."""
+
+
+@dataclass(frozen=True)
+class JudgeBackendEntry:
+    """One judge backend: `build(settings)` returns the backend (this is where a model loads or a client opens);
+    `check(settings)` raises a ConfigError naming the `judge.` key that this backend needs and is not valid."""
+
+    name: str
+    description: str
+    build: Callable[[JudgeSettings], JudgeBackend]
+    check: Callable[[JudgeSettings], None] = _no_check
+
+
+REGISTRY: Registry[JudgeBackendEntry] = Registry("judge backend", __name__, "judge.backend")
+register = REGISTRY.register

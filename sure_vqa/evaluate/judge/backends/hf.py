@@ -11,12 +11,16 @@ so evaluation without a judge never loads them.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sure_vqa.config import ConfigError
-from sure_vqa.evaluate.judge.backends import Conversation
+from sure_vqa.config import ConfigError, is_unset
+from sure_vqa.evaluate.judge.backends import Conversation, JudgeBackendEntry, register
+
+if TYPE_CHECKING:
+    from sure_vqa.evaluate.judge.registry import JudgeSettings
 
 
 class HFBackend:
@@ -200,3 +204,32 @@ class HFBackend:
             for k, tokens in enumerate(continuation_ids):
                 scores[row][k] += sum(float(logprobs[row, nodes[tuple(tokens[:j])], tokens[j]])
                                       for j in range(1, len(tokens)))
+
+
+def check_settings(settings: JudgeSettings) -> None:
+    """The model comes from a provider (judge.model_provider) or a folder (judge.model_path) that exists."""
+    from sure_vqa.evaluate.judge.registry import model_providers
+
+    if settings.model_provider is not None:
+        if settings.model_provider not in model_providers():
+            raise ConfigError(f"judge.model_provider={settings.model_provider!r} is not valid; valid providers: "
+                              f"{', '.join(model_providers())} (or null to use judge.model_path)")
+    elif is_unset(settings.model_path):
+        raise ConfigError("judge.model_path is not set (set JUDGE_MODEL_PATH in .env or the environment)")
+    elif not Path(str(settings.model_path)).expanduser().is_dir():
+        raise ConfigError(f"judge.model_path={settings.model_path} is not a model folder (JUDGE_MODEL_PATH in .env "
+                          "or the environment)")
+
+
+@functools.lru_cache(maxsize=1)
+def cached_backend(settings: JudgeSettings) -> HFBackend:
+    """Kept loaded for the next evaluation with the same settings: a study evaluates dozens of runs in one
+    process, and reloading gemma-2-9b-it for each would cost more than judging."""
+    from sure_vqa.evaluate.judge.registry import resolve_model_path
+
+    return HFBackend(resolve_model_path(settings), batch_size=settings.batch_size,
+                     max_new_tokens=settings.max_new_tokens, device=settings.device, dtype=settings.dtype)
+
+
+register(JudgeBackendEntry("hf", "a local transformers causal LM (gemma-2-9b-it; SmolLM2 offline)",
+                           build=cached_backend, check=check_settings))

@@ -15,14 +15,18 @@ read the same way once its reply has written the prefix itself.
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
-from sure_vqa.evaluate.judge.backends import Conversation, JudgeBackendError
+from sure_vqa.evaluate.judge.backends import Conversation, JudgeBackendEntry, JudgeBackendError, register
+
+if TYPE_CHECKING:
+    from sure_vqa.evaluate.judge.registry import JudgeSettings
 from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX
 
 TOP_LOGPROBS = 20  # the most the OpenAI API (and vLLM by default) returns per position
@@ -153,3 +157,24 @@ def continuation_logprobs(positions: Sequence[Position], continuations: Sequence
 def _logsumexp(values: Sequence[float]) -> float:
     top = max(values)
     return top + math.log(math.fsum(math.exp(v - top) for v in values))
+
+
+def check_settings(settings: JudgeSettings) -> None:
+    """A server URL, and the API key's environment variable set when one is named."""
+    if not settings.base_url:
+        raise ConfigError("judge.base_url is not set; give the server's URL, e.g. http://127.0.0.1:8000/v1")
+    if settings.api_key_env and not os.environ.get(settings.api_key_env):
+        raise ConfigError(f"judge.api_key_env={settings.api_key_env}: that environment variable is not set; set it "
+                          "(in .env or the environment) or set judge.api_key_env=null for a server that needs no key")
+
+
+def build(settings: JudgeSettings) -> OpenAIServerBackend:
+    api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else "EMPTY"
+    return OpenAIServerBackend(base_url=str(settings.base_url), model=settings.model, api_key=api_key,
+                               batch_size=settings.batch_size, concurrency=settings.concurrency,
+                               timeout_s=settings.timeout_s, max_retries=settings.max_retries,
+                               max_new_tokens=settings.max_new_tokens)
+
+
+register(JudgeBackendEntry("openai", "any OpenAI-compatible chat server (vLLM, llama.cpp's server, a hosted API)",
+                           build=build, check=check_settings))

@@ -25,7 +25,7 @@ from PIL import Image
 from sure_vqa import naming
 from sure_vqa.atomic_io import move_folder_into_place, staged_folder
 from sure_vqa.config import ConfigError
-from sure_vqa.infer.generation import GenerationSettings, LoadRequest
+from sure_vqa.infer.generation import GenerationBackend, GenerationSettings, LoadRequest, register
 from sure_vqa.models import methods
 
 MERGE_SOURCE_FILE = "merge_source.json"  # inside the merged folder: what it was merged from
@@ -114,3 +114,6 @@ def load_generator(request: LoadRequest) -> VLLMGenerator:
         folder = merged_model(request.base_model_path, request.model_dir, request.dtype)
     llm = LLM(model=str(folder), dtype=request.dtype, seed=0, limit_mm_per_prompt={"image": 1})
     return VLLMGenerator(llm, load_processor(folder), request.settings)
+
+
+register(GenerationBackend("vllm", "vLLM on GPU machines (pip install vllm); adapters merged once", load_generator))

@@ -23,12 +23,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from PIL import Image
+from sure_vqa.infer.generation import GenerationBackend, GenerationSettings, LoadRequest, register
 
-from sure_vqa.infer.generation import GenerationSettings, LoadRequest
+if TYPE_CHECKING:  # torch loads when a model does, not when the backends are listed
+    import torch
+    from PIL import Image
 
 
 class HFGenerator:
@@ -36,6 +37,8 @@ class HFGenerator:
 
     def __init__(self, model: Any, processor: Any, settings: GenerationSettings | None = None,
                  device: str | torch.device | None = None) -> None:
+        import torch
+
         self.model = model.eval()
         self.processor = processor
         self.settings = settings = settings or GenerationSettings()
@@ -104,10 +107,11 @@ class HFGenerator:
             return answers
         return self._generate(prompts, images)
 
-    @torch.inference_mode()
     def _generate(self, prompts: Sequence[str], images: Sequence[Image.Image] | None) -> list[str]:
+        import torch
+
         inputs = self.encode(prompts, images)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.inference_mode():
             # peft's note that prompt tuning ignores position ids: handled by the equal-length groups above.
             warnings.filterwarnings("ignore", message="Position ids are not supported", category=UserWarning)
             # the old cache name _mirror_generation_cache hands peft, which the model still accepts
@@ -142,3 +146,6 @@ def load_generator(request: LoadRequest) -> HFGenerator:
     model, processor = load_for_inference(request.base_model_path, model_dir, dtype=request.dtype)
     model.to(request.device)
     return HFGenerator(model, processor, request.settings, device=request.device)
+
+
+register(GenerationBackend("hf", "transformers generate, batched with left padding; CPU and GPU", load_generator))

@@ -1,0 +1,1 @@
+"""Generation backends, one module each (sure_vqa.infer.generation): each registers a GenerationBackend."""
