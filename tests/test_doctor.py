@@ -101,4 +101,6 @@ def test_the_demo_setup_passes(tmp_path: Path) -> None:
     prepare(tmp_path / "demo_run")
     done = _doctor("demo=true", f"out={tmp_path / 'demo_run'}")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("✓") == 9 and "✗" not in done.stdout
+    # one check per shift of the demo's grid (two), besides paths, data, models, judge, accelerator, memory, disk
+    assert done.stdout.count("✓") == 10 and "✗" not in done.stdout
+    assert done.stdout.count("shift demo modality=") == 2

@@ -1,9 +1,11 @@
-"""A fine-tuning method, a corruption and a metric are each one registration: a throwaway one of each, defined
-here and registered nowhere else, runs through the real stages (train, inference, evaluation, report) and
-shows up in folder names, result rows, metrics files and the report, with no other file edited."""
+"""A fine-tuning method, a corruption, a metric, a dataset, a generation backend and a judge backend are each one
+registration: a throwaway one of each, defined here and registered nowhere else, runs through the real stages
+(train, inference, evaluation, report) and shows up in folder names, result rows, metrics files and the report,
+with no other file edited."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -13,17 +15,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from sure_vqa import naming
-from sure_vqa.config import compose
+from sure_vqa.config import ConfigError, compose
+from sure_vqa.data import registry as data_registry
+from sure_vqa.data.records import QARecord
+from sure_vqa.data.registry import DatasetReader
+from sure_vqa.evaluate.judge import backends as judge_backends
+from sure_vqa.evaluate.judge.backends import JudgeBackendEntry
 from sure_vqa.evaluate.metrics import registry as metric_registry
 from sure_vqa.evaluate.metrics.normalize import normalize_tokens
 from sure_vqa.evaluate.run import run_evaluation
 from sure_vqa.images import corruptions
+from sure_vqa.infer import generation
+from sure_vqa.infer.generation import GenerationBackend, LoadRequest
 from sure_vqa.infer.run import run_inference
+from sure_vqa.listing import listing
 from sure_vqa.models import methods
 from sure_vqa.study.report import build_report
 from sure_vqa.train.run import train_model
+from tests.judge_helpers import row_input
 from tests.training_fixtures import write_colour_slake
 
 pytestmark = pytest.mark.slow
@@ -134,3 +146,123 @@ def test_a_registered_method_corruption_and_metric_run_through_every_stage(
     assert "answer_words" in set(mine["metric"])
     corruption_table = pd.read_csv(files.corruption_csv)
     assert not corruption_table[corruption_table["label"].str.startswith("projector_only")].empty
+
+
+# --- a throwaway dataset, generation backend and judge backend, each defined here alone ------------------------
+
+
+def read_colour_csv(dataset_dir: Path) -> list[QARecord]:
+    """One CSV of questions beside an images/ folder (no published layout): id, file, question, answer, split,
+    scanner (the shift field, fixed per image)."""
+    with (dataset_dir / "questions.csv").open(encoding="utf-8") as handle:
+        return [QARecord(qid=row["id"], image=f"images/{row['file']}", img_name=row["file"], question=row["question"],
+                         answer=row["answer"], answer_type="OPEN", source=row["split"],
+                         fields={"scanner": row["scanner"]})
+                for row in csv.DictReader(handle)]
+
+
+COLOUR_CSV = DatasetReader(name="colour_csv", read=read_colour_csv, image_level_fields=frozenset({"scanner"}),
+                           description="colour questions in one CSV", raw_files=("questions.csv",))
+
+
+def write_colour_csv(root: Path) -> None:
+    folder = root / "colour_csv"
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for index in range(12):
+        colour, split = ("red", "blue")[index % 2], ("train",) * 8 + ("val", "test", "test", "test")
+        scanner = "B" if index in (3, 10) else "A"
+        Image.new("RGB", (20, 16), {"red": (220, 20, 20), "blue": (20, 20, 220)}[colour]).save(
+            folder / "images" / f"img{index}.png")
+        rows.append({"id": f"q{index}", "file": f"img{index}.png", "question": "What colour is the image?",
+                     "answer": colour, "split": split[index], "scanner": scanner})
+    with (folder / "questions.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class PixelColour:
+    """A generation backend that answers from the pixels (red or blue), with the model's real processor."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self.calls = 0
+
+    def generate(self, prompts: list[str], images: list[Any] | None = None) -> list[str]:
+        self.calls += 1
+        if images is None:
+            return ["unknown"] * len(prompts)
+        return ["red" if np.asarray(image)[..., 0].mean() > np.asarray(image)[..., 2].mean() else "blue"
+                for image in images]
+
+
+def _load_pixel_colour(request: LoadRequest) -> PixelColour:
+    from transformers import AutoProcessor
+
+    return PixelColour(AutoProcessor.from_pretrained(request.base_model_path))
+
+
+PIXEL_COLOUR = GenerationBackend("pixel_colour", "answers the colour of the image's pixels", _load_pixel_colour)
+
+
+class ExactJudge:
+    """A judge backend that gives 5 stars to an exact answer and 1 to any other (generate mode)."""
+
+    batch_size = 4
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def generate(self, conversations: list[list[dict[str, str]]]) -> list[str]:
+        self.requests += len(conversations)
+        rows = [row_input(conversation) for conversation in conversations]
+        return [f'{{"score": {5 if row["gt"] == row["pred"] else 1}}}' for row in rows]
+
+
+def _refuse_score_mode(settings: Any) -> None:
+    if settings.mode != "generate":
+        raise ConfigError(f"judge.mode={settings.mode} is not valid for the exact backend; it only generates")
+
+
+EXACT_JUDGE = JudgeBackendEntry("exact", "5 stars for an exact answer, 1 otherwise", build=lambda settings: ExactJudge(),
+                                check=_refuse_score_mode)
+
+
+def test_a_registered_dataset_generation_backend_and_judge_backend_run_through_every_stage(
+        tiny_llava_dir: Path, tmp_path: Path) -> None:
+    write_colour_csv(tmp_path / "data")
+    common = [f"paths.dataset_root={tmp_path / 'data'}", f"paths.experiment_root={tmp_path / 'exp'}",
+              f"paths.model_path={tiny_llava_dir}", "dataset=colour_csv", "data_shift=scanner", "ood_value=B",
+              "model_type=lora"]
+    with data_registry.REGISTRY.temporarily(COLOUR_CSV), generation.REGISTRY.temporarily(PIXEL_COLOUR), \
+            judge_backends.REGISTRY.temporarily(EXACT_JUDGE):
+        assert {"colour_csv", "pixel_colour", "exact"} <= set(listing().split())
+        outcome = train_model(compose("train/training_defaults", [
+            *common, "train.max_steps=2", "train.batch_size=2", "train.per_device_batch_size=2",
+            "train.save_steps=1000", "train.dataloader_num_workers=0"]))
+        # the dataset's iid train split: its 8 train rows but the scanner-B one (ood)
+        assert "colour_csv_train_iid_scanner_B" in outcome.model_dir.name
+        judge = ["judge.backend=exact", "judge.name=exact", "judge.model=exact-match", "judge.mode=generate"]
+        eval_dirs = []
+        for split in ("iid", "ood"):
+            eval_dirs.append(run_inference(compose("inference/inference_defaults", [
+                *common, f"split={split}", "backend=pixel_colour", "batch_size=2"])).parent)
+            run_evaluation(compose("eval/metrics_eval_defaults", [
+                *common, f"split={split}", "metric_type=[traditional_metrics,exact]", *judge]))
+        with pytest.raises(ConfigError, match="judge.mode=score is not valid for the exact backend"):
+            run_evaluation(compose("eval/metrics_eval_defaults", [
+                *common, "split=iid", "metric_type=[exact]", *judge, "judge.mode=score"]))
+
+    # scanner B is ood: its test question, and its train question too (an image-level field's ood train records
+    # join the ood test split, docs/method.md#shifts-and-splits)
+    for folder, questions in zip(eval_dirs, (["q11", "q9"], ["q10", "q3"]), strict=True):
+        rows = json.loads((folder / naming.TEST_RESULTS_FILE).read_text())
+        assert sorted(row["qid"] for row in rows) == questions
+        assert all(row["pred"] == row["gt"] for row in rows)  # the backend read each image's pixels
+        scores = json.loads((folder / "exact_metrics.json").read_text())
+        assert [row["score"] for row in scores[1:]] == [5] * len(questions)
+    summary = pd.read_csv(build_report(tmp_path / "exp", progress=False).summary_csv)
+    exact = summary[(summary["metric"] == "exact") & (summary["role"] == "model")]
+    assert exact[["iid_mean", "ood_mean"]].values.tolist() == [[5.0, 5.0]]
+    assert "colour_csv" not in data_registry.names()  # gone with the block
