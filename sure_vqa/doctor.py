@@ -27,12 +27,9 @@ from typing import Any
 
 from sure_vqa import naming, runs
 from sure_vqa.config import ConfigError, is_unset
+from sure_vqa.models import folders
 
 OK, FAIL = "✓", "✗"
-# Model types of the original LLaVA code: such a folder must be converted to the transformers layout first.
-ORIGINAL_LLAVA_TYPES = ("llava_mistral", "llava_llama", "llava")
-CONVERT_COMMAND = "sure-vqa convert-llava-med src={src} dst=DST vision_tower=CLIP_DIR, then set " \
-                  "LLAVA_MED_MODEL_PATH=DST"
 # Bytes on disk per question of one inference run: test_results.json plus the metric and judge files beside it
 # (measured on the demo: 1.5-2.5 KB per question over all five files).
 EVAL_BYTES_PER_QUESTION = 3_000
@@ -127,14 +124,11 @@ def _weights_bytes(folder: Path) -> int:
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
-    path = folder / naming.MODEL_CONFIG_FILE
-    if not path.is_file():
-        raise CheckFailed(f"{folder} has no {naming.MODEL_CONFIG_FILE}: not a model folder",
-                          "download the whole model folder (config.json, weights, tokenizer and processor files)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise CheckFailed(f"{path} is not JSON ({err})", "download config.json again") from None
+        return folders.read_config(folder)
+    except ConfigError as err:
+        raise CheckFailed(str(err), "download the whole model folder (config.json, weights, tokenizer and "
+                                    "processor files)") from None
 
 
 def check_base_model(cfg: Mapping[str, Any]) -> str:
@@ -150,10 +144,11 @@ def check_base_model(cfg: Mapping[str, Any]) -> str:
     path = _path_setting(cfg, key)
     if not path.is_dir():
         raise CheckFailed(f"paths.{key} = {path} is not a folder", f"set {ENV_OF_PATH[key]} in .env")
-    model_type = _read_config(path).get("model_type")
-    if model_type in ORIGINAL_LLAVA_TYPES and model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+    config = _read_config(path)
+    model_type = config.get("model_type")
+    if folders.is_original_llava(config):
         raise CheckFailed(f"{path} is in the original LLaVA layout (model_type={model_type})",
-                          CONVERT_COMMAND.format(src=path))
+                          f"{folders.CONVERT_COMMAND.format(src=path)}, then set LLAVA_MED_MODEL_PATH=DST")
     if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         raise CheckFailed(f"{path}: model_type={model_type!r} is not an image-text-to-text model in transformers",
                           "give a VLM folder (e.g. LLaVA-Med v1.5 converted, medgemma-4b-it; docs/models.md)")

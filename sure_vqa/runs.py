@@ -95,12 +95,9 @@ def base_model_path(cfg: Mapping[str, Any]) -> Path:
     (LLAVA_MED_MODEL_PATH, the default: LLaVA-Med v1.5 converted). Checked to be a transformers model folder."""
     key = base_model_key(cfg)
     setting = f"paths.{key}"
-    path = require_path(_get(cfg, setting), setting, BASE_MODEL_ENV[key])
-    if not (path / naming.MODEL_CONFIG_FILE).is_file():
-        raise ConfigError(f"{setting}={path} is not a transformers model folder (no {naming.MODEL_CONFIG_FILE}); "
-                          "convert LLaVA-Med with sure-vqa convert-llava-med, or point it at a "
-                          "downloaded model folder (docs/models.md)")
-    return path
+    from sure_vqa.models.folders import require_transformers_folder
+
+    return require_transformers_folder(require_path(_get(cfg, setting), setting, BASE_MODEL_ENV[key]), setting)
 
 
 def base_model_name(cfg: Mapping[str, Any]) -> str:

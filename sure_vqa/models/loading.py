@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, DataError, check_dtype
+from sure_vqa.models.folders import require_transformers_folder
 
 # transformers' own file names for a model's weights (single file or sharded index).
 _FULL_WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -41,16 +42,6 @@ def auto_dtype(device: str) -> str:
     if str(device).startswith("cuda"):
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     return "float32"
-
-
-def _require_model_folder(path: str | Path, what: str) -> Path:
-    path = Path(path).expanduser()
-    if not (path / naming.MODEL_CONFIG_FILE).is_file():
-        raise ConfigError(
-            f"{what} {path} is not a transformers model folder (no {naming.MODEL_CONFIG_FILE}); "
-            "convert LLaVA-Med v1.5 with: sure-vqa convert-llava-med src=SRC dst=DST vision_tower=CLIP_DIR"
-        )
-    return path
 
 
 def has_processor(path: str | Path) -> bool:
@@ -161,7 +152,7 @@ def load_base_model(path: str | Path, dtype: str | torch.dtype | None = None) ->
     """The pretrained VLM in a transformers folder, in train mode (callers choose eval mode)."""
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    path = _require_model_folder(path, "base model")
+    path = require_transformers_folder(path, "base model")
     config = AutoConfig.from_pretrained(path)
     kwargs: dict[str, Any] = {}
     if _dtype(dtype) is not None:

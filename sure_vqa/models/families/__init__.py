@@ -12,16 +12,14 @@ Nothing here imports torch: naming, the study and the report consult the registr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sure_vqa.config import ConfigError
+from sure_vqa.models import folders
 from sure_vqa.registry import Registry
-
-MODEL_CONFIG_FILE = "config.json"
 
 
 @dataclass(frozen=True)
@@ -100,20 +98,6 @@ def for_model(model: Any) -> ModelFamily:
     return for_model_type(model_type, type(base).__name__)
 
 
-def read_model_type(folder: str | Path) -> str:
-    """`model_type` from a model folder's config.json, read without loading anything."""
-    path = Path(folder).expanduser() / MODEL_CONFIG_FILE
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("model_type")
-    except FileNotFoundError:
-        raise ConfigError(f"{path.parent} is not a transformers model folder (no {MODEL_CONFIG_FILE})") from None
-    except (OSError, json.JSONDecodeError, AttributeError) as err:
-        raise ConfigError(f"{path} cannot be read as a model config: {err}") from None
-    if not isinstance(value, str):
-        raise ConfigError(f"{path} has no model_type; it is not a transformers model config")
-    return value
-
-
 def for_folder(folder: str | Path) -> ModelFamily:
     """The family of the model in a folder, from its config.json (no torch, no weights)."""
-    return for_model_type(read_model_type(folder), str(folder))
+    return for_model_type(folders.read_model_type(folder), str(folder))
