@@ -29,10 +29,10 @@ def tiny_llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def published_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Skeletons of the published downloads (tests/skeletons.py) and LLaVA-Med converted from them (float32):
+    """Skeletons of the published downloads (tests/helpers/skeletons.py) and LLaVA-Med converted from them (float32):
     {"llava_med": SRC, "clip": CLIP_DIR, "judge": gemma-2-9b-it, "converted": DST}."""
     from sure_vqa.models.convert_llava_med import convert
-    from tests import skeletons
+    from tests.helpers import skeletons
 
     root = tmp_path_factory.mktemp("published")
     folders = {

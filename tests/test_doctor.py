@@ -13,7 +13,7 @@ import pytest
 from sure_vqa.doctor import Check, run_checks
 from sure_vqa.study.run import compose_study
 from tests.conftest import PROJECT_ROOT, SURE_VQA
-from tests.training_fixtures import write_colour_slake
+from tests.helpers.training_fixtures import write_colour_slake
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,14 @@ model's name."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sure_vqa import naming
-from tests.conftest import PROJECT_ROOT
-from tests.training_fixtures import write_colour_slake
+from tests.helpers.processes import offline_env, run_script
+from tests.helpers.training_fixtures import write_colour_slake
 
 pytestmark = pytest.mark.slow
 
@@ -24,10 +22,8 @@ SHIFT = ["dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray", "model_type=
 
 
 def _run(script: str, *overrides: str, hydra_dir: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env.pop("LLAVA_MED_MODEL_PATH", None)
-    return subprocess.run([sys.executable, script, *overrides, f"hydra.run.dir={hydra_dir}"], cwd=PROJECT_ROOT,
-                          env=env, capture_output=True, text=True, timeout=900)
+    """An entry script with LLaVA-Med unset: the base model comes from paths.base_model alone."""
+    return run_script(script, *overrides, hydra_dir=hydra_dir, env=offline_env(drop=("LLAVA_MED_MODEL_PATH",)))
 
 
 @pytest.mark.parametrize("family", ["gemma3", "qwen2_5_vl"])

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,8 @@ from sure_vqa import naming
 from sure_vqa.evaluate.run import run_evaluation
 from sure_vqa.study.run import compose
 from tests.conftest import PROJECT_ROOT
-from tests.training_fixtures import write_colour_slake
+from tests.helpers.processes import offline_env, run_script, script_command
+from tests.helpers.training_fixtures import write_colour_slake
 
 SHIFT = ["dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"]
 PRETRAINED = ["--config-name", "inference/inference_pretrained_defaults"]
@@ -31,21 +31,8 @@ ROWS = [
 ]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-def _command(script: str, *args: str, hydra_dir: Path, read_only_root: bool = False) -> list[str]:
-    command = [sys.executable, script, *args, f"hydra.run.dir={hydra_dir}"]
-    if read_only_root and os.geteuid() == 0:
-        # root writes into a read-only folder anyway; without these capabilities it is refused as anyone else is
-        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
-    return command
-
-
 def _run(script: str, *args: str, hydra_dir: Path, read_only_root: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(script, *args, hydra_dir=hydra_dir, read_only_root=read_only_root),
-                          cwd=PROJECT_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    return run_script(script, *args, hydra_dir=hydra_dir, read_only_root=read_only_root, timeout=600)
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -221,8 +208,8 @@ def test_two_inference_processes_on_one_run(tmp_path: Path, data_root: Path, tin
     logs = {name: tmp_path / f"{name}.log" for name in ("first", "second", "third")}
     holder = eval_dir / naming.run_lock_holder_name("inference")
 
-    first = subprocess.Popen(_command("inference.py", *args, hydra_dir=tmp_path / "h1"), cwd=PROJECT_ROOT,
-                             env=_env(), stdout=logs["first"].open("w"), stderr=subprocess.STDOUT)
+    first = subprocess.Popen(script_command("inference.py", *args, hydra_dir=tmp_path / "h1"), cwd=PROJECT_ROOT,
+                             env=offline_env(), stdout=logs["first"].open("w"), stderr=subprocess.STDOUT)
     try:
         _wait_for(holder.is_file, first, logs["first"])
         first.send_signal(signal.SIGSTOP)
@@ -230,8 +217,8 @@ def test_two_inference_processes_on_one_run(tmp_path: Path, data_root: Path, tin
         error = _one_line_error(second)
         assert f"another inference run of {eval_dir} is in progress (pid {first.pid} on" in error
         assert "wait_for_lock=true" in error
-        third = subprocess.Popen(_command("inference.py", *args, "wait_for_lock=true", hydra_dir=tmp_path / "h3"),
-                                 cwd=PROJECT_ROOT, env=_env(), stdout=logs["third"].open("w"),
+        third = subprocess.Popen(script_command("inference.py", *args, "wait_for_lock=true", hydra_dir=tmp_path / "h3"),
+                                 cwd=PROJECT_ROOT, env=offline_env(), stdout=logs["third"].open("w"),
                                  stderr=subprocess.STDOUT)
         _wait_for(lambda: "waiting for the inference run" in logs["third"].read_text(), third, logs["third"])
         first.send_signal(signal.SIGCONT)

@@ -22,8 +22,8 @@ from sure_vqa import graceful_stop, naming
 from sure_vqa.infer.generation.prediction_log import log_files, read_rows
 from sure_vqa.models.experiment_folder import is_finished, last_checkpoint
 from tests.conftest import PROJECT_ROOT
-from tests.inference_helpers import colour_inference_command, many_colour_questions
-from tests.training_fixtures import confident_copy, train_command, write_colour_slake
+from tests.helpers.inference_helpers import colour_inference_command, many_colour_questions
+from tests.helpers.training_fixtures import confident_copy, train_command, write_colour_slake
 
 SHIFT = ["dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray"]  # the colour dataset's shift
 EXIT_SIGTERM = 128 + signal.SIGTERM

@@ -18,7 +18,7 @@ import pytest
 
 from sure_vqa import naming, system_errors
 from tests.conftest import PROJECT_ROOT
-from tests.inference_helpers import colour_inference_command, many_colour_questions
+from tests.helpers.inference_helpers import colour_inference_command, many_colour_questions
 
 ROWS = [{"qid": str(i), "question": f"What organ is shown in view {i}?", "gt": "liver",
          "pred": f"the spleen and the liver, seen in view {i}", "answer_type": "OPEN", "img_name": f"{i}.png"}

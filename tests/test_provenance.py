@@ -15,9 +15,9 @@ from sure_vqa import eval_folder, naming
 from sure_vqa.config import DataError
 from sure_vqa.rater import selection
 from sure_vqa.study import run as study
-from tests.fixtures_data import write_slake
-from tests.rater_helpers import JUDGE, make_eval_folder
-from tests.study_fixtures import SLAKE_SMALL
+from tests.helpers.fixtures_data import write_slake
+from tests.helpers.rater_helpers import JUDGE, make_eval_folder
+from tests.helpers.study_fixtures import SLAKE_SMALL
 
 TRADITIONAL = "metric_type=[traditional_metrics]"
 
@@ -190,7 +190,7 @@ def test_the_report_leaves_out_answers_to_an_older_split_file(tmp_path: Path) ->
     from sure_vqa.data.records import records_digest
     from sure_vqa.data.splits import split_records
     from sure_vqa.study.report import build_report
-    from tests.report_fixtures import D, F, V, finetuned_dir, run_dir
+    from tests.helpers.report_fixtures import D, F, V, finetuned_dir, run_dir
 
     write_slake(tmp_path / "data", files=SLAKE_SMALL)
     root = tmp_path / "exp"

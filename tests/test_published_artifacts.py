@@ -1,4 +1,4 @@
-"""The converter and loaders on folders shaped exactly as the published downloads (tests/skeletons.py): the real
+"""The converter and loaders on folders shaped exactly as the published downloads (tests/helpers/skeletons.py): the real
 Mistral v1 SentencePiece tokenizer, LLaVA-Med's config keys, sharded weights with the carried vision tower."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from sure_vqa.config import DataError
 from sure_vqa.models.convert_llava_med import convert
 from sure_vqa.models.loading import load_for_inference
 from sure_vqa.models.prompting import prompt_text
-from tests import skeletons
 from tests.conftest import PROJECT_ROOT
+from tests.helpers import skeletons
 
 QUESTION = "What colour is the lesion in this CT image?"
 PUBLISHED_LLAVA_MED_FILES = {

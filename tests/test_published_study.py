@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sure_vqa import naming
 from tests.conftest import PROJECT_ROOT, SURE_VQA
-from tests.training_fixtures import colour_row, write_colour_slake
+from tests.helpers.processes import run_script
+from tests.helpers.training_fixtures import colour_row, write_colour_slake
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +44,6 @@ def _dataset(root: Path) -> Path:
     return folder
 
 
-def _run(script: str, *overrides: str, hydra_dir: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run([sys.executable, script, *overrides, f"hydra.run.dir={hydra_dir}"], cwd=PROJECT_ROOT,
-                          env=env, capture_output=True, text=True, timeout=900)
-
-
 def test_convert_train_infer_evaluate_on_the_published_layouts(published_folders, tmp_path: Path) -> None:
     data_root, experiments = tmp_path / "data", tmp_path / "experiments"
     _dataset(data_root)
@@ -63,7 +57,7 @@ def test_convert_train_infer_evaluate_on_the_published_layouts(published_folders
     paths = [f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
              f"paths.model_path={converted}"]
 
-    trained = _run("train.py", *paths, *SHIFT, "train.max_steps=2", "train.batch_size=2",
+    trained = run_script("train.py", *paths, *SHIFT, "train.max_steps=2", "train.batch_size=2",
                    "train.per_device_batch_size=2", "train.dataloader_num_workers=0",
                    "train.gradient_checkpointing=false", hydra_dir=tmp_path / "hydra-train")
     assert trained.returncode == 0, trained.stderr[-4000:]
@@ -73,7 +67,7 @@ def test_convert_train_infer_evaluate_on_the_published_layouts(published_folders
         assert (model_dir / name).is_file(), name
     assert (model_dir / naming.INIT_WEIGHT_DIR / naming.ADAPTER_CONFIG_FILE).is_file()
 
-    inferred = _run("inference.py", *paths, *SHIFT, "split=iid", "max_new_tokens=3", "batch_size=2",
+    inferred = run_script("inference.py", *paths, *SHIFT, "split=iid", "max_new_tokens=3", "batch_size=2",
                     "dtype=float32", hydra_dir=tmp_path / "hydra-infer")
     assert inferred.returncode == 0, inferred.stderr[-4000:]
     eval_dir = naming.eval_dir(model_dir, RUN)
@@ -82,7 +76,7 @@ def test_convert_train_infer_evaluate_on_the_published_layouts(published_folders
     assert all({"qid", "question", "gt", "pred", "answer_type", "img_name"} <= set(r) for r in rows)
     assert (eval_dir / naming.INFERENCE_INFO_FILE).is_file()
 
-    evaluated = _run("run_eval.py", *paths, *SHIFT, "split=iid", f"paths.judge_model_path={published_folders['judge']}",
+    evaluated = run_script("run_eval.py", *paths, *SHIFT, "split=iid", f"paths.judge_model_path={published_folders['judge']}",
                      "judge.max_new_tokens=8", "judge.batch_size=2", "judge.dtype=float32",
                      hydra_dir=tmp_path / "hydra-eval")
     assert evaluated.returncode == 0, evaluated.stderr[-4000:]
@@ -100,7 +94,7 @@ def test_convert_train_infer_evaluate_on_the_published_layouts(published_folders
 
     # the rater study from the eval folder alone: dataset, split and images come from its inference_info.json
     # (the rater config's defaults name OVQA's validation split)
-    selected = _run("human_rater_study/select_questions.py", f"eval_dir={eval_dir}", f"paths.dataset_root={data_root}",
+    selected = run_script("human_rater_study/select_questions.py", f"eval_dir={eval_dir}", f"paths.dataset_root={data_root}",
                     "rater.num_questions=2", hydra_dir=tmp_path / "hydra-select")
     assert selected.returncode == 0, selected.stderr[-4000:]
     from sure_vqa.rater.study import load_study

@@ -35,8 +35,8 @@ from sure_vqa.listing import listing
 from sure_vqa.models import methods
 from sure_vqa.study.report import build_report
 from sure_vqa.train.run import train_model
-from tests.judge_helpers import row_input
-from tests.training_fixtures import write_colour_slake
+from tests.helpers.judge_helpers import row_input
+from tests.helpers.training_fixtures import write_colour_slake
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ reference, no smoothing.
 
 Written here rather than calling nltk because nltk's general version (any number of references, Fractions,
 a warning per short answer) was most of the time of the open metrics; the rules are nltk's, and
-tests/test_metrics_traditional.py compares the two on thousands of random answers (equal to 1e-12):
+tests/evaluate/metrics/test_traditional.py compares the two on thousands of random answers (equal to 1e-12):
 
 - p_n = clipped n-gram matches / max(1, n-grams of the prediction), for n = 1..3;
 - no unigram match at all: every BLEU is 0;

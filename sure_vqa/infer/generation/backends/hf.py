@@ -3,7 +3,7 @@
 Prompts of different lengths are padded on the left, so that every row of the batch ends where its answer
 starts; transformers derives position ids from the attention mask (cumsum - 1) when none are given, so a padded
 prompt sees the same positions as it does alone and greedy answers do not depend on the batch
-(tests/test_inference_generation.py checks this).
+(tests/infer/test_generation.py checks this).
 
 Prompt tuning is the exception: peft puts its virtual tokens in front of the padding and drops the position ids
 ("not supported for parameter efficient tuning"), so a padded prompt would sit further from its virtual tokens
@@ -15,7 +15,7 @@ peft 0.21 also looks for the generation cache under its old name (`past_key_valu
 `cache`), finds none, and injects the virtual tokens again at every decoding step: each new token then saw the
 virtual tokens once more (wrong answers) and the cache grew by num_virtual_tokens + 1 per step (slow).
 `_mirror_generation_cache` hands peft the cache under the name it reads, so the virtual tokens are injected once,
-at the prompt (tests/test_inference_generation.py compares with decoding by hand).
+at the prompt (tests/infer/test_generation.py compares with decoding by hand).
 """
 
 from __future__ import annotations
