@@ -33,8 +33,8 @@ def main() -> None:
 
     import torch
 
-    from sure_vqa.data.demo import build_demo
     from sure_vqa.data.splits import record_image_path, split_records
+    from sure_vqa.demo.dataset import build_demo
     from sure_vqa.images.loading import load_image, processor_fill
     from sure_vqa.infer.generation import GenerationSettings
     from sure_vqa.infer.generation.backends.hf import HFGenerator

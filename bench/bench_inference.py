@@ -24,7 +24,7 @@ def model_folder(name: str, workdir: Path) -> Path:
 
         return build_tiny_llava(workdir / "tiny-llava")
     if name == "demo":
-        from sure_vqa.models.demo_model import build_demo_model
+        from sure_vqa.demo.model import build_demo_model
 
         return build_demo_model(workdir / "demo-vlm")
     return Path(name)
@@ -42,8 +42,8 @@ def main() -> None:
 
     import torch
 
-    from sure_vqa.data.demo import build_demo
     from sure_vqa.data.splits import record_image_path, split_records
+    from sure_vqa.demo.dataset import build_demo
     from sure_vqa.images.loading import load_image, processor_fill
     from sure_vqa.infer.generation import GenerationSettings
     from sure_vqa.infer.generation.backends.hf import HFGenerator

@@ -13,7 +13,7 @@ from pathlib import Path
 
 # Run as a script from anywhere: the package lives one folder up (the project is not pip-installed).
 from sure_vqa.config import run_entry
-from sure_vqa.data.demo import build_demo, summary
+from sure_vqa.demo.dataset import build_demo, summary
 
 
 @run_entry

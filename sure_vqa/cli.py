@@ -69,7 +69,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("doctor", "check a study's setup before it runs: data, models, judge, GPU, disk (docs/study.md)",
             "commands/doctor", "sure_vqa.doctor:doctor_command"),
     Command("demo", "the whole study on the bundled demo, offline, on a CPU (README)",
-            "study/demo", "sure_vqa.study.demo:demo_command"),
+            "study/demo", "sure_vqa.demo.run:demo_command"),
     Command("convert-llava-med", "convert the original LLaVA-Med v1.5 folder to transformers (docs/models.md)",
             "commands/convert_llava_med", "sure_vqa.models.convert_llava_med:convert_command"),
     Command("corruptions", "a PNG grid of an image under each corruption and strength "

@@ -398,7 +398,7 @@ def doctor_command(cfg: Any) -> None:
     if cfg.demo:
         from hydra.core.hydra_config import HydraConfig
 
-        from sure_vqa.study.demo import demo_config
+        from sure_vqa.demo.run import demo_config
 
         # the demo's study in `out`, with the user's other overrides, as `sure-vqa demo out=DIR ...` composes it
         given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []

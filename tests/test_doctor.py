@@ -96,7 +96,7 @@ def test_exit_codes(setup, published_folders) -> None:
 
 @pytest.mark.slow
 def test_the_demo_setup_passes(tmp_path: Path) -> None:
-    from sure_vqa.study.demo import prepare
+    from sure_vqa.demo.run import prepare
 
     prepare(tmp_path / "demo_run")
     done = _doctor("demo=true", f"out={tmp_path / 'demo_run'}")

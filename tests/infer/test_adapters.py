@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, compose
-from sure_vqa.data.demo import build_demo
+from sure_vqa.demo.dataset import build_demo
 from sure_vqa.infer.run import run_inference
 from sure_vqa.train.run import train
 from tests.helpers.inference_helpers import SHIFT, GenerateSpy

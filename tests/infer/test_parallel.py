@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from sure_vqa import naming
-from sure_vqa.data.demo import build_demo
+from sure_vqa.demo.dataset import build_demo
 from sure_vqa.infer.generation.prediction_log import read_rows
 from sure_vqa.infer.run import run_inference
 from tests.conftest import PROJECT_ROOT

@@ -18,8 +18,8 @@ from PIL import Image
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError
-from sure_vqa.data.demo import build_demo
 from sure_vqa.data.splits import record_image_path, split_records
+from sure_vqa.demo.dataset import build_demo
 from sure_vqa.images.corruptions import corrupt, draw_parameters
 from sure_vqa.images.loading import expand_to_square, load_image, processor_fill
 from sure_vqa.infer.generation.prediction_log import HEADER_KEY, read_rows

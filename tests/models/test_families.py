@@ -26,8 +26,8 @@ from safetensors.torch import load_file
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, compose
-from sure_vqa.data.demo import build_demo
 from sure_vqa.data.splits import record_image_path, split_records
+from sure_vqa.demo.dataset import build_demo
 from sure_vqa.images.corruptions import corrupt
 from sure_vqa.images.loading import load_image
 from sure_vqa.infer.generation import GenerationSettings

@@ -253,8 +253,8 @@ def test_select_entry_writes_the_study_and_exits_2_on_bad_settings(eval_folder, 
 @pytest.mark.slow
 def test_select_entry_finds_images_through_the_split_records(tmp_path):
     """The demo dataset (real images, SLAKE layout): select_questions.py locates each image from the val split's records."""
-    from sure_vqa.data.demo import build_demo
     from sure_vqa.data.splits import split_records
+    from sure_vqa.demo.dataset import build_demo
 
     dataset_root = tmp_path / "datasets"
     build_demo(dataset_root / naming.DEMO_DATASET)

@@ -61,7 +61,7 @@ register(
         name="demo",
         read=lambda dataset_dir: read_slake_format(dataset_dir, dataset="demo"),
         image_level_fields=IMAGE_LEVEL_FIELDS,
-        description="the bundled demo dataset, in SLAKE's raw format (built by sure_vqa.data.demo)",
+        description="the bundled demo dataset, in SLAKE's raw format (built by sure_vqa.demo.dataset)",
         raw_files=tuple(RAW_FILES.values()),
     )
 )

@@ -15,7 +15,7 @@ The build is deterministic: every choice comes from a generator seeded by a fixe
 with a fixed filter and saved as 8-bit PNG, so the same package versions give the same bytes on every run.
 """
 
-from sure_vqa.data.demo.build import DEMO_SOURCES_FILE, build_demo, summary
-from sure_vqa.data.demo.catalogue import catalogue
+from sure_vqa.demo.dataset.build import DEMO_SOURCES_FILE, build_demo, summary
+from sure_vqa.demo.dataset.catalogue import catalogue
 
 __all__ = ["DEMO_SOURCES_FILE", "build_demo", "catalogue", "summary"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from sure_vqa.data.demo.packaged import (
+from sure_vqa.demo.dataset.packaged import (
     Box,
     dicom_pixels,
     nifti_slice,

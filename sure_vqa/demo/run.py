@@ -36,8 +36,8 @@ def model_dir(out_dir: Path) -> Path:
 
 def prepare(out_dir: Path) -> tuple[Path, Path]:
     """Builds (or reuses) the demo dataset and the demo model; returns (dataset root, model folder)."""
-    from sure_vqa.data.demo import build_demo
-    from sure_vqa.models.demo_alignment import aligned_demo_model, link_model
+    from sure_vqa.demo.alignment import aligned_demo_model, link_model
+    from sure_vqa.demo.dataset import build_demo
 
     print("[demo] dataset: building from images shipped in pydicom, pydicom-data, nibabel, scikit-image", flush=True)
     build_demo(dataset_root(out_dir) / "demo")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sure_vqa.data.demo.catalogue import (
+from sure_vqa.demo.dataset.catalogue import (
     ABSENT_ORGANS,
     MODALITY_OPTIONS,
     MODALITY_PHRASES,

@@ -16,7 +16,7 @@ from PIL import Image
 
 from sure_vqa import naming
 from sure_vqa.config import DataError
-from sure_vqa.data.demo import DEMO_SOURCES_FILE, build_demo, catalogue
+from sure_vqa.demo.dataset import DEMO_SOURCES_FILE, build_demo, catalogue
 from sure_vqa.images.loading import load_image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

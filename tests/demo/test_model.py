@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_model_dir(tmp_path_factory):
-    from sure_vqa.models.demo_model import build_demo_model
+    from sure_vqa.demo.model import build_demo_model
 
     return build_demo_model(tmp_path_factory.mktemp("demo") / "demo-llava")
 
@@ -36,7 +36,7 @@ def test_image_prompt_runs_and_build_is_reused(demo_model_dir):
     from PIL import Image
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-    from sure_vqa.models.demo_model import build_demo_model
+    from sure_vqa.demo.model import build_demo_model
     from sure_vqa.models.prompting import prompt_text
 
     mtime = (demo_model_dir / "model.safetensors").stat().st_mtime_ns
@@ -58,9 +58,9 @@ def test_image_prompt_runs_and_build_is_reused(demo_model_dir):
 
 def test_alignment_captions_only_train_images():
     """The alignment stage sees the train part only: no val or test image (their questions are the test)."""
-    from sure_vqa.data.demo.build import assign_parts
-    from sure_vqa.data.demo.catalogue import catalogue
-    from sure_vqa.models.demo_alignment import caption, training_images
+    from sure_vqa.demo.alignment import caption, training_images
+    from sure_vqa.demo.dataset.build import assign_parts
+    from sure_vqa.demo.dataset.catalogue import catalogue
 
     parts = assign_parts(catalogue())
     keys = [image.key for _, image in training_images()]
@@ -75,7 +75,7 @@ def test_alignment_trains_the_eyes_only_and_the_cache_is_linked(demo_model_dir, 
     cache and linked (not copied) into a demo folder."""
     from safetensors.torch import load_file
 
-    from sure_vqa.models.demo_alignment import AlignmentSettings, aligned_demo_model, link_model
+    from sure_vqa.demo.alignment import AlignmentSettings, aligned_demo_model, link_model
 
     before = load_file(demo_model_dir / "model.safetensors")
     settings = AlignmentSettings(warmup_steps=40, steps=4, batch_size=6)

@@ -14,9 +14,9 @@ from typing import Any
 
 from sure_vqa import naming
 from sure_vqa.config import DataError
-from sure_vqa.data.demo.catalogue import DemoImage, catalogue, gray_windowed
-from sure_vqa.data.demo.packaged import dicom_pixels, nifti_volume, skimage_image
-from sure_vqa.data.demo.questions import Question, questions_for
+from sure_vqa.demo.dataset.catalogue import DemoImage, catalogue, gray_windowed
+from sure_vqa.demo.dataset.packaged import dicom_pixels, nifti_volume, skimage_image
+from sure_vqa.demo.dataset.questions import Question, questions_for
 
 DEMO_SOURCES_FILE = "demo_sources.json"
 PART_FRACTIONS = {"val": 0.15, "test": 0.2}  # per modality; the rest is train

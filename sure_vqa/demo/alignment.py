@@ -3,7 +3,7 @@
 The demo VLM's vision tower starts random (no vision weights ship in any package), so without this stage its
 models answer the same with or without the image. Here the vision tower and projector are trained, the language
 model frozen, to caption each image of the demo dataset's train part (never a val or test image) with what is
-known of it (modality, body region, plane, organs: `data/demo/catalogue.py`), with the loss on the caption
+known of it (modality, body region, plane, organs: `demo/dataset/catalogue.py`), with the loss on the caption
 tokens only, through the same prompt and example encoding as fine-tuning (`train/data.py`). Each step sees a
 random crop of its images, so the tower learns the image, not the pixels of 36 files.
 
@@ -63,8 +63,8 @@ def caption(image: Any) -> str:
 
 def training_images() -> list[tuple[Any, Any]]:
     """(rendered image, catalogue entry) for each image of the demo dataset's train part."""
-    from sure_vqa.data.demo.build import assign_parts
-    from sure_vqa.data.demo.catalogue import catalogue
+    from sure_vqa.demo.dataset.build import assign_parts
+    from sure_vqa.demo.dataset.catalogue import catalogue
 
     images = catalogue()
     parts = assign_parts(images)
@@ -161,7 +161,7 @@ def _embedding_warmup(model: Any, processor: Any, images: Sequence[Any], caption
 
 def aligned_demo_model(cache_dir: Path | None = None, settings: AlignmentSettings = AlignmentSettings()) -> Path:
     """The aligned demo model in the model cache, built (assembled, then aligned) on first use."""
-    from sure_vqa.models.demo_model import build_demo_model
+    from sure_vqa.demo.model import build_demo_model
     from sure_vqa.models.smollm2 import default_cache_dir
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
