@@ -103,9 +103,6 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is when a record comes (as logging's own last-resort handler does), so that
     a handler kept alive by a traceback never writes to a stream that was replaced and closed since."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property  # type: ignore[override]
     def stream(self):  # noqa: ANN201
         return sys.stderr
@@ -124,6 +121,9 @@ def run_hydra_command(command: Command, name: str, argv: Sequence[str]) -> None:
     """Runs one command as a Hydra app over its config, with Hydra's own parsing of `argv`."""
     import hydra
 
+    from sure_vqa.settings import register_configs
+
+    register_configs()  # the settings dataclasses' defaults, which the configs take from the ConfigStore
     target = command.target()
     hydra_args = [f"hydra.job.name={name.replace(' ', '_')}", f"hydra.help.app_name={_quoted(f'{PROG} {name}')}",
                   f"hydra.help.header={_quoted(f'{PROG} {name}: {command.summary}')}"]

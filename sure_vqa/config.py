@@ -182,6 +182,9 @@ def compose(config_name: str, overrides: Sequence[str] = (), what: str | None = 
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from sure_vqa.settings import register_configs
+
+    register_configs()
     try:
         if GlobalHydra.instance().is_initialized():
             return hydra_compose(config_name=config_name, overrides=list(overrides))

@@ -175,12 +175,13 @@ def check_judge(cfg: Mapping[str, Any]) -> str:
 
     settings = check_judge_config(cfg.get("judge") or {})
     if settings.backend == "openai":
-        return f"{settings.name}: OpenAI-compatible server at {settings.base_url} (not contacted here)"
-    if settings.model_provider is not None:
-        return f"{settings.name}: judge.model_provider={settings.model_provider} prepares its folder on first use"
+        return f"{settings.name}: OpenAI-compatible server at {settings.options.base_url} (not contacted here)"
+    if settings.options.model_provider is not None:
+        return (f"{settings.name}: judge.model_provider={settings.options.model_provider} prepares its folder on "
+                "first use")
     from transformers import AutoTokenizer
 
-    path = Path(str(settings.model_path)).expanduser()
+    path = Path(str(settings.options.model_path)).expanduser()
     _read_config(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.chat_template is None:

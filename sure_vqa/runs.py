@@ -64,13 +64,7 @@ def shift_of(cfg: Mapping[str, Any], split: str) -> tuple[str | None, Any]:
 
 def learning_rate(cfg: Mapping[str, Any], model_type: str) -> float:
     """`finetune.lr`, or the method's default (docs/method.md#fine-tuning-defaults) when it is null."""
-    lr = _get(cfg, "finetune.lr")
-    if lr is None:
-        return methods.get(model_type).default_lr
-    try:
-        return float(lr)
-    except (TypeError, ValueError):
-        raise ConfigError(f"finetune.lr={lr!r} is not a number (e.g. 3e-4)") from None
+    return methods.shared_settings(_get(cfg, "finetune")).learning_rate(model_type)
 
 
 def seed_of(cfg: Mapping[str, Any]) -> int:

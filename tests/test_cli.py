@@ -3,6 +3,7 @@ overrides, exit 2 for a bad one), `ls` from the registries, and the README's cop
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -96,7 +97,7 @@ def test_ls_lists_every_registry_entry_and_a_new_one_without_listing_it(capsys: 
     assert [line.split(" (")[0] for line in out.splitlines() if line and not line.startswith(" ")] == list(KINDS)
     for name in methods.names():
         assert re.search(rf"^  {name} +{re.escape(methods.get(name).description)}$", out, flags=re.MULTILINE)
-    extra = methods.FinetuneMethod(name="bitfit", config_from=lambda cfg: None, prepare=lambda m, c, x: m,
+    extra = methods.FinetuneMethod(name="bitfit", settings=dataclasses.make_dataclass("BitfitSettings", []), prepare=lambda m, c, x: m,
                                    uses_adapter=False, default_lr=1e-3, description="biases only")
     with methods.REGISTRY.temporarily(extra):
         assert "  bitfit  biases only" in listing(["methods"])

@@ -33,6 +33,7 @@ from sure_vqa.infer.generation import GenerationBackend, LoadRequest
 from sure_vqa.infer.run import run_inference
 from sure_vqa.listing import listing
 from sure_vqa.models import methods
+from sure_vqa.settings import setting
 from sure_vqa.study.report import build_report
 from sure_vqa.train.run import train_model
 from tests.helpers.judge_helpers import row_input
@@ -46,13 +47,7 @@ pytestmark = pytest.mark.slow
 
 @dataclass(frozen=True)
 class ProjectorOnlySettings:
-    scale: int = 3  # a hyperparameter that only exists to be written into the folder name
-
-    @classmethod
-    def from_finetune(cls, finetune_cfg: Mapping[str, Any]) -> ProjectorOnlySettings:
-        node = methods.section(finetune_cfg, "projector_only")
-        methods.check_keys(node, "finetune.projector_only", ("scale",))
-        return cls(**node)
+    scale: int = setting(3, minimum=1)  # a hyperparameter that only exists to be written into the folder name
 
 
 def _freeze_everything(model: Any, settings: ProjectorOnlySettings, context: methods.PrepareContext) -> Any:
@@ -62,7 +57,7 @@ def _freeze_everything(model: Any, settings: ProjectorOnlySettings, context: met
 
 
 PROJECTOR_ONLY = methods.FinetuneMethod(
-    name="projector_only", config_from=ProjectorOnlySettings.from_finetune, prepare=_freeze_everything,
+    name="projector_only", settings=ProjectorOnlySettings, prepare=_freeze_everything,
     uses_adapter=False, default_lr=1e-3, folder_settings=(methods.FolderSetting("scale", "scale"),))
 
 
@@ -103,13 +98,14 @@ def test_a_registered_method_corruption_and_metric_run_through_every_stage(
     write_colour_slake(tmp_path / "data")
     common = [f"paths.dataset_root={tmp_path / 'data'}", f"paths.experiment_root={tmp_path / 'exp'}",
               f"paths.model_path={tiny_llava_dir}", "dataset=SLAKE", "data_shift=modality", "ood_value=X-Ray",
-              "model_type=projector_only"]
+              "model_type=projector_only", "finetune.projector_only.scale=5"]
 
     outcome = train_model(compose("train/training_defaults", [
         *common, "train.max_steps=2", "train.batch_size=2", "train.per_device_batch_size=2",
         "train.save_steps=1000", "train.dataloader_num_workers=0"]))
-    # the method's default learning rate and its folder hyperparameter name the folder
-    assert outcome.model_dir.name == "llava-SLAKE_train_iid_modality_X-Ray-finetune_projector_only_scale3_lr1e-3_seed123"
+    # the method's default learning rate and its folder hyperparameter, set on the command line from nothing but
+    # the method's own settings class, name the folder
+    assert outcome.model_dir.name == "llava-SLAKE_train_iid_modality_X-Ray-finetune_projector_only_scale5_lr1e-3_seed123"
     trainable = {n for n, p in outcome.trainer.model.named_parameters() if p.requires_grad}
     assert trainable and all("multi_modal_projector" in n for n in trainable)
 

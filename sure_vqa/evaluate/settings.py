@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sure_vqa import eval_folder, naming, runs
-from sure_vqa.config import ConfigError, check_flag, is_unset, require_path
+from sure_vqa.config import ConfigError, is_unset, require_path
 from sure_vqa.evaluate.metrics.registry import OpenMetric, check_extra_metrics
+from sure_vqa.settings import checked
 
 if TYPE_CHECKING:
     from sure_vqa.data.records import QARecord
@@ -47,6 +48,22 @@ class CategorySplit:
 
 
 @dataclass(frozen=True)
+class EvaluationOptions:
+    """The evaluation stage's own settings (docs/evaluation.md), the only home of their defaults;
+    config/eval/metrics_eval_defaults.yaml takes them from the ConfigStore (/settings/evaluation)."""
+
+    # traditional_metrics | <judge name> (open questions) | <judge name>_closed (closed questions): the judge's
+    # name follows `judge=...` (gemma, the default, or smollm2, the offline stand-in).
+    metric_type: Any = ("traditional_metrics", "${judge.name}", "${judge.name}_closed")
+    extra_metrics: tuple[str, ...] = ()  # extras for open questions, not in the paper's set: rouge_l, embedding_similarity
+    # A judge file scored with other judge settings is never replaced silently: true replaces it and keeps the
+    # previous one as <file>.<time>.bak; or choose another judge.name.
+    overwrite_judge_files: bool = False
+    # Another process already running this run: false exits and names it, true waits for it to finish.
+    wait_for_lock: bool = False
+
+
+@dataclass(frozen=True)
 class EvaluationSettings:
     """What run_eval.py was asked to do, checked: the folder, which metrics, the judge, the extras."""
 
@@ -76,9 +93,10 @@ class EvaluationSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> EvaluationSettings:
         name = str((cfg.get("judge") or {}).get("name", "gemma"))
-        metric_types = check_metric_types(cfg.get("metric_type"), name)
-        overwrite, wait = check_flag(cfg, "overwrite_judge_files"), check_flag(cfg, "wait_for_lock")
-        extras = tuple(check_extra_metrics(cfg.get("extra_metrics")))
+        options = checked(EvaluationOptions, cfg, only_own=True)
+        metric_types = check_metric_types(options.metric_type, name)
+        overwrite, wait = options.overwrite_judge_files, options.wait_for_lock
+        extras = tuple(check_extra_metrics(list(options.extra_metrics)))
         judge = None
         if name in metric_types or name + CLOSED_SUFFIX in metric_types:
             from sure_vqa.evaluate.judge.registry import check_judge_config

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa import naming, runs
-from sure_vqa.config import ConfigError, check_choice, check_dtype, check_flag
-from sure_vqa.infer.generation import GenerationSettings, check_backend
+from sure_vqa.config import ConfigError, check_choice, check_dtype
+from sure_vqa.infer import generation as generation_backends
+from sure_vqa.infer.generation import GenerationSettings
+from sure_vqa.settings import checked, setting
 
 INFERENCE_MODS = ("test", "val")
 
@@ -60,15 +62,26 @@ class InferenceRun:
 # --- settings ----------------------------------------------------------------------------------------------------
 
 
-def _int_at_least(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int:
-    value = cfg.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key}={value!r} is not valid; it must be an integer >= {minimum}")
-    return value
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How inference generates (docs/inference.md): the only home of these defaults; config/inference/ takes
+    them from the ConfigStore (/settings/inference) and `sure-vqa infer --cfg job` shows them."""
 
+    batch_size: int = setting(8, minimum=1)  # questions per generate call (per process); answers do not depend on it
+    max_new_tokens: int = setting(128, minimum=1)
+    do_sample: bool = False  # greedy by default
+    backend: str = setting("hf", registry=lambda: generation_backends.REGISTRY)  # hf (batched) | vllm (GPU extra)
+    dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | float32 | bfloat16 | float16
+    num_workers: int = setting(0, minimum=0)  # DataLoader worker processes that load (and corrupt) images
+    max_samples: int | None = setting(None, minimum=1)  # null: every question; N: N evenly spaced (demo, smoke tests)
+    # null: as the model was trained (its resolved config; else the model family's way: LLaVA pads) | true | false
+    pad_to_square: bool | None = None
+    # Another process already running this run (a second shell, a duplicate Slurm job): false exits and names
+    # it, true waits for it to finish and then continues (a run it finished is skipped).
+    wait_for_lock: bool = False
 
-def _optional_int(cfg: Mapping[str, Any], key: str, minimum: int = 1) -> int | None:
-    return None if cfg.get(key) is None else _int_at_least(cfg, key, minimum)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", check_dtype(self.dtype))
 
 
 def _trained_pad_to_square(model_dir: Path) -> bool | None:
@@ -108,6 +121,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
     from sure_vqa.data.splits import check_shift
 
     check_choice(cfg.get("mod", "test"), "mod", INFERENCE_MODS)
+    options = checked(InferenceSettings, cfg, only_own=True)
     identity = runs.TestRunIdentity.from_config(cfg)  # every setting that names the run, checked once
     model_type, dataset = identity.model.model_type, identity.model.dataset
     data_shift, ood_value = identity.data_shift, identity.ood_value
@@ -118,19 +132,17 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
     if no_image and (corruption is not None or image_control is not None):
         what = "corruption=true" if corruption is not None else f"image_control={image_control}"
         raise ConfigError(f"no_image=true shows no image, so {what} has nothing to act on; set one of them off")
-    backend = check_backend(str(cfg.get("backend", "hf")))
+    backend = options.backend
     if backend == "vllm":
         from sure_vqa.infer.generation.backends.vllm_backend import check_available
 
         check_available(model_type)
-    dtype = check_dtype(cfg.get("dtype", "auto"))
-    generation = GenerationSettings(max_new_tokens=_int_at_least(cfg, "max_new_tokens"),
-                                    do_sample=check_flag(cfg, "do_sample"))
+    generation = GenerationSettings(max_new_tokens=options.max_new_tokens, do_sample=options.do_sample)
     base_model_path = runs.base_model_path(cfg)
     model_dir = identity.model.model_dir()
     if model_type != "pretrained":
         check_finished_training(model_dir)
-    pad_to_square = cfg.get("pad_to_square")
+    pad_to_square = options.pad_to_square
     if pad_to_square is None:
         # As the model was trained: a folder fine-tuned here records it; otherwise the family's way (LLaVA(-Med)
         # v1.5 was trained on padded images, image_aspect_ratio=pad; the others take images as they are).
@@ -138,16 +150,14 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
 
         trained = None if model_type == "pretrained" else _trained_pad_to_square(model_dir)
         pad_to_square = trained if trained is not None else families.for_folder(base_model_path).pad_to_square
-    elif not isinstance(pad_to_square, bool):
-        raise ConfigError(f"pad_to_square={pad_to_square!r} is not valid; valid values: null (as in training), "
-                          "true, false")
     return InferenceRun(
         dataset=dataset, mod=identity.mod, split=identity.split, data_shift=data_shift, ood_value=ood_value,
         seed=identity.model.seed, model_type=model_type, no_image=no_image,
         image_control=image_control,
         corruption=corruption, pad_to_square=pad_to_square, generation=generation,
-        batch_size=_int_at_least(cfg, "batch_size"), num_workers=_int_at_least(cfg, "num_workers", minimum=0),
-        backend=backend, dtype=dtype, dataset_root=dataset_root, base_model_path=base_model_path,
+        batch_size=options.batch_size, num_workers=options.num_workers,
+        backend=backend, dtype=options.dtype, dataset_root=dataset_root, base_model_path=base_model_path,
         model_dir=model_dir, eval_dir=identity.eval_dir(), test_split_name=identity.test_split_name(),
-        run_name=identity.run_name(), max_samples=_optional_int(cfg, "max_samples"), wait_for_lock=check_flag(cfg, "wait_for_lock"),
+        run_name=identity.run_name(), max_samples=options.max_samples,
+        wait_for_lock=options.wait_for_lock,
     )

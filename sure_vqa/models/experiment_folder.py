@@ -133,11 +133,17 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """`key: old -> new` for every setting that differs, except those a resumed run may change."""
+    """`key: old -> new` for every setting that differs, except those a resumed run may change. A setting that
+    the folder's config lacks (written before its default was written out, e.g. IA3's target modules) is the
+    same when it now has its default."""
+    from sure_vqa.settings import default_values
+
     a, b = _flatten(old), _flatten(new)
     ignored = tuple(RESUME_IGNORED_SETTINGS)
+    implicit = default_values()
     keys = sorted(k for k in set(a) | set(b) if not any(k == i or k.startswith(i + ".") for i in ignored))
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys
+            if a.get(k) != b.get(k) and not (k not in a and k in implicit and b.get(k) == implicit[k])]
 
 
 def differences_from_folder(model_dir: Path, resolved: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> list[str]:

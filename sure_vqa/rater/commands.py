@@ -13,28 +13,30 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa import eval_folder, naming, runs
-from sure_vqa.config import ConfigError, DataError, check_choice
+from sure_vqa.config import ConfigError, DataError
 from sure_vqa.rater import selection
+from sure_vqa.rater.settings import RaterSettings
+from sure_vqa.settings import checked
 
 log = logging.getLogger(__name__)
 
 SPLIT_KEYS = ("dataset", "mod", "split", "data_shift", "ood_value")  # what selects a run's questions
 
 
-def _rater(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+def _rater(cfg: Mapping[str, Any]) -> RaterSettings:
     section = cfg.get("rater")
     if section is None:
         raise ConfigError("the config has no `rater` section; use config/rater/rater_study_defaults.yaml")
-    return section
+    return checked(RaterSettings, section, "rater")
 
 
 def answer_kind(cfg: Mapping[str, Any]) -> str:
-    return check_choice(_rater(cfg).get("answer_kind"), "rater.answer_kind", naming.ANSWER_KINDS)
+    return _rater(cfg).answer_kind
 
 
 def study_dir(cfg: Mapping[str, Any]) -> Path:
     """rater.study_dir, or `<eval_dir>/rater_study_<answer_kind>`."""
-    explicit = _rater(cfg).get("study_dir")
+    explicit = _rater(cfg).study_dir
     if explicit:
         return Path(str(explicit)).expanduser().resolve()
     return naming.rater_study_dir(runs.eval_dir(cfg), answer_kind(cfg))
@@ -73,7 +75,7 @@ def rated_split(cfg: Mapping[str, Any]) -> dict[str, Any]:
 def image_resolver(cfg: Mapping[str, Any]) -> selection.ImageResolver:
     """rater.image_root if set (`<image_root>/<img_name>`); else each question's image as the dataset's split
     records give it (`sure_vqa.data.splits`, the way inference found it), for any dataset layout."""
-    image_root = _rater(cfg).get("image_root")
+    image_root = _rater(cfg).image_root
     if image_root:
         return selection.image_folder_resolver(image_root)
     from sure_vqa.data.splits import record_image_path, split_records
@@ -105,22 +107,22 @@ def select(cfg: Mapping[str, Any]) -> Path:
     """human_rater_study/select_questions.py: chooses the questions and writes the study folder; returns it."""
     rater = _rater(cfg)
     settings = selection.SelectionSettings(
-        answer_kind=answer_kind(cfg),
-        num_questions=rater.get("num_questions"),
-        seed=int(rater.get("selection_seed", 0)),
-        stratify_by_judge=bool(rater.get("stratify_by_judge", False)),
+        answer_kind=rater.answer_kind,
+        num_questions=rater.num_questions,
+        seed=rater.selection_seed,
+        stratify_by_judge=rater.stratify_by_judge,
         judge=_judge_name(cfg),
     ).check()
     eval_dir = runs.eval_dir(cfg)
     folder = selection.create_study(
-        eval_dir, settings, image_resolver(cfg), study_dir=study_dir(cfg), study_id=rater.get("study_id")
+        eval_dir, settings, image_resolver(cfg), study_dir=study_dir(cfg), study_id=rater.study_id
     )
     print(f"study: {folder / naming.RATER_STUDY_FILE}")
     return folder
 
 
 def database(cfg: Mapping[str, Any], folder: Path) -> Path:
-    db = _rater(cfg).get("db")
+    db = _rater(cfg).db
     return Path(str(db)).expanduser() if db else folder / naming.RATER_DB_FILE
 
 
@@ -131,11 +133,8 @@ def serve(cfg: Mapping[str, Any]) -> None:
 
     rater = _rater(cfg)
     folder = study_dir(cfg)
-    studies = [load_study(folder)] + [load_study(extra) for extra in rater.get("extra_study_dirs") or []]
-    port = rater.get("port")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ConfigError(f"rater.port={port!r} is not valid; it must be an integer between 1 and 65535")
-    serve_app(studies, database(cfg, folder), host=str(rater.get("host")), port=port)
+    studies = [load_study(folder)] + [load_study(extra) for extra in rater.extra_study_dirs]
+    serve_app(studies, database(cfg, folder), host=rater.host, port=rater.port)
 
 
 def export(cfg: Mapping[str, Any]) -> list[Path]:
@@ -161,16 +160,15 @@ def analyze(cfg: Mapping[str, Any]) -> list[Path]:
     study = load_study(folder)
     if database(cfg, folder).is_file():
         export(cfg)
-    raters = rater.get("raters")
     result, written = run_analysis(
         study.eval_dir,
         answer_kind=study.answer_kind,
         judge=_judge_name(cfg),
-        raters=list(raters) if raters else None,
-        out_dir=Path(str(rater["analysis_dir"])) if rater.get("analysis_dir") else folder / naming.RATER_ANALYSIS_DIR,
-        n_resamples=int(rater.get("n_resamples", 1000)),
-        confidence=float(rater.get("confidence", 0.95)),
-        seed=int(rater.get("bootstrap_seed", 0)),
+        raters=list(rater.raters) if rater.raters else None,
+        out_dir=Path(rater.analysis_dir) if rater.analysis_dir else folder / naming.RATER_ANALYSIS_DIR,
+        n_resamples=rater.n_resamples,
+        confidence=rater.confidence,
+        seed=rater.bootstrap_seed,
     )
     for path in written:
         print(f"wrote: {path}")

@@ -27,6 +27,7 @@ from sure_vqa.models import experiment_folder as folder
 from sure_vqa.models import families, methods
 from sure_vqa.run_lock import run_lock
 from sure_vqa.runs import legacy_flags, resolve_model_type
+from sure_vqa.settings import checked
 from sure_vqa.train.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -67,16 +68,6 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _float_setting(value: Any, setting: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{setting}={value!r} is not a number") from None
-    if number <= 0:
-        raise ConfigError(f"{setting}={number} is not valid; it must be > 0")
-    return number
-
-
 def plan(cfg: Mapping[str, Any]) -> TrainPlan:
     """Validates the whole configuration (ConfigError on the first bad setting) and resolves the run."""
     from sure_vqa.data.splits import check_shift
@@ -86,10 +77,10 @@ def plan(cfg: Mapping[str, Any]) -> TrainPlan:
         raise ConfigError("model_type=pretrained is the zero-shot model and is not trained; "
                           f"valid values for train.py: {', '.join(methods.names())}")
     finetune_cfg = cfg.get("finetune") or {}
+    shared = methods.shared_settings(finetune_cfg)
     method_config = methods.get(model_type).config_from(finetune_cfg)
-    learning_rate = _float_setting(runs.learning_rate(cfg, model_type), "finetune.lr")
-    projector_lr = _float_setting(finetune_cfg.get("mm_projector_lr", 2e-5), "finetune.mm_projector_lr")
-    settings = TrainSettings.from_cfg(cfg.get("train"))
+    learning_rate, projector_lr = shared.learning_rate(model_type), shared.mm_projector_lr
+    settings = checked(TrainSettings, cfg.get("train"), "train")
     world_size = _world_size()
     settings.gradient_accumulation(world_size)
     settings.resolved_precision()

@@ -8,15 +8,12 @@ one GPU or eight.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from sure_vqa.config import ConfigError, check_choice
+from sure_vqa.config import ConfigError
+from sure_vqa.settings import setting
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
@@ -24,68 +21,37 @@ SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_wi
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training loop settings (docs/method.md#fine-tuning-defaults defaults). See docs/training.md for each key."""
+    """The `train:` settings (docs/method.md#fine-tuning-defaults defaults; each key explained in docs/training.md).
+    Their defaults live here only; config/train/training_defaults.yaml takes them from the ConfigStore."""
 
-    epochs: float = 1.0
+    epochs: float = 1
     max_steps: int = -1  # > 0: stop after this many optimiser steps (overrides epochs; for smoke tests)
-    batch_size: int = 32  # global: per_device_batch_size x devices x gradient accumulation
-    per_device_batch_size: int = 4
-    optim: str = "adamw_torch"
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    precision: str = "auto"  # auto: bf16 where the GPU has it, else fp32
-    max_length: int = 2048
+    batch_size: int = setting(32, minimum=1)  # global: per_device_batch_size x devices x gradient accumulation
+    per_device_batch_size: int = setting(4, minimum=1)  # lower it if a GPU runs out of memory; the global batch stays
+    optim: str = "adamw_torch"  # AdamW; any transformers optimizer name
+    lr_scheduler: str = setting("cosine", choices=SCHEDULERS)
+    warmup_ratio: float = setting(0.03, minimum=0, below=1)
+    weight_decay: float = setting(0.0, minimum=0)
+    max_grad_norm: float = setting(1.0, minimum=0)
+    precision: str = setting("auto", choices=PRECISIONS)  # auto: bf16 where the GPU has it, else fp32
+    max_length: int = setting(2048, minimum=1)  # tokens per example (image tokens included)
     gradient_checkpointing: bool = True
-    group_by_length: bool = True
-    pad_to_square: bool | None = None  # None: the model family's way (LLaVA pads; docs/models.md)
-    save_steps: int = 50
-    save_total_limit: int = 1
-    keep_checkpoints: bool = False
-    logging_steps: int = 10
-    dataloader_num_workers: int = 2
-    max_samples: int | None = None  # train on the first N records only (debugging)
-    report_to: str = "none"
-    deepspeed: str | None = None  # a DeepSpeed JSON config (or use an accelerate config, docs/training.md)
+    group_by_length: bool = True  # batches of questions of similar length
+    # None: the model family's way (LLaVA-Med pads to a square; docs/models.md); inference reads the value used
+    pad_to_square: bool | None = None
+    save_steps: int = setting(50, minimum=1)  # a resumable checkpoint every N optimiser steps
+    save_total_limit: int = setting(1, minimum=1, must_be="at least 1: keep a checkpoint, or a killed run "
+                                                          "cannot resume")
+    keep_checkpoints: bool = False  # false: delete checkpoint-N/ once the run has finished
+    logging_steps: int = setting(10, minimum=1)
+    dataloader_num_workers: int = setting(2, minimum=0)
+    max_samples: int | None = setting(None, minimum=1)  # train on the first N records only (debugging)
+    report_to: str = "none"  # none | tensorboard | wandb | ... (transformers integrations)
+    deepspeed: str | None = None  # a DeepSpeed JSON config (or launch with an accelerate config, docs/training.md)
 
-    @classmethod
-    def from_cfg(cls, node: Mapping[str, Any] | None) -> TrainSettings:
-        node = dict(node or {})
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(node) - set(fields))
-        if unknown:
-            raise ConfigError(f"train.{unknown[0]} is not a setting; valid settings: {', '.join(fields)}")
-        values = {}
-        for name, value in node.items():
-            default = fields[name].default
-            if value is None and default is not None:
-                raise ConfigError(f"train.{name} is null; give a value (default {default!r})")
-            values[name] = _coerce(name, value, default)
-        settings = cls(**values)
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        positive = ("batch_size", "per_device_batch_size", "max_length", "save_steps", "logging_steps")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name}={getattr(self, name)} is not valid; it must be a positive integer")
+    def __post_init__(self) -> None:
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ConfigError(f"train.epochs={self.epochs} is not valid; it must be > 0 (or set train.max_steps)")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"train.warmup_ratio={self.warmup_ratio} is not valid; it must be in [0, 1)")
-        if self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ConfigError("train.weight_decay and train.max_grad_norm must be >= 0")
-        if self.save_total_limit < 1:
-            raise ConfigError(f"train.save_total_limit={self.save_total_limit} is not valid; keep at least 1 "
-                              "checkpoint, or a killed run cannot resume")
-        if self.dataloader_num_workers < 0:
-            raise ConfigError("train.dataloader_num_workers must be >= 0")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ConfigError(f"train.max_samples={self.max_samples} is not valid; a positive integer or null")
-        check_choice(self.precision, "train.precision", PRECISIONS)
-        check_choice(self.lr_scheduler, "train.lr_scheduler", SCHEDULERS)
         if self.deepspeed is not None and not Path(self.deepspeed).expanduser().is_file():
             raise ConfigError(f"train.deepspeed={self.deepspeed} does not exist; give a DeepSpeed JSON file or null")
 
@@ -101,6 +67,8 @@ class TrainSettings:
 
     def resolved_precision(self) -> str:
         """auto -> bf16 on a GPU that has it, else fp32; an explicit half precision needs a GPU."""
+        import torch
+
         has_cuda = torch.cuda.is_available()
         if self.precision == "auto":
             return "bf16" if has_cuda and torch.cuda.is_bf16_supported() else "fp32"
@@ -111,6 +79,7 @@ class TrainSettings:
     def training_arguments(self, output_dir: Path, seed: int, learning_rate: float, world_size: int,
                            find_unused_parameters: bool) -> Any:
         """The HF TrainingArguments for these settings (checkpoints go to `output_dir/checkpoint-N`)."""
+        import torch
         from transformers import TrainingArguments
 
         precision = self.resolved_precision()
@@ -145,27 +114,3 @@ class TrainSettings:
             data_seed=seed,
             use_cpu=not torch.cuda.is_available(),  # without it, CPU processes of one launch train apart
         )
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """YAML/CLI values to the field's type; a wrong type is a ConfigError naming the key."""
-    if value is None:
-        return None
-    optional_kinds: dict[str, type] = {"max_samples": int, "pad_to_square": bool}
-    kind = type(default) if default is not None else optional_kinds.get(name, str)
-    try:
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if kind is int:
-            if isinstance(value, bool) or float(value) != int(float(value)):
-                raise TypeError
-            return int(float(value))
-        if kind is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"train.{name}={value!r} is not valid; it must be {kind.__name__}") from None

@@ -122,7 +122,7 @@ def test_full_fine_tuning_trains_the_language_model_and_projector(tiny_llava_dir
 @pytest.mark.parametrize(
     ("finetune", "message"),
     [
-        ({"lora": {"rank": 0}}, r"finetune.lora.rank=0 is not valid; it must be a positive integer"),
+        ({"lora": {"rank": 0}}, r"finetune.lora.rank=0 is not valid; it must be an integer >= 1"),
         ({"lora": {"rank": 8, "dropout": 1.5}}, r"finetune.lora.dropout=1.5 is not valid"),
         ({"lora": {"rnak": 8}}, r"finetune.lora.rnak is not a setting; valid settings: rank, alpha, dropout"),
         ({"prompt": {"init": "vocab"}}, r"finetune.prompt.init='vocab' is not valid; valid values: random, text"),

@@ -13,6 +13,7 @@ from torch import nn
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, compose
 from sure_vqa.models import experiment_folder as folder
+from sure_vqa.settings import checked
 from sure_vqa.train.run import plan
 from sure_vqa.train.settings import TrainSettings
 from sure_vqa.train.trainer import parameter_groups
@@ -34,7 +35,7 @@ def data(tmp_path: Path) -> Path:
 
 def test_defaults_are_the_study_settings() -> None:
     cfg = compose(config_name="train/training_defaults")
-    settings = TrainSettings.from_cfg(cfg.train)
+    settings = checked(TrainSettings, cfg.train, "train")
     assert (settings.epochs, settings.batch_size, settings.lr_scheduler, settings.warmup_ratio,
             settings.weight_decay, settings.max_length, settings.gradient_checkpointing, settings.group_by_length,
             settings.pad_to_square, settings.precision) == (1, 32, "cosine", 0.03, 0.0, 2048, True, True, None, "auto")
@@ -50,17 +51,17 @@ def test_defaults_are_the_study_settings() -> None:
     ("node", "message"),
     [
         ({"epocs": 2}, r"train.epocs is not a setting; valid settings: epochs, "),
-        ({"batch_size": "large"}, r"train.batch_size='large' is not valid; it must be int"),
+        ({"batch_size": "large"}, r"train.batch_size='large' is not valid; it must be an integer"),
         ({"warmup_ratio": 1.5}, r"train.warmup_ratio=1.5 is not valid; it must be in \[0, 1\)"),
         ({"precision": "fp8"}, r"train.precision='fp8' is not valid; valid values: auto, bf16, fp16, fp32"),
-        ({"gradient_checkpointing": "yes"}, r"train.gradient_checkpointing='yes' is not valid; it must be bool"),
-        ({"save_total_limit": 0}, r"keep at least 1 checkpoint, or a killed run cannot resume"),
+        ({"gradient_checkpointing": "yes"}, r"train.gradient_checkpointing='yes' is not valid; it must be true or false"),
+        ({"save_total_limit": 0}, r"train.save_total_limit=0 is not valid; it must be at least 1: keep a checkpoint, or a killed run cannot resume"),
         ({"max_length": None}, r"train.max_length is null; give a value \(default 2048\)"),
     ],
 )
 def test_train_settings_errors(node: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        TrainSettings.from_cfg(node)
+        checked(TrainSettings, node, "train")
 
 
 def test_batch_must_split_evenly_over_devices() -> None:
@@ -98,7 +99,7 @@ def test_plan_resolves_the_run(data: Path, tiny_llava_dir: Path) -> None:
         (["train_split=ood"], r"train_split='ood' is not valid; valid values: iid, all, sample"),
         (["+train.learning_rate=1e-4"], "train.learning_rate is not a setting"),
         (["finetune.lora.rank=0"], "finetune.lora.rank=0 is not valid"),
-        (["finetune.lr=-1"], r"finetune.lr=-1.0 is not valid; it must be > 0"),
+        (["finetune.lr=-1"], r"finetune.lr=-1.0 is not valid; it must be a number > 0"),
         (["train.per_device_batch_size=5"], "train.batch_size=32 is not a multiple"),
         (["data_shift=colour"], "colour"),
         (["ood_value=PET"], "PET"),

@@ -9,48 +9,47 @@ actually needs the judge (a fully cached rerun loads nothing).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sure_vqa.config import ConfigError, check_dtype
+from sure_vqa.config import ConfigError
 from sure_vqa.evaluate.judge import backends
 from sure_vqa.evaluate.judge.backends import JudgeBackend
 from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX, RUBRICS, Prompt, load_prompt
 from sure_vqa.evaluate.judge.scoring import GENERATE, MODES, SCORE
+from sure_vqa.settings import checked, defaults, setting
 
 # Score mode's agreement with generate mode: from the generate replies already in the cache, asking the judge
 # for the missing ones, or not at all.
 AGREEMENT = ("cached", "ask", "off")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
 class JudgeSettings:
-    """The validated `judge` config group."""
+    """The `judge` config group, checked: the settings every judge has (their defaults live here), and in
+    `options` the chosen backend's own settings (its entry's dataclass in backends/, e.g. the hf backend's
+    model_path and device). A judge file in config/judge/ sets name, model and what differs from these."""
 
-    name: str
-    backend: str
-    model: str
-    prompt_version: str
-    batch_size: int
-    max_new_tokens: int
-    model_path: str | None = None
-    model_provider: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    base_url: str | None = None
-    api_key_env: str | None = None
-    concurrency: int = 8
-    timeout_s: float = 60.0
-    max_retries: int = 3
-    identity_override: str | None = None
-    mode: str = GENERATE
-    agreement: str = "cached"
+    name: str = setting()  # names the metrics files (gemma_metrics.json) and metric_type entries
+    model: str = setting()  # recorded with every score; for backend=openai, the name the server serves
+    backend: str = setting("hf", registry=lambda: backends.REGISTRY)  # hf (local transformers) | openai
+    # null: "<model> (<backend>, greedy, max_new_tokens=N)"; part of the cache key
+    identity_override: str | None = setting(None, key="identity")
+    prompt_version: str = "v1"  # sure_vqa/evaluate/judge/prompts/{open,closed,two_option}.<version>.txt
+    # generate (the original's: the judge writes its reply) | score (its probabilities over the rubric's scale)
+    mode: str = setting(GENERATE, choices=MODES, must_be="generate: the judge writes its reply; score: its "
+                                                        "probabilities over the rubric's scale are read")
+    # score mode: compare with generate mode's replies in the cache (cached), asking for missing ones (ask), or not
+    agreement: str = setting("cached", choices=AGREEMENT)
+    max_new_tokens: int = setting(64, minimum=1)  # the reply is a small JSON object
+    batch_size: int = setting(8, minimum=1)  # prompts per call; also the cache-write granularity
+    options: Any = dataclasses.field(default=None, metadata={"internal": True})
 
     @property
     def identity(self) -> str:
@@ -85,65 +84,35 @@ def model_providers() -> list[str]:
     return sorted(_MODEL_PROVIDERS)
 
 
-def _positive_int(cfg: Mapping[str, Any], key: str, default: int) -> int:
-    value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"judge.{key}={value!r} is not valid; it must be a whole number >= 1")
-    return value
-
-
-def _positive_float(cfg: Mapping[str, Any], key: str, default: float) -> float:
-    value = cfg.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if isinstance(value, bool) or number <= 0:
-        raise ConfigError(f"judge.{key}={value!r} is not valid; it must be a number of seconds > 0")
-    return number
+def judge_defaults() -> dict[str, Any]:
+    """The judge group's node: the shared defaults, then every backend's (flat, as the original's keys are)."""
+    node = defaults(JudgeSettings)
+    for entry in backends.REGISTRY:
+        own = defaults(entry.settings)
+        clash = sorted(set(own) & set(node))
+        if clash:
+            raise ValueError(f"judge backend {entry.name!r} has a setting {clash[0]!r} that another judge setting "
+                             "already uses; rename it")
+        node.update(own)
+    return node
 
 
 def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
     """Validates the judge group without loading anything heavy; every error names the `judge.` key."""
     if cfg is None:
         raise ConfigError("the judge config group is missing; use judge=gemma or judge=smollm2")
-    name = cfg.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(f"judge.name={name!r} is not valid; use letters, digits, '.', '_' or '-' (e.g. gemma)")
-    backend = backends.REGISTRY.get(cfg.get("backend"))
-    model = cfg.get("model")
-    if not model:
-        raise ConfigError("judge.model is not set; it names the judge model (e.g. gemma-2-9b-it)")
-    settings = JudgeSettings(
-        name=name,
-        backend=backend.name,
-        model=str(model),
-        prompt_version=str(cfg.get("prompt_version", "v1")),
-        batch_size=_positive_int(cfg, "batch_size", 8),
-        max_new_tokens=_positive_int(cfg, "max_new_tokens", 64),
-        model_path=cfg.get("model_path"),
-        model_provider=cfg.get("model_provider"),
-        device=str(cfg.get("device", "auto")),
-        dtype=str(cfg.get("dtype", "auto")),
-        base_url=cfg.get("base_url"),
-        api_key_env=cfg.get("api_key_env"),
-        concurrency=_positive_int(cfg, "concurrency", 8),
-        timeout_s=_positive_float(cfg, "timeout_s", 60.0),
-        max_retries=int(cfg.get("max_retries", 3)),
-        identity_override=cfg.get("identity"),
-        mode=str(cfg.get("mode", GENERATE)),
-        agreement=str(cfg.get("agreement", "cached")),
-    )
-    if settings.mode not in MODES:
-        raise ConfigError(f"judge.mode={settings.mode!r} is not valid; valid modes: {', '.join(MODES)} (generate: the "
-                          "judge writes its reply; score: its probabilities over the rubric's scale are read)")
-    if settings.agreement not in AGREEMENT:
-        raise ConfigError(f"judge.agreement={settings.agreement!r} is not valid; valid values: {', '.join(AGREEMENT)}")
-    check_dtype(settings.dtype, "judge.dtype")
-    if not _DEVICE.match(settings.device):
-        raise ConfigError(f"judge.device={settings.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N, mps")
-    if settings.max_retries < 0:
-        raise ConfigError(f"judge.max_retries={settings.max_retries} is not valid; it must be >= 0")
+    node = dict(cfg)
+    entries = backends.REGISTRY.entries()
+    backend_keys = {key for entry in entries for key in defaults(entry.settings)}
+    settings = checked(JudgeSettings, {k: v for k, v in node.items() if k not in backend_keys}, "judge")
+    if not _NAME.match(settings.name):
+        raise ConfigError(f"judge.name={settings.name!r} is not valid; use letters, digits, '.', '_' or '-' "
+                          "(e.g. gemma)")
+    # every backend's settings are checked (a bad value never waits for someone to switch backends); the
+    # chosen backend's are kept
+    options = {entry.name: checked(entry.settings, node, "judge", only_own=True) for entry in entries}
+    backend = backends.REGISTRY.get(settings.backend)
+    settings = dataclasses.replace(settings, options=options[backend.name])
     settings.prompts()  # a missing prompt version fails here, before any work
     backend.check(settings)
     return settings
@@ -155,9 +124,10 @@ def build_backend(settings: JudgeSettings) -> JudgeBackend:
 
 
 def resolve_model_path(settings: JudgeSettings) -> Path:
-    if settings.model_provider is not None:
-        return _MODEL_PROVIDERS[settings.model_provider]()
-    return Path(str(settings.model_path)).expanduser()
+    options = settings.options
+    if options.model_provider is not None:
+        return _MODEL_PROVIDERS[options.model_provider]()
+    return Path(str(options.model_path)).expanduser()
 
 
 def _smollm2_dir() -> Path:

@@ -1,7 +1,8 @@
 """Fine-tuning methods behind one registry (docs/method.md#fine-tuning-defaults): adding a method is one module in
 this package that calls `register` (every module here is loaded; nothing else lists the methods).
 
-Each method module holds a documented config dataclass (read from the `finetune` config group), a `prepare`
+Each method module holds a documented settings dataclass (the only home of its defaults: `finetune_defaults` puts
+them into the `finetune` config group, so `finetune.<method>.<key>=...` works with no other file touched), a `prepare`
 function that turns the pretrained VLM into the model to train, and what the rest of the project must know of
 it: its default learning rate, the hyperparameters its experiment folder name carries, whether the folder holds
 an adapter, whether vLLM can serve it. Whatever the method, `prepare_model` then freezes the vision tower and
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
 from sure_vqa.registry import Registry
+from sure_vqa.settings import checked, defaults, setting
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,8 +43,8 @@ class FolderSetting:
 class FinetuneMethod:
     """One fine-tuning method.
 
-    `config_from(finetune_cfg)` reads and validates the method's settings from the `finetune` config group and
-    returns its config dataclass; `prepare(model, method_config, context)` returns the model to train (a peft
+    `settings` is the method's settings dataclass (`finetune.<name>`; `config_from` checks it); `prepare(model,
+    method_config, context)` returns the model to train (a peft
     model for adapter methods). `uses_adapter` says whether the experiment folder holds a peft adapter
     (and an `init_weight/` copy of it) or the whole model; `default_lr` is the learning rate when `finetune.lr`
     is null; `folder_settings` are the hyperparameters in the folder name, in order; `served_by_vllm` says
@@ -52,7 +54,7 @@ class FinetuneMethod:
     """
 
     name: str
-    config_from: Callable[[Mapping[str, Any]], Any]
+    settings: type
     prepare: Callable[[nn.Module, Any, PrepareContext], nn.Module]
     uses_adapter: bool
     default_lr: float
@@ -60,6 +62,11 @@ class FinetuneMethod:
     served_by_vllm: bool = False
     generation_revision: int = 1
     description: str = ""
+
+    def config_from(self, finetune_cfg: Mapping[str, Any] | None) -> Any:
+        """`finetune.<name>` checked into the method's settings (an absent or null section: every default)."""
+        node = (finetune_cfg or {}).get(self.name)
+        return checked(self.settings, node, f"finetune.{self.name}")
 
     def folder_tags(self, method_config: Any) -> tuple[str, ...]:
         """`("rank16",)`: the folder-name parts of these settings (naming.finetune_tag joins them)."""
@@ -94,21 +101,31 @@ def model_types() -> list[str]:
     return [*names(), PRETRAINED]
 
 
-def section(finetune_cfg: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
-    """`finetune.<name>` as a mapping (an absent or null section means every default)."""
-    node = (finetune_cfg or {}).get(name)
-    if node is None:
-        return {}
-    if not isinstance(node, Mapping):
-        raise ConfigError(f"finetune.{name} must be a mapping of settings, got {node!r}")
-    return node
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """`finetune.lr` and `finetune.mm_projector_lr`, shared by every method; beside them, `finetune.<method>`
+    holds each method's own settings."""
+
+    lr: float | None = setting(None, above=0)  # null: the method's default (lora 3e-4, ia3 3e-2, prompt 3e-2, full 2e-5)
+    mm_projector_lr: float = setting(2e-5, above=0)  # the projector trains in every method, at its own learning rate
+
+    def learning_rate(self, model_type: str) -> float:
+        return get(model_type).default_lr if self.lr is None else self.lr
 
 
-def check_keys(node: Mapping[str, Any], setting: str, valid: tuple[str, ...]) -> None:
-    """A misspelt key must not be silently ignored."""
-    unknown = sorted(set(node) - set(valid))
+def shared_settings(finetune_cfg: Mapping[str, Any] | None) -> FinetuneSettings:
+    """The settings shared by every method, checked; a key that is neither one of them nor a method is an error."""
+    node = dict(finetune_cfg or {})
+    unknown = sorted(str(k) for k in node if k not in names() and k not in FinetuneSettings.__dataclass_fields__)
     if unknown:
-        raise ConfigError(f"{setting}.{unknown[0]} is not a setting; valid settings: {', '.join(valid)}")
+        valid = [*FinetuneSettings.__dataclass_fields__, *names()]
+        raise ConfigError(f"finetune.{unknown[0]} is not a setting; valid settings: {', '.join(valid)}")
+    return checked(FinetuneSettings, node, "finetune", only_own=True)
+
+
+def finetune_defaults() -> dict[str, Any]:
+    """The `finetune` config group's node: the shared settings, then every registered method's defaults."""
+    return {**defaults(FinetuneSettings), **{method.name: defaults(method.settings) for method in REGISTRY}}
 
 
 def prepare_model(model: nn.Module, model_type: str, finetune_cfg: Mapping[str, Any] | None,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sure_vqa.config import ConfigError
-from sure_vqa.models.methods import FinetuneMethod, PrepareContext, check_keys, register, section
+from sure_vqa.models.methods import FinetuneMethod, PrepareContext, register
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,20 +18,15 @@ class IA3Settings:
     feed-forward (IA3 scales their input instead of their output)."""
 
     target_modules: tuple[str, ...] = ("k_proj", "v_proj", "down_proj")
-    feedforward_modules: tuple[str, ...] = field(default=("down_proj",))
+    feedforward_modules: tuple[str, ...] = ("down_proj",)
 
-    @classmethod
-    def from_finetune(cls, finetune_cfg: Mapping[str, Any]) -> IA3Settings:
-        node = section(finetune_cfg, "ia3")
-        check_keys(node, "finetune.ia3", ("target_modules", "feedforward_modules"))
-        settings = cls(**{k: tuple(v) for k, v in node.items() if v is not None})
-        if not settings.target_modules:
+    def __post_init__(self) -> None:
+        if not self.target_modules:
             raise ConfigError("finetune.ia3.target_modules is empty; name at least one layer, e.g. [k_proj, v_proj]")
-        extra = sorted(set(settings.feedforward_modules) - set(settings.target_modules))
+        extra = sorted(set(self.feedforward_modules) - set(self.target_modules))
         if extra:
             raise ConfigError(f"finetune.ia3.feedforward_modules has {extra[0]!r}, which is not in "
-                              f"finetune.ia3.target_modules ({', '.join(settings.target_modules)})")
-        return settings
+                              f"finetune.ia3.target_modules ({', '.join(self.target_modules)})")
 
 
 def prepare(model: nn.Module, settings: IA3Settings, context: PrepareContext) -> nn.Module:
@@ -56,5 +50,5 @@ def prepare(model: nn.Module, settings: IA3Settings, context: PrepareContext) ->
 
 
 register(FinetuneMethod(
-    name="ia3", config_from=IA3Settings.from_finetune, prepare=prepare, uses_adapter=True, default_lr=3e-2,
+    name="ia3", settings=IA3Settings, prepare=prepare, uses_adapter=True, default_lr=3e-2,
     description="IA3 on k_proj, v_proj and down_proj (feed-forward) of the language model"))

@@ -230,7 +230,7 @@ def test_score_mode_evaluation_and_rerun_without_model_calls(gemma_skeleton: Pat
 
 def test_mode_and_agreement_settings_are_checked() -> None:
     base = {"name": "gemma", "backend": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1"}
-    with pytest.raises(ConfigError, match="judge.mode='sample' is not valid; valid modes: generate, score"):
+    with pytest.raises(ConfigError, match="judge.mode='sample' is not valid; valid values: generate, score"):
         registry.check_judge_config({**base, "mode": "sample"})
     with pytest.raises(ConfigError, match="judge.agreement='always' is not valid"):
         registry.check_judge_config({**base, "mode": "score", "agreement": "always"})

@@ -43,13 +43,21 @@ def _no_check(settings: JudgeSettings) -> None:
 
 
 @dataclass(frozen=True)
+class NoSettings:
+    """A backend without settings of its own."""
+
+
+@dataclass(frozen=True)
 class JudgeBackendEntry:
     """One judge backend: `build(settings)` returns the backend (this is where a model loads or a client opens);
-    `check(settings)` raises a ConfigError naming the `judge.` key that this backend needs and is not valid."""
+    `settings` is the dataclass of its own `judge.` settings (their defaults live there; the checked values are
+    `JudgeSettings.options`); `check(settings)` raises a ConfigError naming a `judge.` key that this backend
+    needs and is not valid, for what spans settings or touches the machine (a folder, an environment variable)."""
 
     name: str
     description: str
     build: Callable[[JudgeSettings], JudgeBackend]
+    settings: type = NoSettings
     check: Callable[[JudgeSettings], None] = _no_check
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sure_vqa.config import ConfigError, is_unset
+from sure_vqa.config import ConfigError, check_dtype, is_unset
 from sure_vqa.evaluate.judge.backends import Conversation, JudgeBackendEntry, register
 
 if TYPE_CHECKING:
@@ -206,18 +208,37 @@ class HFBackend:
                                       for j in range(1, len(tokens)))
 
 
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class HFJudgeSettings:
+    """The hf backend's `judge.` settings."""
+
+    model_path: str | None = None  # a local model folder (gemma's: JUDGE_MODEL_PATH)
+    model_provider: str | None = None  # a registered function that prepares the folder instead (e.g. smollm2)
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N | mps
+    dtype: str = "auto"  # auto (bfloat16 on GPU, float32 on CPU) | bfloat16 | float16 | float32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", check_dtype(self.dtype, "judge.dtype"))
+        if not _DEVICE.match(self.device):
+            raise ConfigError(f"judge.device={self.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N, mps")
+
+
 def check_settings(settings: JudgeSettings) -> None:
     """The model comes from a provider (judge.model_provider) or a folder (judge.model_path) that exists."""
     from sure_vqa.evaluate.judge.registry import model_providers
 
-    if settings.model_provider is not None:
-        if settings.model_provider not in model_providers():
-            raise ConfigError(f"judge.model_provider={settings.model_provider!r} is not valid; valid providers: "
+    options: HFJudgeSettings = settings.options
+    if options.model_provider is not None:
+        if options.model_provider not in model_providers():
+            raise ConfigError(f"judge.model_provider={options.model_provider!r} is not valid; valid providers: "
                               f"{', '.join(model_providers())} (or null to use judge.model_path)")
-    elif is_unset(settings.model_path):
+    elif is_unset(options.model_path):
         raise ConfigError("judge.model_path is not set (set JUDGE_MODEL_PATH in .env or the environment)")
-    elif not Path(str(settings.model_path)).expanduser().is_dir():
-        raise ConfigError(f"judge.model_path={settings.model_path} is not a model folder (JUDGE_MODEL_PATH in .env "
+    elif not Path(str(options.model_path)).expanduser().is_dir():
+        raise ConfigError(f"judge.model_path={options.model_path} is not a model folder (JUDGE_MODEL_PATH in .env "
                           "or the environment)")
 
 
@@ -228,8 +249,9 @@ def cached_backend(settings: JudgeSettings) -> HFBackend:
     from sure_vqa.evaluate.judge.registry import resolve_model_path
 
     return HFBackend(resolve_model_path(settings), batch_size=settings.batch_size,
-                     max_new_tokens=settings.max_new_tokens, device=settings.device, dtype=settings.dtype)
+                     max_new_tokens=settings.max_new_tokens, device=settings.options.device,
+                     dtype=settings.options.dtype)
 
 
 register(JudgeBackendEntry("hf", "a local transformers causal LM (gemma-2-9b-it; SmolLM2 offline)",
-                           build=cached_backend, check=check_settings))
+                           build=cached_backend, settings=HFJudgeSettings, check=check_settings))

@@ -20,10 +20,12 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sure_vqa.config import ConfigError
 from sure_vqa.evaluate.judge.backends import Conversation, JudgeBackendEntry, JudgeBackendError, register
+from sure_vqa.settings import setting
 
 if TYPE_CHECKING:
     from sure_vqa.evaluate.judge.registry import JudgeSettings
@@ -159,22 +161,36 @@ def _logsumexp(values: Sequence[float]) -> float:
     return top + math.log(math.fsum(math.exp(v - top) for v in values))
 
 
+@dataclass(frozen=True)
+class OpenAIServerSettings:
+    """The openai backend's `judge.` settings."""
+
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    api_key_env: str | None = None  # the environment variable holding the key; null for servers without one
+    concurrency: int = setting(8, minimum=1)  # requests in flight at most
+    timeout_s: float = setting(60, above=0, must_be="a number of seconds > 0")  # per request
+    # per request, with exponential back-off (connection errors, timeouts, 429, 5xx)
+    max_retries: int = setting(3, minimum=0)
+
+
 def check_settings(settings: JudgeSettings) -> None:
     """A server URL, and the API key's environment variable set when one is named."""
-    if not settings.base_url:
+    options: OpenAIServerSettings = settings.options
+    if not options.base_url:
         raise ConfigError("judge.base_url is not set; give the server's URL, e.g. http://127.0.0.1:8000/v1")
-    if settings.api_key_env and not os.environ.get(settings.api_key_env):
-        raise ConfigError(f"judge.api_key_env={settings.api_key_env}: that environment variable is not set; set it "
+    if options.api_key_env and not os.environ.get(options.api_key_env):
+        raise ConfigError(f"judge.api_key_env={options.api_key_env}: that environment variable is not set; set it "
                           "(in .env or the environment) or set judge.api_key_env=null for a server that needs no key")
 
 
 def build(settings: JudgeSettings) -> OpenAIServerBackend:
-    api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else "EMPTY"
-    return OpenAIServerBackend(base_url=str(settings.base_url), model=settings.model, api_key=api_key,
-                               batch_size=settings.batch_size, concurrency=settings.concurrency,
-                               timeout_s=settings.timeout_s, max_retries=settings.max_retries,
+    options: OpenAIServerSettings = settings.options
+    api_key = os.environ.get(options.api_key_env, "") if options.api_key_env else "EMPTY"
+    return OpenAIServerBackend(base_url=str(options.base_url), model=settings.model, api_key=api_key,
+                               batch_size=settings.batch_size, concurrency=options.concurrency,
+                               timeout_s=options.timeout_s, max_retries=options.max_retries,
                                max_new_tokens=settings.max_new_tokens)
 
 
 register(JudgeBackendEntry("openai", "any OpenAI-compatible chat server (vLLM, llama.cpp's server, a hosted API)",
-                           build=build, check=check_settings))
+                           build=build, settings=OpenAIServerSettings, check=check_settings))
