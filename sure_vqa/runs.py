@@ -5,10 +5,16 @@ the same settings (config/identity/: dataset, shift, train_split, model_type and
 no_image flags, corruption, image control). `ModelIdentity.from_config` and `TestRunIdentity.from_config` check
 them once into one typed object; its methods compute every name through `naming`. The module-level functions
 are shorthands for the callers that need one name.
+
+This module is also the one shape of a run's identity in the other direction: `ModelIdentity.from_folder` and
+`parse_run_name` read a folder's name back into the same types (the report scans folders with them), and
+`InferenceSpec` (one inference run of a model: split, images shown, corruption) is what the study runs and the
+report expects. The model kinds (fine-tuned, zero-shot, most frequent answer) are defined here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +24,95 @@ from sure_vqa import naming
 from sure_vqa.config import ConfigError, check_choice, check_flag, is_unset, require_path
 from sure_vqa.models import methods
 
-Corruption = tuple[dict[str, float], dict[str, str]]
+# The kinds of model a run belongs to: a fine-tuning method's model, the zero-shot model (model_type=pretrained)
+# and the most-frequent-answer baseline (laid out like a model folder, docs/method.md#baselines-and-robustness).
+FINETUNED, PRETRAINED, MOST_FREQUENT = "finetuned", methods.PRETRAINED, "most_frequent"
+BASELINE_KINDS = (PRETRAINED, MOST_FREQUENT)
+IMAGE, NO_IMAGE = "image", "no image"  # how a run shows the image (with the image controls: "blank image", ...)
+
+
+@dataclass(frozen=True)
+class CorruptionSetting:
+    """One corruption setting of a run: (name, strength, probability) per corruption, in the registry's
+    application order (sure_vqa.images.corruptions), as the run's folder name writes it."""
+
+    entries: tuple[tuple[str, str, float], ...]
+
+    @classmethod
+    def from_maps(cls, probabilities: Mapping[str, Any], strengths: Mapping[str, Any]) -> CorruptionSetting:
+        return cls(tuple((str(name), str(strengths[name]), float(p)) for name, p in probabilities.items()))
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return {name: p for name, _, p in self.entries}
+
+    @property
+    def strengths(self) -> dict[str, str]:
+        return {name: strength for name, strength, _ in self.entries}
+
+    def as_maps(self) -> tuple[dict[str, float], dict[str, str]]:
+        """(probabilities, strengths): how the corruption stage and the inference fingerprint take them."""
+        return self.probabilities, self.strengths
+
+    @property
+    def label(self) -> str:
+        """`low` when every corruption has the same strength, else each one's; probabilities when not all 0.5."""
+        levels = [strength for _, strength, _ in self.entries]
+        label = levels[0] if len(set(levels)) == 1 else "/".join(f"{n}-{s}" for n, s, _ in self.entries)
+        if any(p != 0.5 for _, _, p in self.entries):
+            label += " (p " + "/".join(f"{p:g}" for _, _, p in self.entries) + ")"
+        return label
+
+    def sort_key(self) -> tuple[int, str]:
+        """Weaker settings first (the sum of the strengths' ranks), then by label."""
+        return sum(naming.STRENGTHS.index(s) for _, s, _ in self.entries), self.label
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """One inference run of a model on one split: without the image, with an image control, or corrupted."""
+
+    split: str
+    no_image: bool = False
+    image_control: str | None = None
+    corruption: CorruptionSetting | None = None
+
+    @property
+    def condition(self) -> str:
+        """How the image is shown: `image`, `no image`, `blank image` or `shuffled image`."""
+        if self.no_image:
+            return NO_IMAGE
+        return f"{self.image_control} image" if self.image_control else IMAGE
+
+    def values(self) -> dict[str, Any]:
+        """The inference settings of this run (merged into the stage's config)."""
+        values: dict[str, Any] = {"split": self.split, "no_image": self.no_image, "image_control": self.image_control,
+                                  "corruption": self.corruption is not None}
+        if self.corruption is not None:
+            values["corruption_probabilities"], values["corruption_strength"] = self.corruption.as_maps()
+        return values
+
+    def run_name(self, test_split_name: str) -> str:
+        """The eval folder's name of this run on a test split (`naming.eval_run_name`)."""
+        return naming.eval_run_name(test_split_name, no_image=self.no_image,
+                                    corruption=None if self.corruption is None else self.corruption.as_maps(),
+                                    image_control=self.image_control)
+
+
+def parse_run_name(name: str) -> tuple[dict[str, Any], InferenceSpec]:
+    """An eval folder's name read back: (its test split's parts: dataset, mod, data_shift, ood_value as written
+    in names, test_split_name; the run's spec). ValueError for a name `InferenceSpec.run_name` does not build."""
+    parsed = naming.parse_eval_run_name(name)
+    if parsed["no_image"] and parsed["image_control"]:
+        raise ValueError(f"{name!r}: a run both without images and with an image control")
+    corruption = parsed["corruption"]
+    spec = InferenceSpec(parsed["split"], parsed["no_image"], parsed["image_control"],
+                         None if corruption is None else CorruptionSetting.from_maps(corruption["probabilities"],
+                                                                                      corruption["strengths"]))
+    split = {key: parsed[key] for key in ("dataset", "mod", "data_shift", "ood_value", "test_split_name")}
+    return split, spec
+
+
 # The original code's flags, accepted beside model_type when they agree with it.
 LEGACY_FLAGS = {"lora_enable": "lora", "ia3_enable": "ia3", "prompt_enable": "prompt"}
 
@@ -112,7 +206,7 @@ def dataset_root(cfg: Mapping[str, Any]) -> Path:
     return require_path(_get(cfg, "paths.dataset_root"), "paths.dataset_root", "DATASET_ROOT_DIR")
 
 
-def corruption_settings(cfg: Mapping[str, Any]) -> Corruption | None:
+def corruption_settings(cfg: Mapping[str, Any]) -> CorruptionSetting | None:
     """The corruption settings of a corrupted run, else None. The probabilities and strengths given are checked
     also with corruption=false, so a bad value never waits for someone to turn it on; every corruption needs
     both only when corruption=true."""
@@ -125,7 +219,7 @@ def corruption_settings(cfg: Mapping[str, Any]) -> Corruption | None:
 
         checked = corruptions.check_settings(cfg.get("corruption_probabilities"), cfg.get("corruption_strength"),
                                              complete=enabled)
-    return checked if enabled else None
+    return CorruptionSetting.from_maps(*checked) if enabled else None
 
 
 @dataclass(frozen=True)
@@ -152,7 +246,7 @@ class ModelIdentity:
     def from_config(cls, cfg: Mapping[str, Any], training: bool = False) -> ModelIdentity:
         model_type = resolve_model_type(cfg)
         lr, tags = None, ()
-        if model_type != methods.PRETRAINED:
+        if model_type != PRETRAINED:
             method = methods.get(model_type)
             lr = learning_rate(cfg, model_type)
             tags = method.folder_tags(method.config_from(_get(cfg, "finetune") or {}))
@@ -168,6 +262,63 @@ class ModelIdentity:
             explicit_dir=Path(str(explicit)).expanduser() if explicit else None,
             base_model=base_model_name(cfg),
         )
+
+    @classmethod
+    def baseline(cls, kind: str, dataset: str, experiment_root: Path | None, train_split: str = "iid",
+                 data_shift: str | None = None, ood_value: Any = None,
+                 base_model: str = naming.DEFAULT_BASE_MODEL) -> ModelIdentity:
+        """The zero-shot model of a base model (its folder depends on the dataset alone), or the most frequent
+        answer learned on a train split (no base model); neither has a method, a seed or hyperparameters."""
+        if kind == PRETRAINED:
+            train_split, data_shift, ood_value = "iid", None, None
+        else:
+            base_model = naming.DEFAULT_BASE_MODEL
+        return cls(dataset=dataset, train_split=train_split, data_shift=data_shift, ood_value=ood_value,
+                   model_type=kind, seed=0, learning_rate=None, folder_tags=(), trained_without_images=False,
+                   experiment_root=experiment_root, explicit_dir=None, base_model=base_model)
+
+    @classmethod
+    def most_frequent(cls, cfg: Mapping[str, Any]) -> ModelIdentity:
+        """The most-frequent-answer baseline learned on the configured train split."""
+        train_split = check_choice(cfg.get("train_split", "iid"), "train_split", naming.SPLITS)
+        root = _get(cfg, "paths.experiment_root")
+        return cls.baseline(MOST_FREQUENT, str(cfg.get("dataset")),
+                            None if is_unset(root) else Path(str(root)).expanduser(), train_split,
+                            *shift_of(cfg, train_split))
+
+    @classmethod
+    def from_folder(cls, path: Path) -> ModelIdentity:
+        """A model folder read back from its name alone (the inverse of `model_dir`): a fine-tuned model's
+        `{root}/{base}-{train split}-finetune_...`, the zero-shot model's `{root}/{dataset}/pretrained[-{base}]`,
+        the baseline's `{root}/most_frequent-{train split}`. The ood value is as names write it (`LEG+HAND`).
+        ValueError for another name."""
+        path = Path(path)
+        base_model = naming.parse_pretrained_dir_name(path.name)
+        if base_model is not None:
+            return cls.baseline(PRETRAINED, path.parent.name, path.parent.parent, base_model=base_model)
+        if path.name.startswith(naming.MOST_FREQUENT_PREFIX):
+            parsed = naming.parse_most_frequent_name(path.name)
+            return cls.baseline(MOST_FREQUENT, parsed["dataset"], path.parent, parsed["split"], parsed["data_shift"],
+                                parsed["ood_value"])
+        from sure_vqa.data import registry as datasets
+
+        parsed = naming.parse_experiment_name(path.name, datasets=datasets.names())
+        if parsed["mod"] != "train":
+            raise ValueError(f"{path.name!r}: the model's split {parsed['train_split_name']} is not a train split")
+        return cls(dataset=parsed["dataset"], train_split=parsed["split"], data_shift=parsed["data_shift"],
+                   ood_value=parsed["ood_value"], model_type=parsed["model_type"], seed=parsed["seed"],
+                   learning_rate=parsed["lr"], folder_tags=parsed["hyperparameter_tags"],
+                   trained_without_images=parsed["no_image"], experiment_root=path.parent, explicit_dir=None,
+                   base_model=parsed["base_model"])
+
+    @property
+    def kind(self) -> str:
+        """FINETUNED, PRETRAINED or MOST_FREQUENT."""
+        return self.model_type if self.model_type in BASELINE_KINDS else FINETUNED
+
+    def with_seed(self, seed: int) -> ModelIdentity:
+        """The same method's model trained with another seed (where its folder would be)."""
+        return dataclasses.replace(self, seed=seed, explicit_dir=None)
 
     def root(self) -> Path:
         """paths.experiment_root, which must be set once a folder is computed from it."""
@@ -186,8 +337,10 @@ class ModelIdentity:
         """The fine-tuned model's folder, or `{root}/{dataset}/pretrained[-{base model}]` for the zero-shot model."""
         if self.explicit_dir is not None:
             return self.explicit_dir
-        if self.model_type == methods.PRETRAINED:
+        if self.model_type == PRETRAINED:
             return naming.pretrained_dir(self.root(), self.dataset, self.base_model)
+        if self.model_type == MOST_FREQUENT:
+            return naming.most_frequent_dir(self.root(), self.train_split_name(no_image=False))
         return naming.experiment_dir(self.root(), naming.experiment_name(self.train_split_name(), self.finetune_tag(),
                                                                          self.base_model))
 
@@ -202,9 +355,13 @@ class TestRunIdentity:
     data_shift: str | None
     ood_value: Any
     no_image: bool
-    corruption: Corruption | None
+    corruption: CorruptionSetting | None
     image_control: str | None
     explicit_dir: Path | None  # `eval_dir=PATH`
+
+    @property
+    def spec(self) -> InferenceSpec:
+        return InferenceSpec(self.split, self.no_image, self.image_control, self.corruption)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TestRunIdentity:
@@ -225,8 +382,7 @@ class TestRunIdentity:
         return naming.split_name(self.model.dataset, self.mod, self.split, self.data_shift, self.ood_value)
 
     def run_name(self) -> str:
-        return naming.eval_run_name(self.test_split_name(), no_image=self.no_image, corruption=self.corruption,
-                                    image_control=self.image_control)
+        return self.spec.run_name(self.test_split_name())
 
     def eval_dir(self) -> Path:
         """`eval_dir=PATH` wins; otherwise the folder that inference writes for these settings."""

@@ -15,6 +15,7 @@ from sure_vqa import eval_folder, naming
 from sure_vqa.config import DataError
 from sure_vqa.rater import selection
 from sure_vqa.study import run as study
+from sure_vqa.study.report import render
 from tests.helpers.fixtures_data import write_slake
 from tests.helpers.rater_helpers import JUDGE, make_eval_folder
 from tests.helpers.study_fixtures import SLAKE_SMALL
@@ -94,13 +95,13 @@ def test_the_report_leaves_out_metrics_of_other_answers_and_names_them(most_freq
     cfg, folders = most_frequent_study
     _change_an_open_answer(folders["ood"], "changed after scoring")  # and run_eval is not run again
     html = study.run_report(cfg)
-    missing = pd.read_csv(html.parent / naming.REPORT_MISSING_CSV)
+    missing = pd.read_csv(html.parent / render.REPORT_MISSING_CSV)
     stale = missing[missing["what"] == "stale metrics (not used)"]
     assert sorted(Path(p).name for p in stale["path"]) == [naming.CLOSED_METRICS_FILE, naming.OPEN_METRICS_FILE]
     assert all("scored other answers" in reason for reason in stale["reason"])
-    summary = pd.read_csv(html.parent / naming.REPORT_SUMMARY_CSV)
+    summary = pd.read_csv(html.parent / render.REPORT_SUMMARY_CSV)
     assert summary["ood_mean"].isna().all() and summary["iid_mean"].notna().all()  # the ood scores are not used
-    assert "- metrics files of other answers (stale, not used): 2\n" in (html.parent / naming.REPORT_MARKDOWN).read_text()
+    assert "- metrics files of other answers (stale, not used): 2\n" in (html.parent / render.REPORT_MARKDOWN).read_text()
 
 
 def test_metrics_without_a_record_are_used_and_named_unverified(most_frequent_study) -> None:
@@ -111,10 +112,10 @@ def test_metrics_without_a_record_are_used_and_named_unverified(most_frequent_st
     del content[0][eval_folder.SOURCE_KEY]
     path.write_text(json.dumps(content), encoding="utf-8")
     html = study.run_report(cfg)
-    missing = pd.read_csv(html.parent / naming.REPORT_MISSING_CSV)
+    missing = pd.read_csv(html.parent / render.REPORT_MISSING_CSV)
     unverified = missing[missing["what"] == "unverified metrics (used)"]
     assert [Path(p).name for p in unverified["path"]] == [naming.OPEN_METRICS_FILE]
-    summary = pd.read_csv(html.parent / naming.REPORT_SUMMARY_CSV)
+    summary = pd.read_csv(html.parent / render.REPORT_SUMMARY_CSV)
     assert summary[summary["answer_kind"] == "open"]["iid_mean"].notna().all()
     # ... and the study does not take an unverified file as done: it scores it again, which records the source
     steps = dict(study.run_cell(cfg).steps)

@@ -138,7 +138,7 @@ def test_a_registered_method_corruption_and_metric_run_through_every_stage(
 
     files = build_report(tmp_path / "exp", progress=False)
     summary = pd.read_csv(files.summary_csv)
-    mine = summary[summary["label"] == "projector_only_scale3_lr1e-3"]
+    mine = summary[summary["label"] == "projector_only_scale5_lr1e-3"]
     assert "answer_words" in set(mine["metric"])
     corruption_table = pd.read_csv(files.corruption_csv)
     assert not corruption_table[corruption_table["label"].str.startswith("projector_only")].empty

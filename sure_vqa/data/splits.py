@@ -3,38 +3,29 @@
 `split_records(...)` is what every stage calls: it validates the shift, builds
 `{DATASET_ROOT_DIR}/{dataset}/split_files/{split name}.json` when it is missing or stale, and returns its
 records. A split file is stale when a raw file's content changed, when SPLIT_RULES_VERSION changed, or when it
-was built with other arguments; a fingerprint beside it (`split_files/.cache/`) records what it was built from.
-A split file that SURE-VQA did not write, or that was edited, is moved to `split_files/.backup/` before it is
-rebuilt, so nothing is lost.
+was built with other arguments (split_store.py keeps the files and what each was built from; a file SURE-VQA
+did not write is kept in `split_files/.backup/` before it is rebuilt).
 
-Rules: train and val splits are always iid; SLAKE and OVQA shifts on an image-level field add the train file's
-ood records to the ood test split; `all` is a whole file; `sample` a seeded random subset of a file (20,000
-train, 5,000 val/test questions, or the whole file if it is smaller). The shift rules themselves are in shifts.py.
+Which records a split holds: split_rules.py (train and val always iid; the ood test split of an image-level
+shift adds the train file's ood records; `all`; a seeded `sample`); which records are ood: shifts.py.
 
 `sure-vqa splits build|list` (sure_vqa.data.split_commands) builds and lists them from the command line.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import sys
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sure_vqa import naming
-from sure_vqa.atomic_io import file_sha256, write_bytes_atomic, write_json_atomic
+from sure_vqa.atomic_io import file_sha256, write_json_atomic
 from sure_vqa.config import (
     ConfigError,
     DataError,
     check_choice,
 )
 from sure_vqa.data import registry
-from sure_vqa.data.rawfiles import json_rows_text
 from sure_vqa.data.records import QARecord
 from sure_vqa.data.registry import DatasetReader
 from sure_vqa.data.shifts import (
@@ -46,78 +37,23 @@ from sure_vqa.data.shifts import (
     resolve_shift,
     summarise,
 )
+from sure_vqa.data.split_rules import (
+    DEFAULT_SAMPLE_SEED,
+    SAMPLE_RULE,
+    SAMPLE_SIZES,
+    check_unique_ids,
+    sample_positions,
+    select_records,
+)
+from sure_vqa.data.split_store import SplitFileStore, file_state, input_hashes, read_record
+
+# Re-exported: the split rules' names that callers (tests, the MIMIC preparation) take from here.
+__all__ = ["DEFAULT_SAMPLE_SEED", "SAMPLE_SIZES", "DatasetSplits", "check_shift", "limit_records",
+           "record_image_path", "sample_positions", "select_records", "split_records"]
 
 # Bump when a reader, the answer categories or a shift rule changes what a split file holds: every split file
 # built before is then rebuilt on its next use.
 SPLIT_RULES_VERSION = 1
-SAMPLE_SIZES = {"train": 20_000, "val": 5_000, "test": 5_000}
-DEFAULT_SAMPLE_SEED = 123
-
-
-def _file_state(path: Path) -> dict[str, int]:
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _read_record(path: Path) -> dict[str, Any] | None:
-    """A fingerprint or cache file, or None if it is missing or unreadable (it is then rebuilt)."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _hashes(inputs: Sequence[dict[str, Any]]) -> list[tuple[str, str | None]]:
-    return [(entry["file"], entry.get("sha256")) for entry in inputs]
-
-
-SAMPLE_RULE = "pandas-DataFrame.sample"
-
-
-def sample_positions(n: int, size: int, seed: int) -> list[int]:
-    """The positions (in file order) of split=sample's questions, the ones the original selects.
-
-    The original draws the sample with pandas `DataFrame.sample(size, random_state=seed)` on the file as read;
-    pandas takes the first `size` entries of `numpy.random.RandomState(seed).permutation(n)` (docs/data.md). A
-    file with fewer than `size` questions is taken whole.
-    """
-    if size >= n:
-        return list(range(n))
-    return sorted(int(i) for i in np.random.RandomState(seed).permutation(n)[:size])
-
-
-def select_records(
-    records: Sequence[QARecord],
-    mod: str,
-    split: str,
-    shift: Shift | None = None,
-    seed: int = DEFAULT_SAMPLE_SEED,
-) -> list[QARecord]:
-    """The records of one split, in raw-file order (the ood test split: test file, then train file)."""
-    in_mod = [r for r in records if r.source == mod]
-    if split == "all":
-        return in_mod
-    if split == "sample":
-        return [in_mod[i] for i in sample_positions(len(in_mod), SAMPLE_SIZES[mod], seed)]
-    if shift is None:
-        raise ConfigError(f"split={split} needs data_shift and ood_value")
-    selected = [r for r in in_mod if shift.side(r) == split]
-    if mod == "test" and split == OOD and shift.image_level:
-        selected += [r for r in records if r.source == "train" and shift.side(r) == OOD]
-    return selected
-
-
-def _check_unique_ids(records: Sequence[QARecord], name: str) -> None:
-    counts = Counter(r.qid for r in records)
-    repeated = [qid for qid, n in counts.items() if n > 1]
-    if repeated:
-        sources = sorted({r.source for r in records if r.qid == repeated[0]})
-        raise DataError(
-            f"qid {repeated[0]!r} occurs {counts[repeated[0]]} times in split {name} (raw files: "
-            f"{', '.join(sources)}); qids must be unique within a split ({len(repeated)} repeated)"
-        )
 
 
 class DatasetSplits:
@@ -135,6 +71,7 @@ class DatasetSplits:
             )
         self._records: list[QARecord] | None = None
         self._inputs: list[dict[str, Any]] | None = None
+        self.store = SplitFileStore(self.dataset_root, dataset, SPLIT_RULES_VERSION, self.inputs, self._unchanged)
 
     def records(self) -> list[QARecord]:
         if self._records is None:
@@ -151,7 +88,7 @@ class DatasetSplits:
                 if not path.is_file():
                     inputs.append({"file": name, "sha256": None})
                     continue
-                state = _file_state(path)
+                state = file_state(path)
                 old = known.get(name, {})
                 same = old.get("size") == state["size"] and old.get("mtime_ns") == state["mtime_ns"]
                 inputs.append({"file": name, **state, "sha256": old["sha256"] if same else file_sha256(path)})
@@ -162,14 +99,14 @@ class DatasetSplits:
         if not recorded or recorded.get("version") != SPLIT_RULES_VERSION or not self.reader.raw_files:
             return False
         inputs = self.inputs(recorded.get("inputs"))
-        return all(sha is not None for _, sha in _hashes(inputs)) and _hashes(inputs) == _hashes(
+        return all(sha is not None for _, sha in input_hashes(inputs)) and input_hashes(inputs) == input_hashes(
             recorded.get("inputs", ())
         )
 
     def summary(self) -> FieldSummary:
         """Every shift field with its values and their counts per raw file (cached until a raw file changes)."""
         path = naming.shift_fields_file(self.dataset_root, self.dataset)
-        cached = _read_record(path)
+        cached = read_record(path)
         if self._unchanged(cached):
             if cached["inputs"] != self.inputs():  # only mtimes changed: remember them, so no re-hashing
                 write_json_atomic(path, {**cached, "inputs": self.inputs()})
@@ -235,63 +172,13 @@ class DatasetSplits:
             "sample": ({"seed": int(seed), "size": SAMPLE_SIZES[mod], "rule": SAMPLE_RULE}
                        if split == "sample" else None),
         }
-        path = naming.split_file(self.dataset_root, self.dataset, name)
-        fingerprint_path = naming.split_fingerprint_file(self.dataset_root, self.dataset, name)
-        recorded = _read_record(fingerprint_path)
-        ours = path.is_file() and recorded is not None and self._is_recorded_output(path, recorded)
-        if ours and recorded.get("arguments") == arguments and self._unchanged(recorded):
-            if (
-                recorded["inputs"] != self.inputs()
-                or recorded["output"]["mtime_ns"] != _file_state(path)["mtime_ns"]
-            ):
-                write_json_atomic(
-                    fingerprint_path,
-                    {
-                        **recorded,
-                        "inputs": self.inputs(),
-                        "output": {**_file_state(path), "sha256": file_sha256(path)},
-                    },
-                )
-            return name, self._read_split(path), False
-        if path.exists() and not ours:
-            self._back_up(path, name)
+        cached = self.store.cached(name, arguments)
+        if cached is not None:
+            return name, cached, False
         records = select_records(self.records(), mod, split, shift, seed)
-        _check_unique_ids(records, name)
-        content = json_rows_text([record.to_json() for record in records]).encode("utf-8")
-        write_bytes_atomic(path, content)
-        write_json_atomic(
-            fingerprint_path,
-            {
-                "version": SPLIT_RULES_VERSION,
-                "arguments": arguments,
-                "inputs": self.inputs(),
-                "output": {**_file_state(path), "sha256": hashlib.sha256(content).hexdigest()},
-            },
-        )
+        check_unique_ids(records, name)
+        self.store.write(name, records, arguments)
         return name, records, True
-
-    @staticmethod
-    def _is_recorded_output(path: Path, recorded: dict[str, Any]) -> bool:
-        output = recorded.get("output") or {}
-        state = _file_state(path)
-        if output.get("size") != state["size"]:
-            return False
-        return output.get("mtime_ns") == state["mtime_ns"] or output.get("sha256") == file_sha256(path)
-
-    def _back_up(self, path: Path, name: str) -> None:
-        backup = naming.split_backup_file(self.dataset_root, self.dataset, name, file_sha256(path)[:12])
-        if not backup.exists():
-            write_bytes_atomic(backup, path.read_bytes())
-        print(
-            f"note: {path} was not written by SURE-VQA or was edited; kept a copy at {backup}",
-            file=sys.stderr,
-        )
-
-    @staticmethod
-    def _read_split(path: Path) -> list[QARecord]:
-        with path.open(encoding="utf-8") as handle:
-            rows = json.load(handle)
-        return [QARecord.from_json(row) for row in rows]
 
 
 # --- the API other stages call ------------------------------------------------------------------

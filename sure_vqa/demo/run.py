@@ -76,5 +76,7 @@ def demo_command(cfg: DictConfig) -> None:
                           "paths.dataset_root or paths.model_path")
     prepare(Path(cfg.out))
     study.run_study(cfg)  # ends with the report
-    html = naming.report_dir(Path(cfg.paths.experiment_root)) / naming.REPORT_HTML
+    from sure_vqa.study.report.render import REPORT_HTML
+
+    html = naming.report_dir(Path(cfg.paths.experiment_root)) / REPORT_HTML
     print(f"\n[demo] done. Report: {html}\n[demo] Tables: {html.parent}", flush=True)

@@ -64,7 +64,7 @@ def run_settings(run: InferenceRun, records: Sequence[QARecord], resolved_dtype:
         "dtype": resolved_dtype,
         "with_image": not run.no_image,
         "pad_to_square": run.pad_to_square,
-        "corruption": list(run.corruption) if run.corruption else None,
+        "corruption": list(run.corruption.as_maps()) if run.corruption else None,
         "image_control": run.image_control,
         "blank_value": BLANK_VALUE if run.image_control == "blank" else None,
         "seed": run.seed,
@@ -248,7 +248,8 @@ def _generate(run: InferenceRun, records: Sequence[QARecord], indices: Sequence[
     image_settings = ImageSettings(
         with_image=not run.no_image, pad_to_square=run.pad_to_square,
         fill=processor_fill(getattr(generator.processor, "image_processor", None)),
-        corruption=run.corruption, image_control=run.image_control, seed=run.seed,
+        corruption=run.corruption.as_maps() if run.corruption else None, image_control=run.image_control,
+        seed=run.seed,
     )
     prompts = {i: prompt_text(generator.processor, records[i].question, records[i].answer_type, records[i].categories,
                               with_image=not run.no_image) for i in indices}

@@ -30,7 +30,7 @@ class InferenceRun:
     model_type: str
     no_image: bool
     image_control: str | None
-    corruption: tuple[dict[str, float], dict[str, str]] | None
+    corruption: runs.CorruptionSetting | None
     pad_to_square: bool
     generation: GenerationSettings
     batch_size: int
@@ -48,7 +48,7 @@ class InferenceRun:
 
     @property
     def pretrained(self) -> bool:
-        return self.model_type == "pretrained"
+        return self.model_type == runs.PRETRAINED
 
     @property
     def results_file(self) -> Path:
@@ -140,7 +140,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
     generation = GenerationSettings(max_new_tokens=options.max_new_tokens, do_sample=options.do_sample)
     base_model_path = runs.base_model_path(cfg)
     model_dir = identity.model.model_dir()
-    if model_type != "pretrained":
+    if model_type != runs.PRETRAINED:
         check_finished_training(model_dir)
     pad_to_square = options.pad_to_square
     if pad_to_square is None:
@@ -148,7 +148,7 @@ def resolve_run(cfg: Mapping[str, Any]) -> InferenceRun:
         # v1.5 was trained on padded images, image_aspect_ratio=pad; the others take images as they are).
         from sure_vqa.models import families
 
-        trained = None if model_type == "pretrained" else _trained_pad_to_square(model_dir)
+        trained = None if model_type == runs.PRETRAINED else _trained_pad_to_square(model_dir)
         pad_to_square = trained if trained is not None else families.for_folder(base_model_path).pad_to_square
     return InferenceRun(
         dataset=dataset, mod=identity.mod, split=identity.split, data_shift=data_shift, ood_value=ood_value,

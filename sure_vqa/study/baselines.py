@@ -6,7 +6,7 @@ text; for a question never seen in training, the most frequent answer of its que
 with known answer options, fallbacks only pick an answer among those options. Ties go to the alphabetically
 first answer, so the baseline does not depend on the order of the split file.
 
-It writes `test_results.json` like a model, under `naming.most_frequent_dir(root, train split)/eval/<run>/`, so
+It writes `test_results.json` like a model, under its model folder (`runs.ModelIdentity.most_frequent`: `most_frequent-{train split}`) `/eval/<run>/`, so
 every metric, the judge and the report treat it as one more model:
 
     sure-vqa baselines dataset=SLAKE data_shift=modality ood_value=X-Ray split=[iid,ood]
@@ -158,14 +158,14 @@ def run_most_frequent(cfg: Mapping[str, Any]) -> list[Path]:
     from sure_vqa.data.splits import limit_records, split_records
 
     dataset_root = runs.dataset_root(cfg)
-    root = runs.experiment_root(cfg)
+    runs.experiment_root(cfg)  # set, or a message naming it
     mod = check_choice(cfg.get("mod", "test"), "mod", ("test", "val"))
     train_split = check_choice(cfg.get("train_split", "iid"), "train_split", ("iid", "all", "sample"))
     # No seed: split=sample uses the data seed (the same questions as the models are trained and tested on).
     train_records = split_records(dataset_root, cfg["dataset"], "train", train_split,
                                   *runs.shift_of(cfg, train_split))
     model = MostFrequentAnswer.fit(train_records)
-    model_dir = naming.most_frequent_dir(root, runs.train_split_name(cfg, no_image=False))
+    model_dir = runs.ModelIdentity.most_frequent(cfg).model_dir()
     written = []
     for split in _splits(cfg.get("split", ["iid", "ood"])):
         test_records = limit_records(split_records(dataset_root, cfg["dataset"], mod, split,

@@ -17,29 +17,10 @@ from omegaconf import OmegaConf
 
 from sure_vqa import naming
 from sure_vqa.config import ConfigError, check_choice
+from sure_vqa.runs import BASELINE_KINDS, MOST_FREQUENT, PRETRAINED, CorruptionSetting, InferenceSpec
 
 SPLITS = ("iid", "ood")
-PRETRAINED, MOST_FREQUENT = "pretrained", "most_frequent"
-BASELINE_METHODS = (PRETRAINED, MOST_FREQUENT)
-Corruption = tuple[dict[str, float], dict[str, str]]  # (probabilities, strengths), as naming encodes them
-
-
-@dataclass(frozen=True)
-class InferenceSpec:
-    """One inference run of a model on one split."""
-
-    split: str
-    no_image: bool = False
-    image_control: str | None = None
-    corruption: Corruption | None = None
-
-    def values(self) -> dict[str, Any]:
-        """The inference settings of this run (merged into the stage's config)."""
-        values: dict[str, Any] = {"split": self.split, "no_image": self.no_image, "image_control": self.image_control,
-                                  "corruption": self.corruption is not None}
-        if self.corruption is not None:
-            values["corruption_probabilities"], values["corruption_strength"] = self.corruption
-        return values
+BASELINE_METHODS = BASELINE_KINDS  # the study's `method` values that are not fine-tuning methods
 
 
 @dataclass(frozen=True)
@@ -49,7 +30,7 @@ class RunSettings:
     no_image: bool = True
     pretrained_no_image: bool = False
     image_controls: tuple[str, ...] = ()
-    corruptions: tuple[Corruption, ...] = ()
+    corruptions: tuple[CorruptionSetting, ...] = ()
 
     @classmethod
     def from_config(cls, runs: Mapping[str, Any]) -> RunSettings:
@@ -63,15 +44,15 @@ class RunSettings:
                    image_controls=controls, corruptions=corruptions)
 
 
-def corruption_setting(entry: Any, probability: float) -> Corruption:
+def corruption_setting(entry: Any, probability: float) -> CorruptionSetting:
     """A `runs.corruptions` entry: a strength for every corruption, or {probabilities, strength}."""
     from sure_vqa.images import corruptions
 
     if isinstance(entry, str):
         check_choice(entry, "runs.corruptions entry", naming.STRENGTHS)
-        return corruptions.uniform_settings(entry, probability)
+        return CorruptionSetting.from_maps(*corruptions.uniform_settings(entry, probability))
     if isinstance(entry, Mapping) and set(entry) == {"probabilities", "strength"}:
-        return corruptions.check_settings(entry["probabilities"], entry["strength"])
+        return CorruptionSetting.from_maps(*corruptions.check_settings(entry["probabilities"], entry["strength"]))
     raise ConfigError(f"runs.corruptions entry {entry!r} is not valid; give low, medium or high, or "
                       "{probabilities: {blur: p, brightness: p, noise: p}, strength: {blur: low, ...}}")
 

@@ -135,10 +135,13 @@ def _most_frequent_cell(cfg: Mapping[str, Any], steps: Sequence[str], report: Ce
     from sure_vqa.study.baselines import run_most_frequent
 
     mod = cfg["runs"]["mod"]
-    model_dir = naming.most_frequent_dir(runs.experiment_root(cfg), runs.train_split_name(cfg, no_image=False))
-    splits = [spec.split for spec in study_grid.model_runs(study_grid.RunSettings(), MOST_FREQUENT)]
-    out_dirs = [naming.eval_dir(model_dir, naming.eval_run_name(
-        naming.split_name(cfg["dataset"], mod, split, cfg["data_shift"], _plain(cfg["ood_value"])))) for split in splits]
+    runs.experiment_root(cfg)  # set, or a message naming it
+    model_dir = runs.ModelIdentity.most_frequent(cfg).model_dir()
+    specs = study_grid.model_runs(study_grid.RunSettings(), MOST_FREQUENT)
+    splits = [spec.split for spec in specs]
+    out_dirs = [naming.eval_dir(model_dir, spec.run_name(naming.split_name(cfg["dataset"], mod, spec.split,
+                                                                          cfg["data_shift"], _plain(cfg["ood_value"]))))
+                for spec in specs]
     if "inference" in steps:
         # Always recomputed (a count over the train split, seconds): answers that no longer follow from the split
         # files are replaced, and the evaluation below sees that they changed. Unchanged answers are not rewritten.
@@ -154,7 +157,7 @@ def _most_frequent_cell(cfg: Mapping[str, Any], steps: Sequence[str], report: Ce
     if "evaluation" in steps:
         for split, out_dir in zip(splits, out_dirs, strict=True):
             if (out_dir / naming.TEST_RESULTS_FILE).is_file():
-                values = {"model_type": "pretrained", "split": split, "mod": mod}
+                values = {"model_type": runs.PRETRAINED, "split": split, "mod": mod}
                 _evaluate(cfg, values, out_dir, report, f"evaluate most frequent {split}")
 
 
@@ -163,7 +166,7 @@ def _model_cell(cfg: Mapping[str, Any], method: str, train_no_image: bool, steps
     from sure_vqa.models.experiment_folder import is_finished
 
     model_values = {"model_type": method, "train_no_image": train_no_image}
-    if method != "pretrained":
+    if method != runs.PRETRAINED:
         train_cfg = stage_config(TRAIN_CONFIG, cfg, {"model_type": method, "no_image": train_no_image},
                                  cfg["stages"].get("train"))
         model_dir = runs.model_dir(train_cfg, training=True)
@@ -177,7 +180,7 @@ def _model_cell(cfg: Mapping[str, Any], method: str, train_no_image: bool, steps
         else:
             report.add("train", "not run (not in steps); later steps skipped")
             return
-    config_name = PRETRAINED_CONFIG if method == "pretrained" else INFERENCE_CONFIG
+    config_name = PRETRAINED_CONFIG if method == runs.PRETRAINED else INFERENCE_CONFIG
     for spec in study_grid.model_runs(study_grid.RunSettings.from_config(cfg["runs"]), method,
                                       train_no_image):
         graceful_stop.check(f"the finished steps of cell {report.cell} are kept; rerun the same command to continue")

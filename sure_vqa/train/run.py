@@ -73,7 +73,7 @@ def plan(cfg: Mapping[str, Any]) -> TrainPlan:
     from sure_vqa.data.splits import check_shift
 
     model_type = resolve_model_type(cfg)
-    if model_type == "pretrained":
+    if model_type == runs.PRETRAINED:
         raise ConfigError("model_type=pretrained is the zero-shot model and is not trained; "
                           f"valid values for train.py: {', '.join(methods.names())}")
     finetune_cfg = cfg.get("finetune") or {}

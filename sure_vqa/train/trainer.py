@@ -20,6 +20,8 @@ from sure_vqa.models import parts
 from sure_vqa.worker_processes import DieWithParent
 
 log = logging.getLogger(__name__)
+# In each checkpoint: the sum of the step losses so far (a resumed run's mean loss counts every step).
+LOSS_TOTAL_FILE = "loss_total.json"
 
 
 def parameter_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], decay_names: set[str],
@@ -50,7 +52,7 @@ class VLMTrainer(Trainer):
 
     transformers averages the loss over the steps of the current process only, so after a resume it reports the
     steps since the last checkpoint. Each checkpoint here also records the sum of the losses of every step up to
-    it (`naming.LOSS_TOTAL_FILE`), and `resume_loss_total` reads it back.
+    it (`LOSS_TOTAL_FILE`), and `resume_loss_total` reads it back.
     """
 
     def __init__(self, *args: Any, projector_lr: float | None = None, lengths: list[int] | None = None,
@@ -70,13 +72,13 @@ class VLMTrainer(Trainer):
         super()._save_checkpoint(model, trial)
         if self.is_world_process_zero() and self.loss_sum_before is not None:
             checkpoint = Path(self.args.output_dir) / f"{naming.CHECKPOINT_PREFIX}{self.state.global_step}"
-            write_json_atomic(checkpoint / naming.LOSS_TOTAL_FILE,
+            write_json_atomic(checkpoint / LOSS_TOTAL_FILE,
                               {"global_step": self.state.global_step, "loss_sum": self._running_loss_sum()})
 
     def resume_loss_total(self, checkpoint: Path) -> None:
         """Continues the loss sum of the checkpoint a run resumes from (a checkpoint without the file, written by
         an older version, leaves the mean over this process's steps, as transformers computes it)."""
-        path = Path(checkpoint) / naming.LOSS_TOTAL_FILE
+        path = Path(checkpoint) / LOSS_TOTAL_FILE
         try:
             self.loss_sum_before = float(json.loads(path.read_text(encoding="utf-8"))["loss_sum"])
         except (OSError, ValueError, KeyError, TypeError):

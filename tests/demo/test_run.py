@@ -14,6 +14,7 @@ import pytest
 
 from sure_vqa import naming
 from sure_vqa.images import corruptions
+from sure_vqa.study.report import render
 from tests.conftest import PROJECT_ROOT, SURE_VQA
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,7 @@ def test_demo_study_end_to_end(tmp_path: Path) -> None:
     first = _run_demo(out)
     assert first.returncode == 0, first.stderr[-4000:]
     root = out / "experiments"
-    html = naming.report_dir(root) / naming.REPORT_HTML
+    html = naming.report_dir(root) / render.REPORT_HTML
     assert f"Report: {html}" in first.stdout
 
     results_mtimes = {}
@@ -110,10 +111,10 @@ def test_demo_study_end_to_end(tmp_path: Path) -> None:
                 assert all(row["judge_reply"] is not None and row["failure"] for row in failed), folder
 
     report = naming.report_dir(root)
-    for name in (naming.REPORT_SUMMARY_CSV, naming.REPORT_CORRUPTION_CSV, naming.REPORT_MISSING_CSV,
-                 naming.REPORT_MARKDOWN, naming.REPORT_HTML):
+    for name in (render.REPORT_SUMMARY_CSV, render.REPORT_CORRUPTION_CSV, render.REPORT_MISSING_CSV,
+                 render.REPORT_MARKDOWN, render.REPORT_HTML):
         assert (report / name).is_file(), name
-    with (report / naming.REPORT_SUMMARY_CSV).open() as handle:
+    with (report / render.REPORT_SUMMARY_CSV).open() as handle:
         summary_rows = list(csv.DictReader(handle))
     methods = {row["method"].split("_")[0] for row in summary_rows if row["role"] == "model"}
     assert {"lora", "ia3", "prompt"} <= methods
@@ -124,7 +125,7 @@ def test_demo_study_end_to_end(tmp_path: Path) -> None:
                 assert math.isfinite(float(row["rr_mean"])) and float(row["rr_mean"]) >= 0.0
 
     # two shifts with the same three methods: the report says whether they rank the methods alike
-    with (report / naming.REPORT_CONCORDANCE_CSV).open() as handle:
+    with (report / render.REPORT_CONCORDANCE_CSV).open() as handle:
         concordance = list(csv.DictReader(handle))
     across_shifts = [row for row in concordance if row["ranked"] == "methods"]
     # every ranking is over the two shifts; a metric whose RR is undefined for a method (iid score 0) ranks fewer
@@ -137,7 +138,7 @@ def test_demo_study_end_to_end(tmp_path: Path) -> None:
     for model_dir, run_names in _expected_runs().items():
         if "CT" in model_dir.name:  # the swap: exactly its clean runs (the first shift's image controls exist too)
             assert sorted(p.name for p in (root / model_dir / naming.EVAL_DIR).iterdir()) == sorted(run_names)
-    with (report / naming.REPORT_MISSING_CSV).open() as handle:  # the demo runs no zero-shot model
+    with (report / render.REPORT_MISSING_CSV).open() as handle:  # the demo runs no zero-shot model
         assert {row["what"] for row in csv.DictReader(handle)} == {"zero-shot (pretrained)", "controls (R3)"}
 
     second = _run_demo(out)  # everything is done: every step skipped, no result rewritten

@@ -339,7 +339,8 @@ def test_the_study_refuses_a_grid_method_of_the_base_models_family_before_its_fi
 
 
 def test_doctor_names_the_family_of_another_base_model(tiny_family_dir, tmp_path):
-    from sure_vqa.doctor import CheckFailed, check_base_model
+    from sure_vqa.models.preflight import check_base_model
+    from sure_vqa.preflight import CheckFailed
 
     folder = tiny_family_dir("qwen2_5_vl")
     detail = check_base_model({"paths": {"model_path": None, "base_model": str(folder)}})

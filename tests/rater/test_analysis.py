@@ -151,8 +151,8 @@ def test_run_analysis_writes_tables_and_plots(rated_study, tmp_path):
     out = tmp_path / "analysis"
     result, written = analysis.run_analysis(study.eval_dir, "open", judge=JUDGE, out_dir=out, n_resamples=50)
     names = {p.name for p in written}
-    assert {"kendall_heatmap.png", "spearman_heatmap.png", naming.RATER_TABLE_FILE,
-            naming.RATER_CORRELATIONS_FILE} <= names
+    assert {"kendall_heatmap.png", "spearman_heatmap.png", results.TABLE_FILE,
+            results.CORRELATIONS_FILE} <= names
     assert naming.rater_scatter_file("Human", "LLM judge (gemma)") in names
     assert naming.rater_scatter_file("alice", "bob") in names
     for path in written:
@@ -167,7 +167,7 @@ def test_run_analysis_writes_tables_and_plots(rated_study, tmp_path):
     judge = read_judge_scores(study.eval_dir / f"{JUDGE}_metrics.json", JUDGE)
     judge_column = np.array([np.nan if judge[q] is None else judge[q] for q in human.index])
     expected = statistics.correlate(*statistics.pooled(human.to_numpy(), judge_column))
-    saved = json.loads((out / naming.RATER_CORRELATIONS_FILE).read_text())
+    saved = json.loads((out / results.CORRELATIONS_FILE).read_text())
     judge_row = next(c for c in saved["versus_human"] if c["scorer"] == "LLM judge (gemma)")
     assert judge_row["correlation"]["kendall_tau"] == pytest.approx(expected.kendall_tau)
     assert judge_row["correlation"]["n"] == 3 * (20 - expected_failures)
@@ -176,7 +176,7 @@ def test_run_analysis_writes_tables_and_plots(rated_study, tmp_path):
     assert [c["scorer"] for c in saved["versus_human"]] == [
         "Human", "LLM judge (gemma)", "exact match", "F1", "precision", "recall", "BLEU-1", "BLEU-2", "BLEU-3"]
     assert saved["krippendorff_alpha"] is not None and len(saved["rater_pairs"]) == 3
-    table = (out / naming.RATER_TABLE_FILE).read_text()
+    table = (out / results.TABLE_FILE).read_text()
     assert "Krippendorff's α (ordinal)" in table and "| LLM judge (gemma) | " in table
 
 
@@ -191,7 +191,7 @@ def test_analyze_entry_exports_and_analyses(rated_study, tmp_path):
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(list(study.eval_dir.glob("human_metrics_open_*.json"))) == 3
-    assert (study.folder / naming.RATER_ANALYSIS_DIR / naming.RATER_TABLE_FILE).is_file()
+    assert (study.folder / naming.RATER_ANALYSIS_DIR / results.TABLE_FILE).is_file()
     missing = subprocess.run(command[:2] + [f"rater.study_dir={tmp_path / 'nowhere'}", command[-1]], cwd=tmp_path,
                              env=env, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -12,6 +12,7 @@ from sure_vqa import naming, runs
 from sure_vqa.config import CONFIG_DIR, ConfigError
 from sure_vqa.study import run as study
 from sure_vqa.study.grid import RunSettings, model_runs
+from sure_vqa.study.report import render
 from tests.conftest import PROJECT_ROOT, SURE_VQA
 from tests.helpers.fixtures_data import write_slake
 from tests.helpers.study_fixtures import SLAKE_SMALL
@@ -72,8 +73,8 @@ def test_inference_runs_of_each_kind_of_model(tmp_path):
                             "strength:{blur:high,brightness:low,noise:low}}]")
     trained = model_runs(RunSettings.from_config(cfg["runs"]), "lora", train_no_image=False)
     assert len(trained) == 2 * (1 + 1 + 2 + 2)  # iid/ood × (clean, no image, blank, shuffled, two corruptions)
-    assert trained[-1].corruption == ({"blur": 1.0, "brightness": 0.0, "noise": 0.0},
-                                      {"blur": "high", "brightness": "low", "noise": "low"})
+    assert trained[-1].corruption.as_maps() == ({"blur": 1.0, "brightness": 0.0, "noise": 0.0},
+                                                {"blur": "high", "brightness": "low", "noise": "low"})
     without_images = model_runs(RunSettings.from_config(cfg["runs"]), "lora", train_no_image=True)
     assert [(s.split, s.no_image) for s in without_images] == [("iid", False), ("ood", False), ("iid", True),
                                                                ("ood", True)]
@@ -114,7 +115,7 @@ def test_most_frequent_cell_runs_evaluates_and_then_skips(tmp_path):
     other_seed = study.run_cell(compose(tmp_path, "method=most_frequent", "seed=124", TRADITIONAL))
     assert other_seed.steps == [("most_frequent", "skipped (seed-independent: runs in the cell with seed=123)")]
     html = study.run_report(cfg)
-    summary = pd.read_csv(html.parent / naming.REPORT_SUMMARY_CSV)
+    summary = pd.read_csv(html.parent / render.REPORT_SUMMARY_CSV)
     assert set(summary["label"]) == {"most frequent answer"}
 
 
@@ -154,10 +155,10 @@ def test_small_study_runs_every_step_and_a_rerun_does_nothing(colour_data, tiny_
     reports = study.run_study(cfg, progress=False)
     assert len(reports) == 4  # lora, lora without images, pretrained, most frequent
     root = tmp_path / "exp"
-    missing = pd.read_csv(naming.report_dir(root) / naming.REPORT_MISSING_CSV)
+    missing = pd.read_csv(naming.report_dir(root) / render.REPORT_MISSING_CSV)
     # Everything the grid asks for is there; only the declared swap shift (SLAKE modality=CT+MRI) was not run.
     assert list(missing["what"]) == ["iid/ood swap"]
-    summary = pd.read_csv(naming.report_dir(root) / naming.REPORT_SUMMARY_CSV)
+    summary = pd.read_csv(naming.report_dir(root) / render.REPORT_SUMMARY_CSV)
     assert set(summary["label"]) == {
         "lora_rank16_lr3e-4", "zero-shot (pretrained)", "most frequent answer", "zero-shot (pretrained) · no image at test",
         "lora_rank16_lr3e-4 · no image at test", "lora_rank16_lr3e-4 · no image in training",
@@ -165,7 +166,7 @@ def test_small_study_runs_every_step_and_a_rerun_does_nothing(colour_data, tiny_
         "lora_rank16_lr3e-4 · shuffled image"}
     f1 = summary[(summary["metric"] == "f1_score")]
     assert f1["iid_mean"].between(0, 1).all() and f1["ood_mean"].between(0, 1).all()
-    corruptions = pd.read_csv(naming.report_dir(root) / naming.REPORT_CORRUPTION_CSV)
+    corruptions = pd.read_csv(naming.report_dir(root) / render.REPORT_CORRUPTION_CSV)
     assert set(corruptions["strength"]) == {"none", "low"}
     before = _files(root)
     again = study.run_study(cfg, progress=False)
@@ -202,9 +203,9 @@ def test_multirun_with_the_submitit_local_launcher_ends_with_the_report(colour_d
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = sorted((tmp_path / "multirun").glob("[0-9]*"))
     assert len(jobs) == 4  # one folder per job, run by submitit in its own process
-    html = naming.report_dir(tmp_path / "exp") / naming.REPORT_HTML
+    html = naming.report_dir(tmp_path / "exp") / render.REPORT_HTML
     assert f"report: {html}" in done.stdout
-    summary = pd.read_csv(html.parent / naming.REPORT_SUMMARY_CSV)
+    summary = pd.read_csv(html.parent / render.REPORT_SUMMARY_CSV)
     assert {"zero-shot (pretrained)", "most frequent answer"} <= set(summary["label"])
     assert (summary.drop_duplicates("label")["seeds"] == "-").all()
 

@@ -118,6 +118,12 @@ def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
     return settings
 
 
+def preflight(judge_cfg: Mapping[str, Any] | None) -> str:
+    """The judge's setup check (sure-vqa doctor): its settings, then its backend's own inspection."""
+    settings = check_judge_config(judge_cfg or {})
+    return backends.REGISTRY.get(settings.backend).preflight(settings)
+
+
 def build_backend(settings: JudgeSettings) -> JudgeBackend:
     """The backend for validated settings (this is where a model loads or a client opens)."""
     return backends.REGISTRY.get(settings.backend).build(settings)

@@ -22,7 +22,8 @@ from sure_vqa.study.report.comparisons import (
 )
 from sure_vqa.study.report.dependence import image_dependence
 from sure_vqa.study.report.findings import findings
-from sure_vqa.study.report.grid import group, missing_runs
+from sure_vqa.study.report.grid import group
+from sure_vqa.study.report.missing import missing_runs
 from sure_vqa.study.report.scan import scan
 from sure_vqa.study.report.subgroups import SplitRecords, subgroup_table
 from sure_vqa.study.report.tables import (

@@ -15,13 +15,22 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from sure_vqa import naming
 from sure_vqa.atomic_io import write_text_atomic
 from sure_vqa.eval_folder import CLOSED, OPEN, TRADITIONAL
 from sure_vqa.study.report import dependence
 from sure_vqa.study.report.grid import MODEL
 from sure_vqa.study.report.tables import JUDGE, ReportSettings
 
+# The report's files, in naming.report_dir(experiment root).
+REPORT_SUMMARY_CSV = "robustness.csv"  # one row per dataset × shift × method × metric
+REPORT_CORRUPTION_CSV = "corruptions.csv"  # one row per corrupted run setting × method × metric
+REPORT_DEPENDENCE_CSV = "image_dependence.csv"  # one row per model × image control × split: answers changed
+REPORT_MISSING_CSV = "missing_runs.csv"  # expected runs (or files) that were not found
+REPORT_COMPARISONS_CSV = "comparisons.csv"  # one row per shift × pair of models × headline metric (paired)
+REPORT_SUBGROUPS_CSV = "subgroups.csv"  # one row per shift × model × headline metric × field × value
+REPORT_CONCORDANCE_CSV = "concordance.csv"  # Kendall's W per headline metric, across shifts and across methods
+REPORT_MARKDOWN = "report.md"
+REPORT_HTML = "report.html"
 KIND_TITLES = {OPEN: "open questions", CLOSED: "closed questions"}
 
 
@@ -350,11 +359,11 @@ def write_report(out_dir: Path, summary: pd.DataFrame, corruptions: pd.DataFrame
                  markdown: str, html: str, dependence_rows: pd.DataFrame | None = None,
                  comparisons: pd.DataFrame | None = None, concordance: pd.DataFrame | None = None,
                  subgroups: pd.DataFrame | None = None) -> ReportFiles:
-    files = ReportFiles(out_dir, out_dir / naming.REPORT_SUMMARY_CSV, out_dir / naming.REPORT_CORRUPTION_CSV,
-                        out_dir / naming.REPORT_MISSING_CSV, out_dir / naming.REPORT_MARKDOWN,
-                        out_dir / naming.REPORT_HTML, out_dir / naming.REPORT_DEPENDENCE_CSV,
-                        out_dir / naming.REPORT_COMPARISONS_CSV, out_dir / naming.REPORT_CONCORDANCE_CSV,
-                        out_dir / naming.REPORT_SUBGROUPS_CSV)
+    files = ReportFiles(out_dir, out_dir / REPORT_SUMMARY_CSV, out_dir / REPORT_CORRUPTION_CSV,
+                        out_dir / REPORT_MISSING_CSV, out_dir / REPORT_MARKDOWN,
+                        out_dir / REPORT_HTML, out_dir / REPORT_DEPENDENCE_CSV,
+                        out_dir / REPORT_COMPARISONS_CSV, out_dir / REPORT_CONCORDANCE_CSV,
+                        out_dir / REPORT_SUBGROUPS_CSV)
     for path, frame in ((files.comparisons_csv, comparisons), (files.concordance_csv, concordance),
                         (files.subgroups_csv, subgroups)):
         if frame is not None:

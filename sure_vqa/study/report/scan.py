@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sure_vqa import naming
+from sure_vqa.runs import (
+    FINETUNED,
+    IMAGE,
+    MOST_FREQUENT,
+    NO_IMAGE,
+    PRETRAINED,
+    CorruptionSetting,
+    InferenceSpec,
+    ModelIdentity,
+    parse_run_name,
+)
 
-FINETUNED, PRETRAINED, MOST_FREQUENT = "finetuned", "pretrained", "most_frequent"
-IMAGE = "image"
-NO_IMAGE = "no image"
+__all__ = ["FINETUNED", "IMAGE", "MOST_FREQUENT", "NO_IMAGE", "PRETRAINED", "Model", "Run", "ScanResult", "Shift",
+           "pretrained_method", "scan"]
 
 
 @dataclass(frozen=True, order=True)
@@ -39,16 +48,48 @@ class Shift:
 
 @dataclass(frozen=True)
 class Model:
-    """One model folder: what it is and how its name was built (for computing the names of missing runs)."""
+    """One model folder and its identity, read back from the folder's name (sure_vqa.runs.ModelIdentity)."""
 
     path: Path
-    kind: str  # finetuned | pretrained | most_frequent
-    dataset: str
-    method: str  # `lora_rank16_lr3e-4` (finetune tag without seed), `pretrained`, `most_frequent`
-    seed: int | None = None
-    train_images: bool = True
-    train_split_name: str | None = None
-    name_parts: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    identity: ModelIdentity
+
+    @property
+    def kind(self) -> str:  # finetuned | pretrained | most_frequent
+        return self.identity.kind
+
+    @property
+    def dataset(self) -> str:
+        return self.identity.dataset
+
+    @property
+    def seed(self) -> int | None:
+        """The training seed; None for the seed-independent baselines."""
+        return self.identity.seed if self.kind == FINETUNED else None
+
+    @property
+    def train_images(self) -> bool:
+        return not self.identity.trained_without_images
+
+    @property
+    def method(self) -> str:
+        """What stays the same across a method's seeds: `lora_rank16_lr3e-4`, `pretrained`, `most_frequent`."""
+        identity = self.identity
+        if self.kind == PRETRAINED:
+            return pretrained_method(identity.base_model)
+        if self.kind == MOST_FREQUENT:
+            return MOST_FREQUENT
+        method = identity.finetune_tag().removeprefix("finetune_").rsplit("_seed", 1)[0]
+        if identity.base_model != naming.DEFAULT_BASE_MODEL:  # one base model's rows stay together
+            method = f"[{identity.base_model}] {method}"
+        if identity.train_split != "iid":
+            method += f" [train {identity.train_split}]"
+        return method
+
+    def trained_on(self, shift: Shift) -> bool:
+        """Whether the model was trained on this shift's iid (or ood) split, or on a split without a shift."""
+        identity = self.identity
+        return identity.data_shift is None or (identity.data_shift, identity.ood_value) == (
+            shift.data_shift, shift.ood_value)
 
 
 @dataclass(frozen=True)
@@ -58,14 +99,24 @@ class Run:
     model: Model
     path: Path
     shift: Shift
-    split: str  # iid | ood
-    condition: str  # image | no image | blank image | shuffled image
-    corruption: dict[str, dict[str, Any]] | None
+    spec: InferenceSpec
     files: frozenset[str]
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def split(self) -> str:  # iid | ood
+        return self.spec.split
+
+    @property
+    def condition(self) -> str:  # image | no image | blank image | shuffled image
+        return self.spec.condition
+
+    @property
+    def corruption(self) -> CorruptionSetting | None:
+        return self.spec.corruption
 
 
 @dataclass
@@ -76,18 +127,6 @@ class ScanResult:
     unplaced: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def method_name(parsed_experiment: dict[str, Any]) -> str:
-    """The finetune tag without `finetune_` and the seed: what stays the same across a method's seeds."""
-    tag = parsed_experiment["finetune_tag"].removeprefix("finetune_")
-    method = tag.rsplit("_seed", 1)[0]
-    base_model = parsed_experiment.get("base_model", naming.DEFAULT_BASE_MODEL)
-    if base_model != naming.DEFAULT_BASE_MODEL:  # rows of one base model stay together, apart from LLaVA-Med's
-        method = f"[{base_model}] {method}"
-    if parsed_experiment["split"] != "iid":
-        method += f" [train {parsed_experiment['split']}]"
-    return method
-
-
 def pretrained_method(base_model: str) -> str:
     """The zero-shot model's method name: `pretrained` for LLaVA-Med, `[base model] pretrained` otherwise."""
     return PRETRAINED if base_model == naming.DEFAULT_BASE_MODEL else f"[{base_model}] {PRETRAINED}"
@@ -95,56 +134,35 @@ def pretrained_method(base_model: str) -> str:
 
 def _zero_shot_models(dataset_dir: Path) -> list[Model]:
     """The zero-shot folders (`pretrained`, `pretrained-{base model}`) under a dataset's folder."""
-    models = []
-    for folder in sorted(p for p in dataset_dir.iterdir() if p.is_dir()):
-        base_model = naming.parse_pretrained_dir_name(folder.name)
-        if base_model is not None:
-            models.append(Model(folder, PRETRAINED, dataset_dir.name, pretrained_method(base_model),
-                                name_parts={"base_model": base_model}))
-    return models
+    return [Model(folder, ModelIdentity.from_folder(folder)) for folder in sorted(dataset_dir.iterdir())
+            if folder.is_dir() and naming.parse_pretrained_dir_name(folder.name) is not None]
 
 
 def _model_of(path: Path) -> tuple[Model | None, str | None]:
-    name = path.name
-    if "-finetune_" in name:
-        try:
-            parsed = naming.parse_experiment_name(name)
-        except ValueError as err:
-            return None, str(err)
-        return Model(path, FINETUNED, parsed["dataset"], method_name(parsed), parsed["seed"],
-                     not parsed["no_image"], parsed["train_split_name"], parsed), None
-    if name.startswith(naming.MOST_FREQUENT_PREFIX):
-        try:
-            parsed = naming.parse_most_frequent_name(name)
-        except ValueError as err:
-            return None, str(err)
-        return Model(path, MOST_FREQUENT, parsed["dataset"], MOST_FREQUENT, None, True,
-                     parsed["train_split_name"], parsed), None
-    return None, None
+    if "-finetune_" not in path.name and not path.name.startswith(naming.MOST_FREQUENT_PREFIX):
+        return None, None
+    try:
+        return Model(path, ModelIdentity.from_folder(path)), None
+    except ValueError as err:
+        return None, str(err)
 
 
 def _run_of(model: Model, path: Path) -> tuple[Run | None, str | None]:
     try:
-        parsed = naming.parse_eval_run_name(path.name)
+        split, spec = parse_run_name(path.name)
     except ValueError as err:
         return None, str(err)
-    if parsed["split"] not in ("iid", "ood"):
-        return None, f"split {parsed['split']} is not part of an iid/ood comparison"
-    if parsed["dataset"] != model.dataset:
-        return None, f"tests dataset {parsed['dataset']} but the model is of {model.dataset}"
-    train = model.name_parts
-    if train.get("split") in ("iid", "ood") and (train["data_shift"], train["ood_value"]) != (
-        parsed["data_shift"], parsed["ood_value"]
-    ):
-        return None, (f"tests shift {parsed['data_shift']}={parsed['ood_value']} but the model was trained on "
-                      f"{train['data_shift']}={train['ood_value']}")
-    if parsed["no_image"] and parsed["image_control"]:
-        return None, "a run both without images and with an image control"
-    condition = NO_IMAGE if parsed["no_image"] else (f"{parsed['image_control']} image" if parsed["image_control"]
-                                                     else IMAGE)
-    shift = Shift(parsed["dataset"], parsed["data_shift"], parsed["ood_value"], parsed["mod"])
+    if spec.split not in ("iid", "ood"):
+        return None, f"split {spec.split} is not part of an iid/ood comparison"
+    if split["dataset"] != model.dataset:
+        return None, f"tests dataset {split['dataset']} but the model is of {model.dataset}"
+    shift = Shift(split["dataset"], split["data_shift"], split["ood_value"], split["mod"])
+    if not model.trained_on(shift):
+        identity = model.identity
+        return None, (f"tests shift {shift.data_shift}={shift.ood_value} but the model was trained on "
+                      f"{identity.data_shift}={identity.ood_value}")
     files = frozenset(p.name for p in path.iterdir() if p.is_file())
-    return Run(model, path, shift, parsed["split"], condition, parsed["corruption"], files), None
+    return Run(model, path, shift, spec, files), None
 
 
 def scan(root: str | Path) -> ScanResult:

@@ -14,15 +14,9 @@ from sure_vqa import naming
 from sure_vqa.config import ConfigError, DataError
 from sure_vqa.eval_folder import CLOSED, OPEN, TRADITIONAL, MetricScores, RunScores, read_json, read_run
 from sure_vqa.evaluate.metrics import registry as metric_registry
+from sure_vqa.runs import CorruptionSetting
 from sure_vqa.study.report import stats
-from sure_vqa.study.report.grid import (
-    SeedRuns,
-    ShiftRuns,
-    Variant,
-    corruption_label,
-    corruption_order,
-    corruption_settings,
-)
+from sure_vqa.study.report.grid import SeedRuns, ShiftRuns, Variant, corruption_order
 from sure_vqa.study.report.scan import Run, Shift
 
 JUDGE = "judge"  # in `headline`: every judge found
@@ -230,14 +224,11 @@ CORRUPTION_COLUMNS = [
 ]
 
 
-def _setting_rows(shift: Shift, variant: Variant, key: tuple | None, seed_runs: SeedRuns, read: ScoreReader,
-                  ) -> list[dict[str, Any]]:
+def _setting_rows(shift: Shift, variant: Variant, key: CorruptionSetting | None, seed_runs: SeedRuns,
+                  read: ScoreReader) -> list[dict[str, Any]]:
     rows = []
     seeds = sorted(seed_runs, key=_seed_order)
-    if key is None:
-        probabilities, strengths = {}, {}
-    else:
-        probabilities, strengths = corruption_settings(key)
+    probabilities, strengths = ({}, {}) if key is None else key.as_maps()
     for (kind, metric), source in metrics_of(seed_runs, read).items():
         for split in ("iid", "ood"):
             values = []
@@ -251,7 +242,7 @@ def _setting_rows(shift: Shift, variant: Variant, key: tuple | None, seed_runs: 
             rows.append({
                 "dataset": shift.dataset, "data_shift": shift.data_shift, "ood_value": shift.ood_value,
                 "mod": shift.mod, "shift": shift.label, "label": variant.label, "method": variant.method,
-                "train_images": variant.train_images, "strength": "none" if key is None else corruption_label(key),
+                "train_images": variant.train_images, "strength": "none" if key is None else key.label,
                 "order": corruption_order(key)[0],
                 **{f"p_{name}": probabilities.get(name, math.nan) for name in ("blur", "brightness", "noise")},
                 **{name: strengths.get(name) for name in ("blur", "brightness", "noise")},

@@ -10,7 +10,7 @@ import pytest
 
 from sure_vqa import cli, naming
 from sure_vqa.config import ConfigError
-from sure_vqa.study.report import ReportSettings, build_report
+from sure_vqa.study.report import ReportSettings, build_report, render
 from sure_vqa.study.report import stats as report_stats
 from tests.conftest import PROJECT_ROOT, SURE_VQA
 from tests.helpers.report_fixtures import (
@@ -208,8 +208,8 @@ def test_command_line(tmp_path):
     done = subprocess.run([*command, f"experiment_root={tmp_path / 'exp'}", f"out={tmp_path / 'out'}",
                            "n_resamples=300"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(tmp_path / "out" / naming.REPORT_HTML)
-    summary = pd.read_csv(tmp_path / "out" / naming.REPORT_SUMMARY_CSV)
+    assert done.stdout.strip() == str(tmp_path / "out" / render.REPORT_HTML)
+    summary = pd.read_csv(tmp_path / "out" / render.REPORT_SUMMARY_CSV)
     assert set(summary["metric"]) >= {"f1_score", "accuracy", "gemma"}
     failed = subprocess.run([*command, f"experiment_root={tmp_path / 'missing'}"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
@@ -238,7 +238,7 @@ def test_command_line_defaults_to_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPERIMENT_ROOT_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     cli.main(["report", "n_resamples=200"])
-    assert (naming.report_dir(tmp_path) / naming.REPORT_HTML).is_file()
+    assert (naming.report_dir(tmp_path) / render.REPORT_HTML).is_file()
 
 
 def test_judge_identity_is_reported_and_original_files_are_read(tmp_path):

@@ -42,6 +42,10 @@ def _no_check(settings: JudgeSettings) -> None:
     """A backend that needs nothing beyond the shared judge settings."""
 
 
+def _nothing_to_inspect(settings: JudgeSettings) -> str:
+    return f"{settings.name}: backend {settings.backend} (nothing to inspect before it runs)"
+
+
 @dataclass(frozen=True)
 class NoSettings:
     """A backend without settings of its own."""
@@ -52,13 +56,16 @@ class JudgeBackendEntry:
     """One judge backend: `build(settings)` returns the backend (this is where a model loads or a client opens);
     `settings` is the dataclass of its own `judge.` settings (their defaults live there; the checked values are
     `JudgeSettings.options`); `check(settings)` raises a ConfigError naming a `judge.` key that this backend
-    needs and is not valid, for what spans settings or touches the machine (a folder, an environment variable)."""
+    needs and is not valid, for what spans settings or touches the machine (a folder, an environment variable);
+    `preflight(settings)` is its setup check for `sure-vqa doctor` (sure_vqa.preflight): what it found, without
+    loading weights or contacting a server, or CheckFailed with the fix."""
 
     name: str
     description: str
     build: Callable[[JudgeSettings], JudgeBackend]
     settings: type = NoSettings
     check: Callable[[JudgeSettings], None] = _no_check
+    preflight: Callable[[JudgeSettings], str] = _nothing_to_inspect
 
 
 REGISTRY: Registry[JudgeBackendEntry] = Registry("judge backend", __name__, "judge.backend")

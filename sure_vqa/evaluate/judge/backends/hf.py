@@ -253,5 +253,30 @@ def cached_backend(settings: JudgeSettings) -> HFBackend:
                      dtype=settings.options.dtype)
 
 
+def preflight(settings: JudgeSettings) -> str:
+    """The judge folder's tokenizer has a chat template that takes one user turn (no weights are read)."""
+    from transformers import AutoTokenizer
+
+    from sure_vqa.preflight import CheckFailed, gigabytes, read_model_config, weights_bytes
+
+    if settings.options.model_provider is not None:
+        return (f"{settings.name}: judge.model_provider={settings.options.model_provider} prepares its folder on "
+                "first use")
+    path = Path(str(settings.options.model_path)).expanduser()
+    read_model_config(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.chat_template is None:
+        raise CheckFailed(f"{path}: the judge's tokenizer has no chat template",
+                          "give an instruction-tuned judge (e.g. gemma-2-9b-it) with its tokenizer_config.json")
+    try:  # the judge asks in one user turn (gemma's template refuses a system role)
+        tokenizer.apply_chat_template([{"role": "user", "content": "ping"}], add_generation_prompt=True,
+                                      tokenize=False)
+    except Exception as err:  # noqa: BLE001 - a template can raise anything from jinja
+        raise CheckFailed(f"{path}: the chat template fails on a user turn ({err})",
+                          "give the judge's published tokenizer files") from None
+    return (f"{settings.name}: {path}, {type(tokenizer).__name__} with a chat template, "
+            f"{gigabytes(weights_bytes(path))}")
+
+
 register(JudgeBackendEntry("hf", "a local transformers causal LM (gemma-2-9b-it; SmolLM2 offline)",
-                           build=cached_backend, settings=HFJudgeSettings, check=check_settings))
+                           build=cached_backend, settings=HFJudgeSettings, check=check_settings, preflight=preflight))

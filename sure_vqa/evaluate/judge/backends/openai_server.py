@@ -192,5 +192,9 @@ def build(settings: JudgeSettings) -> OpenAIServerBackend:
                                max_new_tokens=settings.max_new_tokens)
 
 
+def preflight(settings: JudgeSettings) -> str:
+    return f"{settings.name}: OpenAI-compatible server at {settings.options.base_url} (not contacted here)"
+
+
 register(JudgeBackendEntry("openai", "any OpenAI-compatible chat server (vLLM, llama.cpp's server, a hosted API)",
-                           build=build, settings=OpenAIServerSettings, check=check_settings))
+                           build=build, settings=OpenAIServerSettings, check=check_settings, preflight=preflight))
