@@ -1,31 +1,14 @@
-"""Builds the demo dataset (SLAKE's raw format, from images that ship in Python packages) into OUT_DIR.
+"""Builds the demo dataset (SLAKE's raw format, from images that ship in Python packages).
 
-    python data/build_demo.py OUT_DIR        # e.g. "$DATASET_ROOT_DIR/demo"
+    python data/build_demo.py [root=OUT_DIR]      # the same as: sure-vqa prepare demo-data [root=OUT_DIR]
 
-See data/README_demo.md. Exit code 2 when OUT_DIR holds different files of the same names.
+`root` defaults to $DATASET_ROOT_DIR/demo. See data/README_demo.md. Exit code 2 when the folder holds different
+files of the same names.
 """
 
-from __future__ import annotations
+import sys
 
-import argparse
-import time
-from pathlib import Path
-
-# Run as a script from anywhere: the package lives one folder up (the project is not pip-installed).
-from sure_vqa.config import run_entry
-from sure_vqa.demo.dataset import build_demo, summary
-
-
-@run_entry
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out_dir", type=Path, help="the dataset folder to write, e.g. $DATASET_ROOT_DIR/demo")
-    args = parser.parse_args()
-    start = time.perf_counter()
-    out_dir = build_demo(args.out_dir)
-    print(summary(out_dir))
-    print(f"demo dataset ready in {out_dir} ({time.perf_counter() - start:.1f} s)")
-
+from sure_vqa.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(["prepare", "demo-data", *sys.argv[1:]])

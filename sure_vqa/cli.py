@@ -46,6 +46,7 @@ class Command:
 
 RATER_CONFIG = "rater/rater_study_defaults"
 SPLITS_CONFIG = "commands/splits"
+PREPARE_CONFIG = "commands/prepare"
 
 COMMANDS: tuple[Command, ...] = (
     Command("train", "fine-tune a VLM on the iid train split of a shift (docs/training.md)",
@@ -65,6 +66,14 @@ COMMANDS: tuple[Command, ...] = (
                 "sure_vqa.data.split_commands:build_command"),
         Command("list", "the shift fields of a dataset, with question counts per value", SPLITS_CONFIG,
                 "sure_vqa.data.split_commands:list_command"),
+    )),
+    Command("prepare", "a dataset's preparation step, once, before its split files (docs/data.md)", subcommands=(
+        Command("ovqa", "clean OVQA's question files in place (backups kept)", PREPARE_CONFIG,
+                "sure_vqa.data.prepare_commands:ovqa_command"),
+        Command("mimic", "write MIMIC-CXR-VQA's question files with MIMIC-IV demographics", PREPARE_CONFIG,
+                "sure_vqa.data.prepare_commands:mimic_command"),
+        Command("demo-data", "build the bundled demo dataset into root (default: DATASET_ROOT_DIR/demo)",
+                PREPARE_CONFIG, "sure_vqa.data.prepare_commands:demo_data_command"),
     )),
     Command("doctor", "check a study's setup before it runs: data, models, judge, GPU, disk (docs/study.md)",
             "commands/doctor", "sure_vqa.doctor:doctor_command"),

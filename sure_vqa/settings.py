@@ -195,6 +195,7 @@ def register_configs() -> None:
 
     from sure_vqa.evaluate.judge.registry import judge_defaults
     from sure_vqa.evaluate.settings import EvaluationOptions
+    from sure_vqa.images.corruption_grid import GridSettings
     from sure_vqa.infer.settings import InferenceSettings
     from sure_vqa.models.methods import finetune_defaults
     from sure_vqa.rater.settings import RaterSettings
@@ -206,6 +207,7 @@ def register_configs() -> None:
     store.store(group="settings", name="evaluation", node=defaults(EvaluationOptions))
     store.store(group="settings", name="judge", node=judge_defaults())
     store.store(group="settings", name="rater", node=defaults(RaterSettings))
+    store.store(group="settings", name="corruptions", node=defaults(GridSettings))
     store.store(group="finetune", name="default", node=finetune_defaults())
 
 

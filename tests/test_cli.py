@@ -30,7 +30,7 @@ def test_the_installed_command_lists_every_subcommand() -> None:
     assert done.returncode == 0, done.stderr
     listed = re.findall(r"^  (\S+)  ", done.stdout, flags=re.MULTILINE)
     assert listed == [c.name for c in cli.COMMANDS]
-    assert {"train", "infer", "eval", "study", "report", "baselines", "splits", "doctor", "demo",
+    assert {"train", "infer", "eval", "study", "report", "baselines", "splits", "prepare", "doctor", "demo",
             "convert-llava-med", "corruptions", "rater", "ls"} == set(listed)
 
 

@@ -3,7 +3,7 @@
 Reads the question files the dataset's own builder writes (`{train,valid,test}.json`) and MIMIC-IV's
 `hosp/patients.csv` (`gender`, `anchor_age`, `anchor_year_group`) and `hosp/admissions.csv` (`race`), and writes
 `train.json`, `validate.json`, `test.json` into the MIMIC folder, which sure_vqa.data.readers.mimic reads.
-Run through `python data/prepare_mimic.py`; pandas does the table joins (MIMIC-IV has ~300k patients).
+Run through `sure-vqa prepare mimic`; pandas does the table joins (MIMIC-IV has ~300k patients).
 """
 
 from __future__ import annotations

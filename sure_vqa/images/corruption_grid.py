@@ -7,6 +7,7 @@ settings do before a study uses them (docs/images_and_corruptions.md).
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from sure_vqa.atomic_io import write_bytes_atomic
-from sure_vqa.config import ConfigError
 from sure_vqa.images import corruptions
 from sure_vqa.images.loading import load_image, to_rgb
+from sure_vqa.settings import checked, setting
 
 _GRID_CELL = 256  # the longest side of a cell in the grid, in pixels (corrupted at full size, then shown smaller)
 _LABEL_HEIGHT = 16
@@ -59,11 +60,18 @@ def write_png(image: Image.Image, out_path: str | Path) -> Path:
     return write_bytes_atomic(out_path, buffer.getvalue())
 
 
+@dataclass(frozen=True)
+class GridSettings:
+    """`sure-vqa corruptions`' settings (config/commands/corruptions.yaml takes them from /settings/corruptions)."""
+
+    image: str = setting()  # the image to corrupt (any format PIL reads)
+    out: str = setting()  # the PNG file to write
+    seed: int = setting(0, minimum=0)  # the run seed of the drawn parameters
+
+
 def grid_command(cfg: Any) -> None:
     """`sure-vqa corruptions` (config/commands/corruptions.yaml): writes the grid of one image."""
-    seed = cfg.seed
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed={seed!r} is not valid; it must be an integer >= 0")
-    image = Path(str(cfg.image))
-    sheet = grid_image(load_image(image), seed=seed, qid=image.name)
-    print(f"wrote {write_png(sheet, cfg.out)}")
+    settings = checked(GridSettings, cfg)
+    image = Path(settings.image)
+    sheet = grid_image(load_image(image), seed=settings.seed, qid=image.name)
+    print(f"wrote {write_png(sheet, settings.out)}")

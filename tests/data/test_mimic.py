@@ -251,7 +251,7 @@ def test_unprepared_folder_names_the_command(tmp_path):
     with pytest.raises(
         DataError,
         match=r"MIMIC/train.json not found; prepare the MIMIC folder first with "
-        r"`python data/prepare_mimic.py",
+        r"`sure-vqa prepare mimic",
     ):
         split_records(tmp_path, "MIMIC", "train", "all")
 
@@ -260,14 +260,14 @@ def test_prepare_script_and_its_errors(tmp_path):
     folder = write_mimic(tmp_path, images=False)
     script = str(PROJECT_ROOT / "data" / "prepare_mimic.py")
     done = subprocess.run(
-        [sys.executable, script, "--root", str(folder)], capture_output=True, text=True, timeout=120
+        [sys.executable, script, f"root={folder}"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert f"{folder / 'validate.json'}: 4 questions" in done.stdout
     (folder / "mimic-cxr-vqa/physionet.org/files/mimiciv/2.2/hosp/admissions.csv").unlink()
     before = (folder / "train.json").read_bytes()
     failed = subprocess.run(
-        [sys.executable, script, "--root", str(folder)], capture_output=True, text=True, timeout=120
+        [sys.executable, script, f"root={folder}"], capture_output=True, text=True, timeout=120
     )
     assert failed.returncode == 2 and "admissions.csv not found" in failed.stderr
     assert (folder / "train.json").read_bytes() == before  # nothing written

@@ -57,7 +57,7 @@ def test_cleaning_never_overwrites_a_different_backup(tmp_path):
 
 def test_reader_refuses_files_that_are_not_cleaned(tmp_path):
     write_ovqa(tmp_path, images=False)
-    with pytest.raises(DataError, match=r"train.json is not cleaned: 2 closed questions .*prepare_ovqa.py"):
+    with pytest.raises(DataError, match=r"train.json is not cleaned: 2 closed questions .*sure-vqa prepare ovqa"):
         split_records(tmp_path, "OVQA", "train", "all")
 
 
@@ -117,13 +117,13 @@ def test_prepare_script_cleans_and_exits_2_on_a_missing_folder(tmp_path):
     folder = write_ovqa(tmp_path, images=False)
     script = str(PROJECT_ROOT / "data" / "prepare_ovqa.py")
     done = subprocess.run(
-        [sys.executable, script, "--root", str(folder)], capture_output=True, text=True, timeout=120
+        [sys.executable, script, f"root={folder}"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert "train.json: 9 questions, kept 7, dropped 2" in done.stdout
     assert (folder / "train_old.json").exists()
     missing = subprocess.run(
-        [sys.executable, script, "--root", str(tmp_path / "nowhere")],
+        [sys.executable, script, f"root={tmp_path / 'nowhere'}"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -173,7 +173,7 @@ def test_cli_refuses_to_overwrite_a_different_file(tmp_path: Path) -> None:
     out.mkdir()
     (out / "train.json").write_text("[] ")
     result = subprocess.run(
-        [sys.executable, "data/build_demo.py", str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True
+        [sys.executable, "data/build_demo.py", f"root={out}"], cwd=PROJECT_ROOT, capture_output=True, text=True
     )
     assert result.returncode == 2
     assert "train.json" in result.stderr and "nothing was changed" in result.stderr

@@ -1,6 +1,6 @@
 """MIMIC-CXR-VQA, prepared with patient demographics (docs/method.md#datasets, #shifts-and-splits): the reader and its shift groups.
 
-The reader reads the files that data/prepare_mimic.py writes into the MIMIC folder (`train.json`,
+The reader reads the files that `sure-vqa prepare mimic` writes into the MIMIC folder (`train.json`,
 `validate.json`, `test.json`; the original SURE-VQA code wrote the same files, which are read as they are).
 Each entry holds the builder's fields (`qid` = the builder's `idx`, `image_path`, `subject_id`, `study_id`,
 `semantic_type`, `content_type`, `template`, `template_arguments`, `question`) plus `answer_orig` (the builder's
@@ -43,7 +43,7 @@ REQUIRED_KEYS = (
     "template_arguments",
 )
 SHIFT_FIELDS = ("content_type", "semantic_type", "gender", "age", "ethnicity", "year")
-PREPARE_COMMAND = "python data/prepare_mimic.py --root <DATASET_ROOT_DIR>/MIMIC"
+PREPARE_COMMAND = "sure-vqa prepare mimic root=<DATASET_ROOT_DIR>/MIMIC"
 
 WHITE = "WHITE"
 UNKNOWN_OTHER = "UNKNOWN/OTHER"
@@ -179,7 +179,7 @@ register(
         # Every MIMIC shift is fixed per patient, yet MIMIC keeps its own test file (docs/method.md#shifts-and-splits): no field
         # adds the train file's ood records to the ood test split.
         image_level_fields=frozenset(),
-        description="MIMIC-CXR-VQA with patient demographics (prepared by data/prepare_mimic.py)",
+        description="MIMIC-CXR-VQA with patient demographics (prepared by sure-vqa prepare mimic)",
         raw_files=tuple(PREPARED_FILES.values()),
         shift_groups=SHIFT_GROUPS,
         shift_exclusions={"gender": is_gender_question},

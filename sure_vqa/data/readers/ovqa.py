@@ -1,4 +1,4 @@
-"""OVQA as released and cleaned (docs/method.md#datasets): the reader and the cleaning step (run by data/prepare_ovqa.py).
+"""OVQA as released and cleaned (docs/method.md#datasets): the reader and the cleaning step (run by `sure-vqa prepare ovqa`).
 
 Folder: `img/`, `train.json`, `validate.json`, `test.json`; each entry holds `qid`, `image_name`, `question`,
 `answer`, `answer_type`, `question_type` (Modality, Abnormality, Attribute Other, Condition, Organ System,
@@ -36,7 +36,7 @@ KEPT_MODALITY_QUESTIONS = (
     "Is this an MRI or a CT scan?",
     "Was this image taken with an MRI or CT scanner?",
 )
-PREPARE_COMMAND = "python data/prepare_ovqa.py --root <DATASET_ROOT_DIR>/OVQA"
+PREPARE_COMMAND = "sure-vqa prepare ovqa root=<DATASET_ROOT_DIR>/OVQA"
 
 
 def kept_by_cleaning(row: dict[str, Any]) -> bool:

@@ -127,7 +127,7 @@ def _build_into(out_dir: Path, images: list[DemoImage]) -> None:
 
 
 def summary(dataset_dir: Path) -> str:
-    """Counts of images and questions per part, modality and content type (printed by data/build_demo.py)."""
+    """Counts of images and questions per part, modality and content type (printed by `sure-vqa prepare demo-data`)."""
     lines = []
     for file_name in naming.PART_FILES.values():
         rows = json.loads((Path(dataset_dir) / file_name).read_text(encoding="utf-8"))
