@@ -40,10 +40,6 @@ def setting(default: Any = dataclasses.MISSING, *, minimum: float | None = None,
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _optional(kind: Any) -> tuple[Any, bool]:
     """(the type without None, whether None is allowed)."""
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
@@ -72,7 +68,7 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
             raise bad
         return value
     if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
             raise bad
         return int(value)
     if kind is float:
@@ -105,6 +101,8 @@ def _check_range(value: Any, field: dataclasses.Field, key: str) -> None:
         rule = meta["must_be"]
     elif low is not None and below is not None:
         rule = f"in [{low:g}, {below:g})"
+    elif above is not None and below is not None:
+        rule = f"in ({above:g}, {below:g})"
     elif low is not None:
         rule = f"{'an integer' if isinstance(value, int) else 'a number'} >= {low:g}"
     elif above is not None:
@@ -144,7 +142,7 @@ def checked(cls: type[T], node: Mapping[str, Any] | None, prefix: str = "", only
         if unknown:
             valid = ", ".join(fields) if fields else "none"
             raise ConfigError(f"{dotted}{unknown[0]} is not a setting; valid settings: {valid}")
-    hints = _field_types(cls)
+    hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for name, field in fields.items():
         if name not in node:

@@ -202,18 +202,25 @@ def _load_pixel_colour(request: LoadRequest) -> PixelColour:
 PIXEL_COLOUR = GenerationBackend("pixel_colour", "answers the colour of the image's pixels", _load_pixel_colour)
 
 
+@dataclass(frozen=True)
+class ExactSettings:
+    """The backend's own `judge.` setting: it joins the judge config group from here alone."""
+
+    stars_for_exact: int = setting(5, minimum=2)
+
+
 class ExactJudge:
-    """A judge backend that gives 5 stars to an exact answer and 1 to any other (generate mode)."""
+    """A judge backend that gives `stars_for_exact` stars to an exact answer and 1 to any other (generate mode)."""
 
     batch_size = 4
 
-    def __init__(self) -> None:
-        self.requests = 0
+    def __init__(self, stars: int) -> None:
+        self.requests, self.stars = 0, stars
 
     def generate(self, conversations: list[list[dict[str, str]]]) -> list[str]:
         self.requests += len(conversations)
         rows = [row_input(conversation) for conversation in conversations]
-        return [f'{{"score": {5 if row["gt"] == row["pred"] else 1}}}' for row in rows]
+        return [f'{{"score": {self.stars if row["gt"] == row["pred"] else 1}}}' for row in rows]
 
 
 def _refuse_score_mode(settings: Any) -> None:
@@ -221,8 +228,9 @@ def _refuse_score_mode(settings: Any) -> None:
         raise ConfigError(f"judge.mode={settings.mode} is not valid for the exact backend; it only generates")
 
 
-EXACT_JUDGE = JudgeBackendEntry("exact", "5 stars for an exact answer, 1 otherwise", build=lambda settings: ExactJudge(),
-                                check=_refuse_score_mode)
+EXACT_JUDGE = JudgeBackendEntry("exact", "N stars for an exact answer, 1 otherwise",
+                                build=lambda settings: ExactJudge(settings.options.stars_for_exact),
+                                settings=ExactSettings, check=_refuse_score_mode)
 
 
 def test_a_registered_dataset_generation_backend_and_judge_backend_run_through_every_stage(
@@ -239,7 +247,8 @@ def test_a_registered_dataset_generation_backend_and_judge_backend_run_through_e
             "train.save_steps=1000", "train.dataloader_num_workers=0"]))
         # the dataset's iid train split: its 8 train rows but the scanner-B one (ood)
         assert "colour_csv_train_iid_scanner_B" in outcome.model_dir.name
-        judge = ["judge.backend=exact", "judge.name=exact", "judge.model=exact-match", "judge.mode=generate"]
+        judge = ["judge.backend=exact", "judge.name=exact", "judge.model=exact-match", "judge.mode=generate",
+                 "judge.stars_for_exact=4"]
         eval_dirs = []
         for split in ("iid", "ood"):
             eval_dirs.append(run_inference(compose("inference/inference_defaults", [
@@ -249,6 +258,9 @@ def test_a_registered_dataset_generation_backend_and_judge_backend_run_through_e
         with pytest.raises(ConfigError, match="judge.mode=score is not valid for the exact backend"):
             run_evaluation(compose("eval/metrics_eval_defaults", [
                 *common, "split=iid", "metric_type=[exact]", *judge, "judge.mode=score"]))
+        with pytest.raises(ConfigError, match="^judge.stars_for_exact=1 is not valid; it must be an integer >= 2$"):
+            run_evaluation(compose("eval/metrics_eval_defaults", [
+                *common, "split=iid", "metric_type=[exact]", *judge, "judge.stars_for_exact=1"]))
 
     # scanner B is ood: its test question, and its train question too (an image-level field's ood train records
     # join the ood test split, docs/method.md#shifts-and-splits)
@@ -257,8 +269,8 @@ def test_a_registered_dataset_generation_backend_and_judge_backend_run_through_e
         assert sorted(row["qid"] for row in rows) == questions
         assert all(row["pred"] == row["gt"] for row in rows)  # the backend read each image's pixels
         scores = json.loads((folder / "exact_metrics.json").read_text())
-        assert [row["score"] for row in scores[1:]] == [5] * len(questions)
+        assert [row["score"] for row in scores[1:]] == [4] * len(questions)
     summary = pd.read_csv(build_report(tmp_path / "exp", progress=False).summary_csv)
     exact = summary[(summary["metric"] == "exact") & (summary["role"] == "model")]
-    assert exact[["iid_mean", "ood_mean"]].values.tolist() == [[5.0, 5.0]]
+    assert exact[["iid_mean", "ood_mean"]].values.tolist() == [[4.0, 4.0]]
     assert "colour_csv" not in data_registry.names()  # gone with the block
