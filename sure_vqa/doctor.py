@@ -33,7 +33,7 @@ from sure_vqa.evaluate.judge.registry import preflight as check_judge
 from sure_vqa.models.preflight import check_base_model, check_memory, trainable_parameters
 from sure_vqa.preflight import ENV_OF_PATH, Check, CheckFailed, gigabytes, path_setting, run
 
-OK, FAIL = "✓", "✗"
+OK, WARN, FAIL = "✓", "!", "✗"
 # Bytes on disk per question of one inference run: test_results.json plus the metric and judge files beside it
 # (measured on the demo: 1.5-2.5 KB per question over all five files).
 EVAL_BYTES_PER_QUESTION = 3_000
@@ -143,7 +143,7 @@ def check_disk(cfg: Mapping[str, Any], data: StudyData) -> str:
 # --- all together ----------------------------------------------------------------------------------------
 
 
-def run_checks(cfg: Mapping[str, Any]) -> list[Check]:
+def run_checks(cfg: Mapping[str, Any], min_ood_questions: int = 0) -> list[Check]:
     checks = [
         run("paths.dataset_root", lambda: check_folder_path(cfg, "dataset_root")),
         run("paths.experiment_root", lambda: check_experiment_root(cfg)),
@@ -159,7 +159,7 @@ def run_checks(cfg: Mapping[str, Any]) -> list[Check]:
         checks.append(run(f"dataset {dataset}", lambda d=dataset: check_dataset(data, d)))
     for shift in shifts:
         name = f"shift {shift['dataset']} {shift['data_shift']}={shift['ood_value']}"
-        checks.append(run(name, lambda s=shift: check_shift(data, s)))
+        checks.append(run(name, lambda s=shift: check_shift(data, s, min_ood_questions)))
     checks += [
         run("accelerator", lambda: check_accelerator(cfg)),
         run("memory", lambda: check_memory(cfg)),
@@ -171,16 +171,21 @@ def run_checks(cfg: Mapping[str, Any]) -> list[Check]:
 def format_table(checks: Sequence[Check]) -> str:
     from tabulate import tabulate
 
-    rows = [[c.name, OK if c.ok else FAIL, c.detail, "" if c.ok else c.fix] for c in checks]
+    rows = [[c.name, (WARN if c.warning else OK) if c.ok else FAIL, c.detail, "" if c.ok and not c.warning else c.fix]
+            for c in checks]
     table = tabulate(rows, headers=["check", "", "found", "fix"], tablefmt="simple", maxcolwidths=[None, None, 70, 50])
     failed = sum(not c.ok for c in checks)
+    warned = sum(c.warning for c in checks)
     summary = "all checks passed" if not failed else f"{failed} of {len(checks)} checks failed"
+    if warned:
+        summary += f" ({warned} with a warning: !)"
     return f"{table}\n\n{summary}"
 
 
 def doctor_command(cfg: Any) -> None:
     """`sure-vqa doctor` (config/commands/doctor.yaml): the table, and exit 1 when a check failed."""
     warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' deprecation notes, not findings
+    min_ood_questions = int(cfg.min_ood_questions)
     if cfg.demo:
         from hydra.core.hydra_config import HydraConfig
 
@@ -188,8 +193,9 @@ def doctor_command(cfg: Any) -> None:
 
         # the demo's study in `out`, with the user's other overrides, as `sure-vqa demo out=DIR ...` composes it
         given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-        cfg = demo_config(Path(cfg.out), [o for o in given if o.split("=")[0].lstrip("+~") not in ("demo", "out")])
-    checks = run_checks(cfg)
+        doctor_keys = ("demo", "out", "min_ood_questions")
+        cfg = demo_config(Path(cfg.out), [o for o in given if o.split("=")[0].lstrip("+~") not in doctor_keys])
+    checks = run_checks(cfg, min_ood_questions)
     print(format_table(checks))
     if not all(c.ok for c in checks):
         sys.exit(1)

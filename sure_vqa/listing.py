@@ -18,6 +18,27 @@ def _entries(registry_module: str) -> list[tuple[str, str]]:
     return [(entry.name, entry.description) for entry in registry]
 
 
+def _datasets() -> list[tuple[str, str]]:
+    """The registered datasets, then the folders of DATASET_ROOT_DIR (.env or the environment) that a dataset.yaml
+    describes."""
+    from pathlib import Path
+
+    from sure_vqa.config import env_path, load_env
+    from sure_vqa.data import registry
+    from sure_vqa.data.description import DESCRIPTION_FILE, read_description
+
+    rows = [(entry.name, entry.description) for entry in registry.REGISTRY]
+    load_env()
+    root = env_path("DATASET_ROOT_DIR")
+    for path in sorted(Path(root).expanduser().glob(f"*/{DESCRIPTION_FILE}")) if root else []:
+        try:
+            description = read_description(path).description or "(no description)"
+        except Exception as err:  # noqa: BLE001 - one bad file is listed with its error, not fatal to `ls`
+            description = f"not valid: {str(err).splitlines()[0]}"
+        rows.append((path.parent.name, f"{description} ({path})"))
+    return rows
+
+
 def _shifts() -> list[tuple[str, str]]:
     rows = []
     for path in sorted((CONFIG_DIR / "shift").glob("*.yaml")):
@@ -52,7 +73,7 @@ def _corruptions() -> list[tuple[str, str]]:
 
 
 KINDS: dict[str, tuple[str, Callable[[], list[tuple[str, str]]]]] = {
-    "datasets": ("dataset=", lambda: _entries("sure_vqa.data.registry")),
+    "datasets": ("dataset=", _datasets),
     "shifts": ("shift= (study) / grid.shifts", _shifts),
     "families": ("the base model's config model_type", lambda: _entries("sure_vqa.models.families")),
     "methods": ("model_type=", lambda: _entries("sure_vqa.models.methods")),

@@ -197,13 +197,9 @@ def judge_metrics_files(judge_name: str) -> tuple[str, str]:
 
 # --- reading names back (the report scans folders; these invert the builders above) -------------
 
-# Shift fields of the built-in datasets (docs/method.md#datasets). A split name does not mark where the field ends and
-# the ood value begins (`location_Chest_heart`), so known fields are matched first; for any other field, the
-# field is taken to be the leading lower-case words (`some_field_Value`), leaving at least one word as value.
-SHIFT_FIELDS = (
-    "modality", "location", "content_type", "answer_type", "base_type", "question_type", "image_organ",
-    "semantic_type", "gender", "age", "ethnicity", "year",
-)
+# A split name does not mark where the shift field ends and the ood value begins (`location_Chest_heart`), so
+# the parsers below take the known fields (each dataset's, sure_vqa.data.registry.known_shift_fields) first; any
+# other field is taken to be the leading lower-case words (`some_field_Value`), leaving at least one word as value.
 MOST_FREQUENT_PREFIX = "most_frequent-"
 
 _SPLIT_NAME = re.compile(
@@ -233,7 +229,7 @@ def _split_shift(shift: str, shift_fields: Sequence[str]) -> tuple[str, str]:
     return "_".join(words[:n_field]), "_".join(words[n_field:])
 
 
-def parse_split_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
+def parse_split_name(name: str, shift_fields: Sequence[str] = ()) -> dict[str, Any]:
     """Inverse of `split_name`: dataset, mod, split, data_shift, ood_value (as written in names), no_image.
 
     >>> parse_split_name("OVQA_test_ood_image_organ_LEG+HAND")["ood_value"]
@@ -260,7 +256,7 @@ def parse_split_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> d
     }
 
 
-def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS,
+def parse_experiment_name(name: str, shift_fields: Sequence[str] = (),
                           datasets: Sequence[str] = ()) -> dict[str, Any]:
     """Inverse of `experiment_name(split_name(...), finetune_tag(...))`.
 
@@ -299,7 +295,7 @@ def parse_experiment_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS,
     }
 
 
-def parse_eval_run_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
+def parse_eval_run_name(name: str, shift_fields: Sequence[str] = ()) -> dict[str, Any]:
     """Inverse of `eval_run_name`: test_split_name and its parts, no_image, corruption, image_control.
 
     `corruption` is None or {"probabilities": {blur: p, ...}, "strengths": {blur: "low", ...}}, so that
@@ -328,7 +324,7 @@ def parse_eval_run_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -
             "image_control": image_control}
 
 
-def parse_most_frequent_name(name: str, shift_fields: Sequence[str] = SHIFT_FIELDS) -> dict[str, Any]:
+def parse_most_frequent_name(name: str, shift_fields: Sequence[str] = ()) -> dict[str, Any]:
     """Inverse of `most_frequent_dir(...).name`: train_split_name and its parts."""
     if not name.startswith(MOST_FREQUENT_PREFIX):
         raise ValueError(f"{name!r} is not a most-frequent baseline folder `{MOST_FREQUENT_PREFIX}{{train split}}`")

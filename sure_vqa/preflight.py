@@ -27,6 +27,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # passed, but something will limit the study (the fix says what)
 
 
 class CheckFailed(Exception):
@@ -37,10 +38,16 @@ class CheckFailed(Exception):
         self.detail, self.fix = detail, fix
 
 
+class CheckWarning(CheckFailed):
+    """Raised inside a check that passes with a reservation: (what was found, what it limits and how to avoid it)."""
+
+
 def run(name: str, check: Callable[[], str]) -> Check:
-    """A check's outcome: ✓ with its detail, or ✗ with what failed and the fix."""
+    """A check's outcome: ✓ with its detail, ! with a reservation, or ✗ with what failed and the fix."""
     try:
         return Check(name, True, check())
+    except CheckWarning as warned:
+        return Check(name, True, warned.detail, warned.fix, warning=True)
     except CheckFailed as failed:
         return Check(name, False, failed.detail, failed.fix)
     except (ConfigError, OSError, ValueError) as err:

@@ -102,7 +102,9 @@ class InferenceSpec:
 def parse_run_name(name: str) -> tuple[dict[str, Any], InferenceSpec]:
     """An eval folder's name read back: (its test split's parts: dataset, mod, data_shift, ood_value as written
     in names, test_split_name; the run's spec). ValueError for a name `InferenceSpec.run_name` does not build."""
-    parsed = naming.parse_eval_run_name(name)
+    from sure_vqa.data import registry as datasets
+
+    parsed = naming.parse_eval_run_name(name, datasets.known_shift_fields())
     if parsed["no_image"] and parsed["image_control"]:
         raise ValueError(f"{name!r}: a run both without images and with an image control")
     corruption = parsed["corruption"]
@@ -292,17 +294,17 @@ class ModelIdentity:
         `{root}/{base}-{train split}-finetune_...`, the zero-shot model's `{root}/{dataset}/pretrained[-{base}]`,
         the baseline's `{root}/most_frequent-{train split}`. The ood value is as names write it (`LEG+HAND`).
         ValueError for another name."""
+        from sure_vqa.data import registry as datasets
+
         path = Path(path)
         base_model = naming.parse_pretrained_dir_name(path.name)
         if base_model is not None:
             return cls.baseline(PRETRAINED, path.parent.name, path.parent.parent, base_model=base_model)
         if path.name.startswith(naming.MOST_FREQUENT_PREFIX):
-            parsed = naming.parse_most_frequent_name(path.name)
+            parsed = naming.parse_most_frequent_name(path.name, datasets.known_shift_fields())
             return cls.baseline(MOST_FREQUENT, parsed["dataset"], path.parent, parsed["split"], parsed["data_shift"],
                                 parsed["ood_value"])
-        from sure_vqa.data import registry as datasets
-
-        parsed = naming.parse_experiment_name(path.name, datasets=datasets.names())
+        parsed = naming.parse_experiment_name(path.name, datasets.known_shift_fields(), datasets=datasets.names())
         if parsed["mod"] != "train":
             raise ValueError(f"{path.name!r}: the model's split {parsed['train_split_name']} is not a train split")
         return cls(dataset=parsed["dataset"], train_split=parsed["split"], data_shift=parsed["data_shift"],

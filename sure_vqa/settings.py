@@ -57,7 +57,7 @@ def _describe(kind: Any) -> str:
         return "a number"
     if typing.get_origin(kind) is tuple:
         return "a list"
-    return "a text"
+    return "a text"  # (a nested dataclass has its own message in _convert)
 
 
 def _convert(value: Any, kind: Any, key: str) -> Any:
@@ -83,6 +83,11 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
             raise bad
         item = typing.get_args(kind)[0]
         return tuple(_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):  # a nested block of settings
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}={value!r} is not valid; it must be a mapping of settings "
+                              f"({', '.join(_key(f) for f in config_fields(kind))})")
+        return checked(kind, value, key)
     if kind is str:
         if isinstance(value, Mapping) or (isinstance(value, Sequence) and not isinstance(value, str)):
             raise bad

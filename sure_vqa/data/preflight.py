@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sure_vqa import naming
-from sure_vqa.preflight import CheckFailed, path_setting
+from sure_vqa.preflight import CheckFailed, CheckWarning, path_setting
 
 
 def grid_shifts(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -54,11 +54,17 @@ def check_dataset(data: StudyData, dataset: str) -> str:
     return f"{splits.dataset_dir}: " + ", ".join(f"{counts.get(mod, 0)} {mod}" for mod in naming.MODS) + " questions"
 
 
-def check_shift(data: StudyData, shift: Mapping[str, Any]) -> str:
+def check_shift(data: StudyData, shift: Mapping[str, Any], min_ood_questions: int = 0) -> str:
+    """Every split of the shift has questions; an ood test split below `min_ood_questions` is a warning (its
+    differences from iid will be too small to tell from chance, docs/report.md)."""
     counts = data.split_counts(shift)
     detail = ", ".join(f"{name} {n}" for name, n in counts.items())
     empty = [name for name, n in counts.items() if n == 0]
     if empty:
         raise CheckFailed(f"{detail}: {', '.join(empty)} empty",
                           f"check data_shift/ood_value (sure-vqa splits list dataset={shift['dataset']})")
+    if counts["test ood"] < min_ood_questions:
+        raise CheckWarning(f"{detail}: fewer than {min_ood_questions} ood test questions",
+                           "an iid/ood difference will be hard to tell from chance; choose a value with more "
+                           f"questions (sure-vqa splits list dataset={shift['dataset']}) or lower min_ood_questions")
     return detail

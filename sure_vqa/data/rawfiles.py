@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sure_vqa.config import DataError
+from sure_vqa.data.odd_records import OddRecords
 from sure_vqa.data.records import CLOSED, OPEN, QARecord
 
 
@@ -35,6 +36,45 @@ def read_rows(path: Path, required: Sequence[str], hint: str = "") -> list[dict[
                 f"{', '.join(missing)}; every entry needs {', '.join(required)}"
             )
     return rows
+
+
+def question_rows(path: Path, required: Sequence[str], hint: str, odd: OddRecords,
+                  id_key: str = "qid") -> list[dict[str, Any]]:
+    """The entries of a raw question file that can become records; the others are counted in `odd` (an entry
+    lacking a required key, without a question or an answer, or whose answer type is neither OPEN nor CLOSED)
+    instead of aborting the dataset. A file that is not a JSON list of objects is still a DataError."""
+    rows = read_json(path, hint)
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise DataError(f"{path} must hold a JSON list with one object per question")
+    kept = []
+    for index, row in enumerate(rows):
+        qid = str(row.get(id_key, f"{path.name}#{index}"))
+        missing = [key for key in required if key not in row]
+        if missing:
+            odd.add(f"lacks {', '.join(missing)}", qid)
+        elif not str(row.get("question") or "").strip():
+            odd.add("no question", qid)
+        elif row.get("answer") is None or isinstance(row["answer"], dict | list) or not str(row["answer"]).strip():
+            odd.add("no answer", qid)
+        elif str(row.get("answer_type", "")).strip().upper() not in (OPEN, CLOSED):
+            odd.add("answer type neither OPEN nor CLOSED", qid)
+        else:
+            kept.append(row)
+    return kept
+
+
+def repeated_ids(records: Sequence[QARecord], dataset: str) -> list[str]:
+    """A note for each qid that two raw files share (they land in different splits, so no split file repeats it,
+    but a result file names the question ambiguously)."""
+    sources: dict[str, list[str]] = {}
+    for record in records:
+        sources.setdefault(record.qid, []).append(record.source)
+    shared = [(qid, parts) for qid, parts in sources.items() if len(set(parts)) > 1]
+    if not shared:
+        return []
+    examples = ", ".join(f"{qid} ({'/'.join(parts)})" for qid, parts in shared[:5])
+    return [f"{dataset}: {len(shared)} {'qids occur' if len(shared) > 1 else 'qid occurs'} in more than one raw file, "
+            f"e.g. {examples}"]
 
 
 def answer_text(row: dict[str, Any], path: Path, key: str = "answer") -> str:

@@ -79,7 +79,7 @@ def summarise(records: Iterable[QARecord]) -> FieldSummary:
     """Every shift field with each of its values and how many records of each source file have it."""
     counts: dict[str, dict[str, tuple[Any, dict[str, int]]]] = defaultdict(dict)
     for record in records:
-        for field in (*RECORD_ATTRIBUTE_FIELDS, *record.fields):
+        for field in dict.fromkeys((*RECORD_ATTRIBUTE_FIELDS, *record.fields)):
             value = field_value(record, field)
             key = "\0none" if value is None else value_key(value)
             _, per_source = counts[field].setdefault(key, (value, defaultdict(int)))
@@ -88,6 +88,18 @@ def summarise(records: Iterable[QARecord]) -> FieldSummary:
         field: sorted(((v, dict(s)) for v, s in values.values()), key=lambda item: _sort_key(item[0]))
         for field, values in sorted(counts.items())
     }
+
+
+def summarise_images(records: Iterable[QARecord]) -> dict[str, dict[str, dict[str, int]]]:
+    """field -> value (as text) -> source -> how many distinct images: a shift needs images on both sides, not
+    only questions (several questions share an image)."""
+    images: dict[str, dict[str, dict[str, set[str]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(set)))
+    for record in records:
+        for field in dict.fromkeys((*RECORD_ATTRIBUTE_FIELDS, *record.fields)):
+            value = field_value(record, field)
+            images[field]["\0none" if value is None else value_key(value)][record.source].add(record.image)
+    return {field: {value: {source: len(names) for source, names in sources.items()}
+                    for value, sources in values.items()} for field, values in images.items()}
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

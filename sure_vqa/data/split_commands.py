@@ -16,7 +16,7 @@ from sure_vqa import naming
 from sure_vqa.config import ConfigError, check_choice, is_unset, require_path
 from sure_vqa.data import registry
 from sure_vqa.data.records import CLOSED, QARecord
-from sure_vqa.data.shifts import IID, OOD, Shift, count_sides
+from sure_vqa.data.shifts import IID, OOD, Shift, count_sides, value_key
 from sure_vqa.data.splits import DEFAULT_SAMPLE_SEED, DatasetSplits
 
 
@@ -40,8 +40,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def build_shift_files(
-    dataset_root: Path,
-    dataset: str,
+    splits: DatasetSplits,
     split: str,
     data_shift: Any = None,
     ood_value: Any = None,
@@ -49,7 +48,6 @@ def build_shift_files(
 ) -> list[tuple[str, str, str, list[QARecord], bool]]:
     """Every split file of one shift (train/val/test iid and test ood) or of all/sample: (mod, split, name,
     records, built now)."""
-    splits = DatasetSplits(dataset_root, dataset)
     if split in (IID, OOD):
         wanted = [("train", IID), ("val", IID), ("test", IID), ("test", OOD)]
     else:
@@ -64,9 +62,8 @@ def build_shift_files(
 
 def _print_build(dataset_root: Path, cfg: Any) -> None:
     ood_value = _plain(cfg.ood_value)
-    results = build_shift_files(
-        dataset_root, cfg.dataset, cfg.split, cfg.data_shift, ood_value, int(cfg.seed)
-    )
+    splits = DatasetSplits(dataset_root, cfg.dataset)
+    results = build_shift_files(splits, cfg.split, cfg.data_shift, ood_value, int(cfg.seed))
     rows = []
     for mod, kind, name, records, built in results:
         closed = sum(r.answer_type == CLOSED for r in records)
@@ -87,6 +84,11 @@ def _print_build(dataset_root: Path, cfg: Any) -> None:
     shift = f" data_shift={cfg.data_shift} ood_value={ood_value}" if cfg.split in (IID, OOD) else ""
     print(f"{cfg.dataset}{shift} split={cfg.split} -> {where}")
     print(_table(["mod", "split", "questions", "open", "closed", "from train", "status", "file"], rows))
+    if any(built for *_, built in results):  # the raw files were read now: what they held that was left out
+        odd = getattr(splits.records(), "odd", None)
+        if odd is not None and odd.counts:
+            print("left out while reading (the warnings above name examples): "
+                  + ", ".join(f"{kind} {n}" for kind, n in sorted(odd.counts.items())))
 
 
 def _print_list(dataset_root: Path, dataset: str) -> None:
@@ -101,14 +103,20 @@ def _print_list(dataset_root: Path, dataset: str) -> None:
         f"{dataset}: {sum(total.values())} questions ({', '.join(f'{s} {total[s]}' for s in sources)}); "
         f"{reader.description}"
     )
+    images = splits.image_counts()
     rows = []
     for field, values in summary.items():
         joins = "yes" if field in reader.image_level_fields else "no"
         for index, (value, counts) in enumerate(values):
             shown = "(missing)" if value is None else str(value)
             label = [field, joins] if index == 0 else ["", ""]  # the field is named on its first row only
-            rows.append([*label, shown, *(counts.get(s, 0) for s in sources), sum(counts.values())])
+            per_image = images.get(field, {}).get("\0none" if value is None else value_key(value), {})
+            cells = [f"{counts.get(s, 0)} ({per_image.get(s, 0)})" for s in sources]
+            rows.append([*label, shown, *cells, sum(counts.values())])
+    print("questions (images) per part of each value of each shift field:")
     print(_table(["data_shift", "train ood joins ood test", "ood_value", *sources, "total"], rows))
+    for field, why in reader.unavailable_fields.items():
+        print(f"{field}: not a shift of this copy: {why}")
     for field, groups in reader.shift_groups.items():
         if field not in summary:
             continue

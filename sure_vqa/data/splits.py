@@ -36,6 +36,7 @@ from sure_vqa.data.shifts import (
     as_value_list,
     resolve_shift,
     summarise,
+    summarise_images,
 )
 from sure_vqa.data.split_rules import (
     DEFAULT_SAMPLE_SEED,
@@ -60,7 +61,7 @@ class DatasetSplits:
     """One dataset's raw files, read at most once, and the split files built from them."""
 
     def __init__(self, dataset_root: str | Path, dataset: str) -> None:
-        self.reader: DatasetReader = registry.get(dataset)
+        self.reader: DatasetReader = registry.reader_for(dataset_root, dataset)
         self.dataset_root = Path(dataset_root)
         self.dataset = dataset
         self.dataset_dir = naming.dataset_dir(dataset_root, dataset)
@@ -71,11 +72,14 @@ class DatasetSplits:
             )
         self._records: list[QARecord] | None = None
         self._inputs: list[dict[str, Any]] | None = None
+        self._images: dict[str, dict[str, dict[str, int]]] = {}
         self.store = SplitFileStore(self.dataset_root, dataset, SPLIT_RULES_VERSION, self.inputs, self._unchanged)
 
     def records(self) -> list[QARecord]:
         if self._records is None:
-            self._records = list(self.reader.read(self.dataset_dir))
+            read = self.reader.read(self.dataset_dir)
+            # a described dataset's records carry what was left out (`odd`), which the split summary reports
+            self._records = read if isinstance(read, list) else list(read)
         return self._records
 
     def inputs(self, previous: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -107,14 +111,16 @@ class DatasetSplits:
         """Every shift field with its values and their counts per raw file (cached until a raw file changes)."""
         path = naming.shift_fields_file(self.dataset_root, self.dataset)
         cached = read_record(path)
-        if self._unchanged(cached):
+        if self._unchanged(cached) and "images" in cached:
             if cached["inputs"] != self.inputs():  # only mtimes changed: remember them, so no re-hashing
                 write_json_atomic(path, {**cached, "inputs": self.inputs()})
+            self._images = cached["images"]
             return {
                 field: [(value, counts) for value, counts in values]
                 for field, values in cached["summary"].items()
             }
         summary = summarise(self.records())
+        self._images = summarise_images(self.records())
         write_json_atomic(
             path,
             {
@@ -122,9 +128,15 @@ class DatasetSplits:
                 "dataset": self.dataset,
                 "inputs": self.inputs(),
                 "summary": {f: [[v, c] for v, c in values] for f, values in summary.items()},
+                "images": self._images,
             },
         )
         return summary
+
+    def image_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """field -> value (as text; "\\0none" for a missing one) -> part -> distinct images (with `summary`)."""
+        self.summary()
+        return self._images
 
     def shift(self, data_shift: Any, ood_value: Any) -> Shift:
         return resolve_shift(
@@ -220,5 +232,6 @@ def limit_records(records: Sequence[QARecord], max_samples: int | None) -> list[
 
 def record_image_path(dataset_root: Path, dataset: str, record: QARecord) -> Path:
     """The image of a record: `{DATASET_ROOT_DIR}/{dataset}/{record.image}` (existence is checked on loading)."""
-    registry.get(dataset)
+    if dataset not in registry.names():
+        registry.reader_for(dataset_root, dataset)  # a dataset.yaml there, or the error that names the dataset
     return naming.dataset_dir(dataset_root, dataset) / record.image

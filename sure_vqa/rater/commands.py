@@ -61,7 +61,9 @@ def rated_split(cfg: Mapping[str, Any]) -> dict[str, Any]:
             return {key: recorded.get(key) for key in SPLIT_KEYS}
         test_split = (info.get("settings") or {}).get("test_split") if isinstance(info, dict) else None
         try:
-            parsed = naming.parse_split_name(str(test_split))
+            from sure_vqa.data.registry import known_shift_fields
+
+            parsed = naming.parse_split_name(str(test_split), known_shift_fields())
         except ValueError:
             raise DataError(f"{info_path} names no split the rater study can read (settings.test_split="
                             f"{test_split!r}); set rater.image_root=PATH to the folder of the images") from None

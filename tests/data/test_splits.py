@@ -102,7 +102,7 @@ def test_an_edited_split_file_is_kept_before_it_is_rebuilt(root):
     [
         (
             ("FOO", "test", "ood", *SHIFT),
-            "dataset='FOO' is not a known dataset; valid values: MIMIC, OVQA, SLAKE, demo",
+            "dataset='FOO' is not a known dataset; valid values: MIMIC, OVQA, PathVQA, SLAKE, VQA-RAD, demo; or describe the dataset in .*FOO/dataset.yaml",
         ),
         (
             ("SLAKE", "test", "ood", "colour", "red"),
@@ -130,24 +130,46 @@ def test_bad_settings_name_the_setting_and_what_is_valid(root, args, message):
         split_records(root, *args)
 
 
-def test_bad_raw_data_names_the_file_and_changes_nothing(root):
+def test_odd_raw_entries_are_counted_and_a_broken_file_changes_nothing(root, caplog):
+    assert "31" in [r.qid for r in split_records(root, "SLAKE", "test", "all")]
     split_records(root, "SLAKE", "test", "ood", *SHIFT)
     path = naming.split_file(root, "SLAKE", NAME)
-    before = _state(path)
     raw = root / "SLAKE" / "test.json"
     rows = json.loads(raw.read_text())
-    del rows[1]["answer"]
-    raw.write_text(json.dumps(rows))
-    with pytest.raises(DataError, match=r"test.json: entry 1 \(qid 31\) lacks answer"):
-        split_records(root, "SLAKE", "test", "ood", *SHIFT)
+    assert rows[1]["qid"] == 31
+    for change, kind in ((lambda row: row.pop("answer"), "lacks answer"),
+                         (lambda row: row.update(answer=None), "no answer"),
+                         (lambda row: row.update(answer="2", answer_type="MAYBE"), "answer type neither OPEN nor CLOSED")):
+        changed = json.loads(json.dumps(rows))
+        change(changed[1])
+        raw.write_text(json.dumps(changed))
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            kept = split_records(root, "SLAKE", "test", "all")
+        # the odd entry is left out and named; the other test questions stay
+        assert [r.qid for r in kept] == [str(row["qid"]) for row in rows if row["qid"] != 31
+                                         and row.get("q_lang", "en") == "en"]
+        assert f"SLAKE: 1 row left out ({kind}), e.g. 31" in caplog.messages
+    before = _state(path)
     raw.write_text("[{")
     with pytest.raises(DataError, match="test.json is not valid JSON"):
         split_records(root, "SLAKE", "test", "ood", *SHIFT)
-    rows[1]["answer"], rows[1]["answer_type"] = "2", "MAYBE"
-    raw.write_text(json.dumps(rows))
-    with pytest.raises(DataError, match=r"qid 31 has answer_type='MAYBE'; valid: OPEN, CLOSED"):
-        split_records(root, "SLAKE", "test", "ood", *SHIFT)
     assert _state(path) == before
+
+
+def test_other_languages_shared_ids_and_an_empty_file_are_reported(root, caplog):
+    rows = json.loads((root / "SLAKE" / "train.json").read_text())
+    other = sum(row.get("q_lang", "en") != "en" for row in rows)
+    test_rows = json.loads((root / "SLAKE" / "test.json").read_text())
+    rows[0]["qid"] = test_rows[0]["qid"]  # the same qid in the train and the test file
+    (root / "SLAKE" / "train.json").write_text(json.dumps(rows))
+    (root / "SLAKE" / "validate.json").write_text("[]")
+    with caplog.at_level("WARNING"):
+        split_records(root, "SLAKE", "train", "all")
+    assert other == 2 and "SLAKE: 2 questions of train.json not in English (q_lang), left out" in caplog.messages
+    assert "SLAKE: validate.json has no English question" in caplog.messages
+    assert (f"SLAKE: 1 qid occurs in more than one raw file, e.g. {test_rows[0]['qid']} (train/test)"
+            in caplog.messages)
 
 
 def test_missing_folders_and_repeated_qids_are_data_errors(tmp_path):
@@ -217,8 +239,10 @@ def test_cli_lists_fields_values_and_counts(root, monkeypatch, capsys):
     cli.main(["splits", "list", "dataset=SLAKE", f"paths.dataset_root={root}"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("SLAKE: 20 questions (train 11, val 3, test 6)")
-    assert ["modality", "yes", "CT", "5", "2", "2", "9"] in [line.split() for line in lines]
-    assert ["Pelvic", "Cavity", "0", "2", "0", "2"] in [line.split() for line in lines]
+    # questions (images) per part, counted from the fixture's rows: CT is on xmlab1 and xmlab4 in train (5
+    # questions), xmlab6 in val (2) and xmlab8 in test (2)
+    assert ["modality", "yes", "CT", "5", "(2)", "2", "(1)", "2", "(1)", "9"] in [line.split() for line in lines]
+    assert ["Pelvic", "Cavity", "0", "(0)", "2", "(1)", "0", "(0)", "2"] in [line.split() for line in lines]
 
 
 @pytest.mark.parametrize(
@@ -229,7 +253,7 @@ def test_cli_lists_fields_values_and_counts(root, monkeypatch, capsys):
             "ood_value='PET' matches no SLAKE record",
         ),
         (["dataset=SLAKE", "shift=modality"], "Could not override 'shift'"),
-        (["data_shift=modality"], "dataset is not set; valid values: MIMIC, OVQA, SLAKE, demo"),
+        (["data_shift=modality"], "dataset is not set; valid values: MIMIC, OVQA, PathVQA, SLAKE, VQA-RAD, demo"),
         (["dataset=SLAKE", "modality"], "Error parsing override 'modality'"),
     ],
 )

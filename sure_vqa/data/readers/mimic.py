@@ -181,6 +181,7 @@ register(
         image_level_fields=frozenset(),
         description="MIMIC-CXR-VQA with patient demographics (prepared by sure-vqa prepare mimic)",
         raw_files=tuple(PREPARED_FILES.values()),
+        shift_fields=SHIFT_FIELDS,
         shift_groups=SHIFT_GROUPS,
         shift_exclusions={"gender": is_gender_question},
     )

@@ -19,7 +19,8 @@ from sure_vqa import naming
 from sure_vqa.atomic_io import write_bytes_atomic, write_text_atomic
 from sure_vqa.config import DataError
 from sure_vqa.data.categories import derive_categories, normalise_yes_no
-from sure_vqa.data.rawfiles import qa_record, read_rows
+from sure_vqa.data.odd_records import OddRecords, ReadRecords
+from sure_vqa.data.rawfiles import qa_record, question_rows, read_rows, repeated_ids
 from sure_vqa.data.records import CLOSED, QARecord
 from sure_vqa.data.registry import DatasetReader, register
 
@@ -87,13 +88,17 @@ def clean(dataset_dir: Path) -> dict[str, dict[str, int]]:
     return summary
 
 
-def read_ovqa(dataset_dir: Path) -> list[QARecord]:
-    """Every question of the three cleaned files, with `source` train/val/test and closed-answer categories."""
+def read_ovqa(dataset_dir: Path) -> ReadRecords:
+    """Every question of the three cleaned files, with `source` train/val/test and closed-answer categories
+    (odd entries and an empty file are counted and reported, never fatal)."""
     hint = "the OVQA folder must hold img/, train.json, validate.json and test.json (see data/README_OVQA.md)"
-    records = []
+    records: list[QARecord] = []
+    odd, warnings = OddRecords(), []
     for source, filename in RAW_FILES.items():
         path = dataset_dir / filename
-        rows = read_rows(path, REQUIRED_KEYS, hint)
+        rows = question_rows(path, REQUIRED_KEYS, hint, odd)
+        if not rows:
+            warnings.append(f"OVQA: {filename} has no question")
         dropped = [row for row in rows if not kept_by_cleaning(row)]
         if dropped:
             raise DataError(
@@ -102,7 +107,8 @@ def read_ovqa(dataset_dir: Path) -> list[QARecord]:
             )
         for row in rows:
             records.append(qa_record(row, path, source, "image_name", IMAGE_DIR, SHIFT_FIELDS))
-    return derive_categories(records, QUESTION_TYPE_FIELD)
+    warnings += repeated_ids(records, "OVQA")
+    return ReadRecords(derive_categories(records, QUESTION_TYPE_FIELD), odd, warnings, "OVQA")
 
 
 register(
@@ -112,5 +118,6 @@ register(
         image_level_fields=IMAGE_LEVEL_FIELDS,
         description="OVQA, cleaned (closed questions yes/no or one of three modality questions)",
         raw_files=tuple(RAW_FILES.values()),
+        shift_fields=SHIFT_FIELDS,
     )
 )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sure_vqa import naming
 from sure_vqa.data.categories import derive_categories
-from sure_vqa.data.rawfiles import qa_record, read_rows
+from sure_vqa.data.odd_records import OddRecords, ReadRecords
+from sure_vqa.data.rawfiles import qa_record, question_rows, repeated_ids
 from sure_vqa.data.records import QARecord
 from sure_vqa.data.registry import DatasetReader, register
 
@@ -26,24 +27,34 @@ QUESTION_TYPE_FIELD = "content_type"  # the fallback answer set of a closed ques
 ENGLISH = "en"
 
 
-def read_slake_format(dataset_dir: Path, dataset: str = "SLAKE") -> list[QARecord]:
+def read_slake_format(dataset_dir: Path, dataset: str = "SLAKE") -> ReadRecords:
     """Every English question of the three files, with `source` train/val/test and closed-answer categories.
 
-    Entries without `q_lang` count as English (the demo dataset writes no language).
+    Entries without `q_lang` count as English (the demo dataset writes no language). Entries in another
+    language, odd entries (no answer, ...) and an empty file are counted and reported, never fatal.
     """
     hint = f"the {dataset} folder must hold {IMAGE_DIR}/ and {', '.join(RAW_FILES.values())} " + (
         "as released (see data/README_SLAKE.md)"
         if dataset == "SLAKE"
         else "(`make demo` builds the demo dataset)"
     )
-    records = []
+    records: list[QARecord] = []
+    odd, warnings = OddRecords(), []
     for source, filename in RAW_FILES.items():
         path = dataset_dir / filename
-        for row in read_rows(path, REQUIRED_KEYS, hint):
+        before, other_language = len(records), 0
+        for row in question_rows(path, REQUIRED_KEYS, hint, odd):
             if str(row.get("q_lang", ENGLISH)).strip() != ENGLISH:
+                other_language += 1
                 continue
             records.append(qa_record(row, path, source, "img_name", IMAGE_DIR, SHIFT_FIELDS))
-    return derive_categories(records, QUESTION_TYPE_FIELD)
+        if other_language:
+            are = "question of" if other_language == 1 else "questions of"
+            warnings.append(f"{dataset}: {other_language} {are} {filename} not in English (q_lang), left out")
+        if len(records) == before:
+            warnings.append(f"{dataset}: {filename} has no English question")
+    warnings += repeated_ids(records, dataset)
+    return ReadRecords(derive_categories(records, QUESTION_TYPE_FIELD), odd, warnings, dataset)
 
 
 register(
@@ -53,6 +64,7 @@ register(
         image_level_fields=IMAGE_LEVEL_FIELDS,
         description="SLAKE, English questions (q_lang == en)",
         raw_files=tuple(RAW_FILES.values()),
+        shift_fields=SHIFT_FIELDS,
     )
 )
 
@@ -63,5 +75,6 @@ register(
         image_level_fields=IMAGE_LEVEL_FIELDS,
         description="the bundled demo dataset, in SLAKE's raw format (built by sure_vqa.demo.dataset)",
         raw_files=tuple(RAW_FILES.values()),
+        shift_fields=SHIFT_FIELDS,
     )
 )
