@@ -15,7 +15,7 @@ report expects. The model kinds (fine-tuned, zero-shot, most frequent answer) ar
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,12 +99,13 @@ class InferenceSpec:
                                     image_control=self.image_control)
 
 
-def parse_run_name(name: str) -> tuple[dict[str, Any], InferenceSpec]:
+def parse_run_name(name: str, shift_fields: Sequence[str] | None = None) -> tuple[dict[str, Any], InferenceSpec]:
     """An eval folder's name read back: (its test split's parts: dataset, mod, data_shift, ood_value as written
     in names, test_split_name; the run's spec). ValueError for a name `InferenceSpec.run_name` does not build."""
     from sure_vqa.data import registry as datasets
 
-    parsed = naming.parse_eval_run_name(name, datasets.known_shift_fields())
+    fields = datasets.known_shift_fields() if shift_fields is None else shift_fields
+    parsed = naming.parse_eval_run_name(name, fields)
     if parsed["no_image"] and parsed["image_control"]:
         raise ValueError(f"{name!r}: a run both without images and with an image control")
     corruption = parsed["corruption"]
@@ -289,22 +290,23 @@ class ModelIdentity:
                             *shift_of(cfg, train_split))
 
     @classmethod
-    def from_folder(cls, path: Path) -> ModelIdentity:
+    def from_folder(cls, path: Path, shift_fields: Sequence[str] | None = None) -> ModelIdentity:
         """A model folder read back from its name alone (the inverse of `model_dir`): a fine-tuned model's
         `{root}/{base}-{train split}-finetune_...`, the zero-shot model's `{root}/{dataset}/pretrained[-{base}]`,
         the baseline's `{root}/most_frequent-{train split}`. The ood value is as names write it (`LEG+HAND`).
-        ValueError for another name."""
+        ValueError for another name. `shift_fields`: those to match first (default: the registered datasets')."""
         from sure_vqa.data import registry as datasets
 
+        fields = datasets.known_shift_fields() if shift_fields is None else shift_fields
         path = Path(path)
         base_model = naming.parse_pretrained_dir_name(path.name)
         if base_model is not None:
             return cls.baseline(PRETRAINED, path.parent.name, path.parent.parent, base_model=base_model)
         if path.name.startswith(naming.MOST_FREQUENT_PREFIX):
-            parsed = naming.parse_most_frequent_name(path.name, datasets.known_shift_fields())
+            parsed = naming.parse_most_frequent_name(path.name, fields)
             return cls.baseline(MOST_FREQUENT, parsed["dataset"], path.parent, parsed["split"], parsed["data_shift"],
                                 parsed["ood_value"])
-        parsed = naming.parse_experiment_name(path.name, datasets.known_shift_fields(), datasets=datasets.names())
+        parsed = naming.parse_experiment_name(path.name, fields, datasets=datasets.names())
         if parsed["mod"] != "train":
             raise ValueError(f"{path.name!r}: the model's split {parsed['train_split_name']} is not a train split")
         return cls(dataset=parsed["dataset"], train_split=parsed["split"], data_shift=parsed["data_shift"],

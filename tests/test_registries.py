@@ -210,7 +210,8 @@ class ExactSettings:
 
 
 class ExactJudge:
-    """A judge backend that gives `stars_for_exact` stars to an exact answer and 1 to any other (generate mode)."""
+    """A judge backend that gives `stars_for_exact` stars to an answer that starts with the ground truth and 1 to
+    any other (generate mode). An exact answer never reaches it: the exact-match shortcut gives full marks."""
 
     batch_size = 4
 
@@ -220,7 +221,7 @@ class ExactJudge:
     def generate(self, conversations: list[list[dict[str, str]]]) -> list[str]:
         self.requests += len(conversations)
         rows = [row_input(conversation) for conversation in conversations]
-        return [f'{{"score": {self.stars if row["gt"] == row["pred"] else 1}}}' for row in rows]
+        return [f'{{"score": {self.stars if row["pred"].startswith(row["gt"]) else 1}}}' for row in rows]
 
 
 def _refuse_score_mode(settings: Any) -> None:
@@ -251,8 +252,13 @@ def test_a_registered_dataset_generation_backend_and_judge_backend_run_through_e
                  "judge.stars_for_exact=4"]
         eval_dirs = []
         for split in ("iid", "ood"):
-            eval_dirs.append(run_inference(compose("inference/inference_defaults", [
-                *common, f"split={split}", "backend=pixel_colour", "batch_size=2"])).parent)
+            results = run_inference(compose("inference/inference_defaults", [
+                *common, f"split={split}", "backend=pixel_colour", "batch_size=2"]))
+            eval_dirs.append(results.parent)
+            rows = json.loads(results.read_text())
+            assert all(row["pred"] == row["gt"] for row in rows)  # the backend read each image's pixels
+            # answers that are right but not exact, so that the judge is asked (an exact one takes the shortcut)
+            results.write_text(json.dumps([{**row, "pred": row["pred"] + " colour"} for row in rows]))
             run_evaluation(compose("eval/metrics_eval_defaults", [
                 *common, f"split={split}", "metric_type=[traditional_metrics,exact]", *judge]))
         with pytest.raises(ConfigError, match="judge.mode=score is not valid for the exact backend"):
@@ -267,9 +273,10 @@ def test_a_registered_dataset_generation_backend_and_judge_backend_run_through_e
     for folder, questions in zip(eval_dirs, (["q11", "q9"], ["q10", "q3"]), strict=True):
         rows = json.loads((folder / naming.TEST_RESULTS_FILE).read_text())
         assert sorted(row["qid"] for row in rows) == questions
-        assert all(row["pred"] == row["gt"] for row in rows)  # the backend read each image's pixels
         scores = json.loads((folder / "exact_metrics.json").read_text())
+        # the judge was asked for every row (no shortcut) and answered with the setting given on the command line
         assert [row["score"] for row in scores[1:]] == [4] * len(questions)
+        assert [row["shortcut"] for row in scores[1:]] == [False] * len(questions)
     summary = pd.read_csv(build_report(tmp_path / "exp", progress=False).summary_csv)
     exact = summary[(summary["metric"] == "exact") & (summary["role"] == "model")]
     assert exact[["iid_mean", "ood_mean"]].values.tolist() == [[4.0, 4.0]]

@@ -76,8 +76,15 @@ def reader_for(dataset_root: str | Path, dataset: str) -> DatasetReader:
     return entry.for_folder(folder) if entry.for_folder is not None and folder.is_dir() else entry
 
 
-def known_shift_fields() -> tuple[str, ...]:
-    """Every registered dataset's shift fields: names are read back with them (sure_vqa.runs.parse_run_name)."""
+def known_shift_fields(dataset_root: str | Path | None = None) -> tuple[str, ...]:
+    """Every registered dataset's shift fields, and with `dataset_root` those of each dataset.yaml there: names are
+    read back with them (sure_vqa.runs.parse_run_name; a field they do not know is guessed from its case)."""
     from sure_vqa.data.shifts import RECORD_ATTRIBUTE_FIELDS
 
-    return tuple(sorted({*RECORD_ATTRIBUTE_FIELDS, *(name for entry in REGISTRY for name in entry.shift_fields)}))
+    fields = {*RECORD_ATTRIBUTE_FIELDS, *(name for entry in REGISTRY for name in entry.shift_fields)}
+    for path in sorted(Path(dataset_root).expanduser().glob(f"*/{DESCRIPTION_FILE}")) if dataset_root else ():
+        try:
+            fields.update(read_description(path).shift_fields)
+        except ConfigError:
+            continue  # a description that is not valid is reported where the dataset is used
+    return tuple(sorted(fields))

@@ -56,6 +56,19 @@ def test_vqa_rad_as_released(tmp_path: Path) -> None:
         split_records(tmp_path, "VQA-RAD", "val", "ood", "image_organ", "HEAD")
 
 
+def test_the_hub_fixture_is_what_the_hubs_own_loader_reads_as_images(tmp_path: Path) -> None:
+    """The fixture's shards carry the hub's schema: `datasets`' parquet loader sees an Image feature."""
+    import datasets
+
+    folder = write_vqa_rad_hub(tmp_path)
+    loaded = datasets.load_dataset("parquet", data_files={"test": str(folder / "data" / "test-*.parquet")},
+                                   split="test", cache_dir=str(tmp_path / "hf_cache"))
+    assert isinstance(loaded.features["image"], datasets.Image)
+    assert loaded.column_names == ["image", "question", "answer"]
+    assert [row["question"] for row in loaded] == [q for q, _, _ in VQA_RAD_HUB_TEST]
+    assert loaded[0]["image"].size == (12, 12)  # decoded by the loader, as a PIL image
+
+
 def test_vqa_rad_from_the_hub(tmp_path: Path) -> None:
     folder = write_vqa_rad_hub(tmp_path)
     train = split_records(tmp_path, "VQA-RAD", "train", "all")
@@ -323,3 +336,23 @@ def test_the_split_summary_counts_what_was_left_out(tmp_path: Path, capsys: pyte
     # train iid: the north rows kept (the fracture question); test ood: the south test row
     assert [line.split()[:3] for line in out[2:6]] == [["train", "iid", "1"], ["val", "iid", "0"],
                                                       ["test", "iid", "1"], ["test", "ood", "1"]]
+
+
+def test_the_report_reads_a_described_fields_names_back_with_the_dataset_root(tmp_path: Path) -> None:
+    """`body_part_left_arm`: without the description a name cannot say where the field ends (`body_part_left`
+    = `arm` by the case rule); with the dataset root the report knows the field `body_part`."""
+    from sure_vqa import naming, runs
+    from sure_vqa.study.report.scan import scan
+
+    folder = tmp_path / "data" / "limbs"
+    folder.mkdir(parents=True)
+    _describe(folder, {"parts": {"train": "t.csv"}, "answer_type_rule": "yes_no", "shift_fields": ["body_part"]})
+    identity = runs.ModelIdentity(dataset="limbs", train_split="iid", data_shift="body_part", ood_value="left_arm",
+                                  model_type="lora", seed=1, learning_rate=3e-4, folder_tags=("rank16",),
+                                  trained_without_images=False, experiment_root=tmp_path / "exp", explicit_dir=None)
+    run = runs.InferenceSpec("ood").run_name(naming.split_name("limbs", "test", "ood", "body_part", "left_arm"))
+    (identity.model_dir() / naming.EVAL_DIR / run).mkdir(parents=True)
+    guessed = scan(tmp_path / "exp")
+    assert (guessed.models[0].identity.data_shift, guessed.models[0].identity.ood_value) == ("body_part_left", "arm")
+    known = scan(tmp_path / "exp", tmp_path / "data")
+    assert known.models[0].identity == identity and known.runs[0].shift.ood_value == "left_arm"

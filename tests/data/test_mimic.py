@@ -335,3 +335,17 @@ def test_an_unreadable_choose_question_falls_back_and_is_counted(tmp_path, caplo
     warnings = [r.getMessage() for r in caplog.records if r.name == "sure_vqa.data.readers.mimic"]
     assert len(warnings) == 1
     assert warnings[0].startswith("MIMIC: 1 choose questions (1 in train)") and "901" in warnings[0]
+
+
+def test_odd_prepared_entries_are_counted_not_fatal(tmp_path, caplog):
+    import json
+
+    folder = write_mimic(tmp_path, prepared=True, images=False)
+    rows = json.loads((folder / "train.json").read_text())
+    rows[0]["age"], rows[1]["answer"] = "unknown", None
+    (folder / "train.json").write_text(json.dumps(rows))
+    with caplog.at_level("WARNING"):
+        records = split_records(tmp_path, "MIMIC", "train", "all")
+    assert [r.qid for r in records] == [str(row["qid"]) for row in rows[2:]]
+    assert f"MIMIC: 1 row left out (age not a number), e.g. {rows[0]['qid']}" in caplog.messages
+    assert f"MIMIC: 1 row left out (no answer), e.g. {rows[1]['qid']}" in caplog.messages

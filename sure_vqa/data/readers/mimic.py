@@ -21,7 +21,8 @@ from typing import Any
 from sure_vqa import naming
 from sure_vqa.config import DataError
 from sure_vqa.data.categories import YES_NO, derive_categories, mimic_choose_options
-from sure_vqa.data.rawfiles import answer_text, answer_type, read_rows
+from sure_vqa.data.odd_records import OddRecords, ReadRecords
+from sure_vqa.data.rawfiles import answer_text, answer_type, question_rows
 from sure_vqa.data.records import CLOSED, QARecord
 from sure_vqa.data.registry import DatasetReader, register
 from sure_vqa.data.shifts import ShiftGroup
@@ -144,16 +145,25 @@ def _report_unreadable_options(records: list[QARecord]) -> None:
         )
 
 
-def read_mimic(dataset_dir: Path) -> list[QARecord]:
-    """Every question of the three prepared files, with `source` train/val/test and closed-answer categories."""
+def read_mimic(dataset_dir: Path) -> ReadRecords:
+    """Every question of the three prepared files, with `source` train/val/test and closed-answer categories
+    (odd entries, such as one without an answer or with an age that is not a number, are counted and reported)."""
     hint = f"prepare the MIMIC folder first with `{PREPARE_COMMAND}` (see data/README_MIMIC.md)"
-    records = []
+    records: list[QARecord] = []
+    odd, warnings = OddRecords(), []
     for source, filename in PREPARED_FILES.items():
         path = dataset_dir / filename
-        for row in read_rows(path, REQUIRED_KEYS, hint):
+        rows = question_rows(path, REQUIRED_KEYS, hint, odd)
+        if not rows:
+            warnings.append(f"MIMIC: {filename} has no question")
+        for row in rows:
             fields = {key: row[key] for key in SHIFT_FIELDS if key in row}
             if "age" in fields:
-                fields["age"] = _age(fields["age"], path, row["qid"])
+                try:
+                    fields["age"] = _age(fields["age"], path, row["qid"])
+                except DataError:
+                    odd.add("age not a number", str(row["qid"]))
+                    continue
             image = row.get("image") or f"{IMAGE_DIR}/{row['image_path']}"
             records.append(
                 QARecord(
@@ -169,7 +179,8 @@ def read_mimic(dataset_dir: Path) -> list[QARecord]:
                 )
             )
     _report_unreadable_options(records)
-    return derive_categories(records, CATEGORY_FALLBACK_FIELD)
+    # no note on qids shared by two files: the qid is the builder's per-file `idx`, not meant to be unique across files
+    return ReadRecords(derive_categories(records, CATEGORY_FALLBACK_FIELD), odd, warnings, "MIMIC")
 
 
 register(

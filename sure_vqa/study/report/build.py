@@ -81,7 +81,7 @@ def build_report(experiment_root: str | Path, out: str | Path | None = None,
                           "folders (EXPERIMENT_ROOT_DIR)")
     settings = settings or ReportSettings()
     out_dir = Path(out).expanduser() if out else naming.report_dir(root)
-    found = scan(root)
+    found = scan(root, None if is_unset(dataset_root) else dataset_root)
     if not found.runs and not found.models:
         raise ConfigError(f"experiment_root={root} holds no model folders (llava-*, most_frequent-*, "
                           "<dataset>/pretrained): nothing to report")

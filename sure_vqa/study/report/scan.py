@@ -9,6 +9,7 @@ reason, so the report can say what it did not use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,24 +133,24 @@ def pretrained_method(base_model: str) -> str:
     return PRETRAINED if base_model == naming.DEFAULT_BASE_MODEL else f"[{base_model}] {PRETRAINED}"
 
 
-def _zero_shot_models(dataset_dir: Path) -> list[Model]:
+def _zero_shot_models(dataset_dir: Path, fields: Sequence[str]) -> list[Model]:
     """The zero-shot folders (`pretrained`, `pretrained-{base model}`) under a dataset's folder."""
-    return [Model(folder, ModelIdentity.from_folder(folder)) for folder in sorted(dataset_dir.iterdir())
+    return [Model(folder, ModelIdentity.from_folder(folder, fields)) for folder in sorted(dataset_dir.iterdir())
             if folder.is_dir() and naming.parse_pretrained_dir_name(folder.name) is not None]
 
 
-def _model_of(path: Path) -> tuple[Model | None, str | None]:
+def _model_of(path: Path, fields: Sequence[str]) -> tuple[Model | None, str | None]:
     if "-finetune_" not in path.name and not path.name.startswith(naming.MOST_FREQUENT_PREFIX):
         return None, None
     try:
-        return Model(path, ModelIdentity.from_folder(path)), None
+        return Model(path, ModelIdentity.from_folder(path, fields)), None
     except ValueError as err:
         return None, str(err)
 
 
-def _run_of(model: Model, path: Path) -> tuple[Run | None, str | None]:
+def _run_of(model: Model, path: Path, fields: Sequence[str]) -> tuple[Run | None, str | None]:
     try:
-        split, spec = parse_run_name(path.name)
+        split, spec = parse_run_name(path.name, fields)
     except ValueError as err:
         return None, str(err)
     if spec.split not in ("iid", "ood"):
@@ -165,8 +166,12 @@ def _run_of(model: Model, path: Path) -> tuple[Run | None, str | None]:
     return Run(model, path, shift, spec, files), None
 
 
-def scan(root: str | Path) -> ScanResult:
-    """Every model folder and eval run under `root` (fine-tuned, zero-shot, most frequent)."""
+def scan(root: str | Path, dataset_root: str | Path | None = None) -> ScanResult:
+    """Every model folder and eval run under `root` (fine-tuned, zero-shot, most frequent). Names are read with
+    the registered datasets' shift fields, and with `dataset_root` those of its dataset.yaml files too."""
+    from sure_vqa.data.registry import known_shift_fields
+
+    fields = known_shift_fields(dataset_root)
     root = Path(root)
     result = ScanResult(root)
     if not root.is_dir():
@@ -175,12 +180,12 @@ def scan(root: str | Path) -> ScanResult:
     for entry in sorted(root.iterdir()):
         if not entry.is_dir() or entry == naming.report_dir(root):
             continue
-        model, problem = _model_of(entry)
+        model, problem = _model_of(entry, fields)
         if model is not None:
             model_dirs.append(model)
         elif problem is not None:
             result.unplaced.append((entry, problem))
-        elif zero_shot := _zero_shot_models(entry):
+        elif zero_shot := _zero_shot_models(entry, fields):
             model_dirs.extend(zero_shot)
         elif (entry / naming.EVAL_DIR).is_dir():
             result.unplaced.append((entry, "has eval/ but its name is not a model folder name"))
@@ -190,7 +195,7 @@ def scan(root: str | Path) -> ScanResult:
         if not eval_root.is_dir():
             continue
         for run_dir in sorted(p for p in eval_root.iterdir() if p.is_dir()):
-            run, problem = _run_of(model, run_dir)
+            run, problem = _run_of(model, run_dir, fields)
             if run is not None:
                 result.runs.append(run)
             else:
