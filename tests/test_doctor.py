@@ -112,11 +112,10 @@ def test_the_demo_setup_passes(tmp_path: Path) -> None:
     done = _doctor("demo=true", f"out={tmp_path / 'demo_run'}")
     assert done.returncode == 0, done.stdout + done.stderr
     # one check per shift of the demo's grid (two), besides paths, data, models, judge, accelerator, memory, disk
+    # the ood test splits hold 125 (X-Ray) and 437 (the swap) questions: above the minimum of 100, no warning
+    # (the threshold itself: test_exit_codes and test_a_small_ood_split_passes_with_a_warning_that_names_the_minimum)
     assert done.stdout.count("✓") == 10 and "✗" not in done.stdout and done.stdout.rstrip().endswith("passed")
-    # the ood test splits hold 125 (X-Ray) and 437 (the swap) questions: with a minimum of 200, the first warns
-    strict = _doctor("demo=true", f"out={tmp_path / 'demo_run'}", "min_ood_questions=200")
-    assert strict.returncode == 0, strict.stdout + strict.stderr
-    assert _marks(strict.stdout, "shift demo") == ["!", "✓"]
+    assert _marks(done.stdout, "shift demo") == ["✓", "✓"]
     assert done.stdout.count("shift demo modality=") == 2
 
 

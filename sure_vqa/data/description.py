@@ -99,6 +99,11 @@ class DatasetDescription:
         if missing:
             raise ConfigError(f"dataset.yaml: image_level_fields has {missing[0]!r}, which is not in shift_fields "
                               f"({', '.join(self.shift_fields) or 'none'})")
+        try:
+            self.image_pattern.format(image="x", part="train")
+        except (KeyError, IndexError, ValueError):
+            raise ConfigError(f"dataset.yaml: image_pattern={self.image_pattern!r} is not valid; it may use {{image}} "
+                              "and {part} (e.g. \"{part}/{image}.jpg\")") from None
         if self.filter is not None and not isinstance(self.filter, dict):
             raise ConfigError(f"dataset.yaml: filter must map a column to the value(s) kept, got {self.filter!r}")
 

@@ -214,6 +214,9 @@ def test_a_description_naming_what_the_data_lacks_stops_with_the_columns_there_a
     with pytest.raises(ConfigError, match=r"clinic/dataset.yaml: dataset.yaml.colums is not a setting; valid settings: "
                                           r"description, format, parts"):
         split_records(tmp_path, "clinic", "train", "all")
+    _describe(folder, {**description, "image_pattern": "{split}/{image}"})
+    with pytest.raises(ConfigError, match=r"image_pattern='\{split\}/\{image\}' is not valid; it may use \{image\} and"):
+        split_records(tmp_path, "clinic", "train", "all")
     _describe(folder, {**description, "format": "xlsx"})
     with pytest.raises(ConfigError, match=r"dataset.yaml.format='xlsx' is not valid; valid values: json, jsonl, csv"):
         split_records(tmp_path, "clinic", "train", "all")
