@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +93,12 @@ def saved_weights(folder: Path) -> dict[str, Any]:
     return tensors
 
 
-def projector_tensors(weights: Mapping[str, Any], projector_leaf: str) -> dict[str, Any]:
+def projector_tensors(weights: Mapping[str, Any], projector_leaf: str | Sequence[str]) -> dict[str, Any]:
     """The projector's tensors, keyed from the projector's name on (`multi_modal_projector.linear_1.weight`,
-    as transformers' LLaVA checkpoints name them), whatever prefix peft or transformers saved them under."""
-    pattern = re.compile(rf"(?:^|\.)({re.escape(projector_leaf)}\..+)$")
+    as transformers' LLaVA checkpoints name them), whatever prefix peft or transformers saved them under;
+    several names (a family's side projectors, sure_vqa.models.parts) give the tensors of each."""
+    leaves = [projector_leaf] if isinstance(projector_leaf, str) else list(projector_leaf)
+    pattern = re.compile(rf"(?:^|\.)((?:{'|'.join(re.escape(leaf) for leaf in leaves)})\..+)$")
     out = {}
     for key, tensor in weights.items():
         match = pattern.search(key)
@@ -105,7 +107,7 @@ def projector_tensors(weights: Mapping[str, Any], projector_leaf: str) -> dict[s
     return out
 
 
-def write_projector_file(staging: Path, projector_leaf: str) -> Path:
+def write_projector_file(staging: Path, projector_leaf: str | Sequence[str]) -> Path:
     """The trained projector alone, taken from the weights just saved (so it is right under DeepSpeed too)."""
     from safetensors.torch import save_file
 

@@ -83,7 +83,7 @@ class _WithoutVideo:
         return [name for name in cls._processor_base.get_attributes() if "video" not in name]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.pop("video_processor", None)
+        kwargs["video_processor"] = None  # some classes require the argument (Gemma 4); None builds nothing
         super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self.video_processor = None
 
@@ -94,7 +94,17 @@ def video_free_processor_class(class_name: str) -> type:
     import transformers
 
     base = getattr(transformers, class_name)
-    return type(f"{class_name}WithoutVideo", (_WithoutVideo, base), {"__module__": __name__, "_processor_base": base})
+
+    class _NoVideoArgument(transformers.ProcessorMixin):
+        """Sits between the class and ProcessorMixin, which refuses a `video_processor` keyword once the video
+        part is not an attribute (Gemma 4's processor passes it on by keyword)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("video_processor", None)
+            super().__init__(*args, **kwargs)
+
+    return type(f"{class_name}WithoutVideo", (_WithoutVideo, base, _NoVideoArgument),
+                {"__module__": __name__, "_processor_base": base})
 
 
 def _chat_template(path: Path) -> str | None:
@@ -121,8 +131,12 @@ def _load_video_free_processor(path: Path, family: Any) -> Any:
     tokenizer = AutoTokenizer.from_pretrained(path)
     template = _chat_template(path) or getattr(tokenizer, "chat_template", None)
     processor_class = video_free_processor_class(family.processor_class)
-    return processor_class(image_processor=AutoImageProcessor.from_pretrained(path), tokenizer=tokenizer,
-                           chat_template=template, **settings)
+    parts: dict[str, Any] = {"image_processor": AutoImageProcessor.from_pretrained(path), "tokenizer": tokenizer}
+    if "feature_extractor" in processor_class.get_attributes():  # Gemma 4's audio part: numpy only, never used
+        from transformers import AutoFeatureExtractor
+
+        parts["feature_extractor"] = AutoFeatureExtractor.from_pretrained(path)
+    return processor_class(**parts, chat_template=template, **settings)
 
 
 def save_processor(processor: Any, folder: str | Path) -> None:
@@ -152,16 +166,36 @@ def load_base_model(path: str | Path, dtype: str | torch.dtype | None = None) ->
     """The pretrained VLM in a transformers folder, in train mode (callers choose eval mode)."""
     from transformers import AutoConfig, AutoModelForImageTextToText
 
+    from sure_vqa.models import families
+
     path = require_transformers_folder(path, "base model")
     config = AutoConfig.from_pretrained(path)
+    loader: Any = AutoModelForImageTextToText
+    family = families.for_model_type(config.model_type, str(path))
+    if any(getattr(config, part, None) is not None for part in family.unused_config_parts):
+        # never built, so their weights stay in the folder unread (Gemma 4's audio tower, docs/models.md)
+        for part in family.unused_config_parts:
+            setattr(config, part, None)
+        loader = _ignoring_weights(family.model_class, tuple(family.unused_config_parts.values()))
     kwargs: dict[str, Any] = {}
     if _dtype(dtype) is not None:
         kwargs["dtype"] = _dtype(dtype)
     try:
-        return AutoModelForImageTextToText.from_pretrained(path, config=config, **kwargs)
+        return loader.from_pretrained(path, config=config, **kwargs)
     except ValueError as err:  # transformers says "Unrecognized configuration class ..." for non-VLMs
         raise ConfigError(f"{path} (model_type={config.model_type}) does not load as an image-text-to-text "
                           f"model: {err}") from None
+
+
+@cache
+def _ignoring_weights(class_name: str, patterns: tuple[str, ...]) -> type:
+    """The transformers model class, told that weights matching `patterns` are in the folder but not in the model
+    (so that loading does not report them as unexpected); saved under the class's own name."""
+    import transformers
+
+    base = getattr(transformers, class_name)
+    ignored = [*(base._keys_to_ignore_on_load_unexpected or []), *patterns]
+    return type(class_name, (base,), {"__module__": base.__module__, "_keys_to_ignore_on_load_unexpected": ignored})
 
 
 def finetuned_kind(model_dir: str | Path) -> str:

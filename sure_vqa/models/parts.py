@@ -23,6 +23,12 @@ class ModelParts:
     vision_tower: str
     projector: str
     language_model: str
+    side_projectors: tuple[str, ...] = ()
+
+    @property
+    def projectors(self) -> tuple[str, ...]:
+        """The projector and the side projectors: every module that trains as the projector does."""
+        return (self.projector, *self.side_projectors)
 
 
 def model_parts(model: nn.Module) -> ModelParts:
@@ -32,9 +38,10 @@ def model_parts(model: nn.Module) -> ModelParts:
     base = unwrap(model)
     family = families.for_model(base)
     found = ModelParts(vision_tower=family.vision_tower, projector=family.projector,
-                       language_model=family.language_model)
+                       language_model=family.language_model, side_projectors=family.side_projectors)
     for what, name in (("vision tower", found.vision_tower), ("projector", found.projector),
-                       ("language model", found.language_model)):
+                       ("language model", found.language_model),
+                       *(("side projector", side) for side in found.side_projectors)):
         try:
             base.get_submodule(name)
         except AttributeError:
@@ -53,15 +60,45 @@ def submodule(model: nn.Module, dotted: str) -> nn.Module:
     return unwrap(model).get_submodule(dotted)
 
 
-def projector_module(model: nn.Module) -> nn.Module:
-    """The projector that is in use: inside a peft model it is the trained copy that peft's
-    `ModulesToSaveWrapper` keeps (the wrapper also holds the untouched original)."""
-    module = submodule(model, model_parts(model).projector)
+def _in_use(module: nn.Module) -> nn.Module:
+    """Inside a peft model, the trained copy that peft's `ModulesToSaveWrapper` keeps (the wrapper also holds the
+    untouched original); otherwise the module itself."""
     copies = getattr(module, "modules_to_save", None)
     if isinstance(copies, nn.ModuleDict) and len(copies):
         active = module.active_adapters[0] if hasattr(module, "active_adapters") else next(iter(copies))
         return copies[active]
     return module
+
+
+def projector_module(model: nn.Module) -> nn.Module:
+    """The projector that is in use (the trained copy inside a peft model)."""
+    return _in_use(submodule(model, model_parts(model).projector))
+
+
+def projector_module_names(model: nn.Module) -> list[str]:
+    """Dotted names of every module that trains as the projector: the projector, then each side projector, a
+    module list by its entries (peft wraps modules, and the model indexes the list)."""
+    found = model_parts(model)
+    names = [found.projector]
+    for side in found.side_projectors:
+        module = submodule(model, side)
+        if isinstance(module, nn.ModuleList):
+            names.extend(f"{side}.{i}" for i in range(len(module)))
+        else:
+            names.append(side)
+    return names
+
+
+def projector_modules(model: nn.Module) -> list[nn.Module]:
+    """The projector and the side projectors in use (the trained copies inside a peft model)."""
+    return [_in_use(submodule(model, name)) for name in projector_module_names(model)]
+
+
+def projector_save_names(model: nn.Module) -> list[str]:
+    """What peft's `modules_to_save` lists for the projectors: their names from the last word on
+    (`multi_modal_projector`, `merger`, `deepstack_merger_list.0`); peft matches them as name endings."""
+    return [".".join(name.split(".")[-2:]) if name.split(".")[-1].isdigit() else name.split(".")[-1]
+            for name in projector_module_names(model)]
 
 
 def language_model_linear_names(model: nn.Module) -> list[str]:
@@ -74,7 +111,8 @@ def language_model_regex(model: nn.Module, leaf_names: list[str] | tuple[str, ..
     """A peft `target_modules` regex (matched in full) for these leaf modules inside the language model only,
     so that the vision tower's and projector's layers of the same name are never adapted."""
     lm_prefix = model_parts(model).language_model.replace(".", r"\.")
-    return rf"{lm_prefix}\..*\.(?:{'|'.join(leaf_names)})"
+    # a layer directly under the language model (Gemma 4's per_layer_model_projection) matches too
+    return rf"{lm_prefix}\.(?:.*\.)?(?:{'|'.join(leaf_names)})"
 
 
 def freeze(module: nn.Module) -> None:

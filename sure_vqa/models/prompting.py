@@ -36,9 +36,8 @@ def messages(question: str, with_image: bool, answer: str | None = None) -> list
 
 def prompt_text(processor: Any, question: str, answer_type: str, categories: Sequence[str] | None,
                 with_image: bool) -> str:
-    """The generation prompt (ending where the model's answer starts)."""
-    return processor.apply_chat_template(
-        messages(question_text(question, answer_type, categories), with_image),
-        add_generation_prompt=True,
-        tokenize=False,
-    )
+    """The generation prompt (ending where the model's answer starts; a template's thinking switch off)."""
+    from sure_vqa.models.chat_templates import render
+
+    return render(processor, messages(question_text(question, answer_type, categories), with_image),
+                  add_generation_prompt=True)

@@ -26,17 +26,29 @@ _SEQUENCE_KEYS = ("input_ids", "attention_mask", "labels")
 
 
 def conversation_texts(processor: Any, record: QARecord, with_image: bool) -> tuple[str, str]:
-    """(prompt, prompt + answer) in the model's chat format; the prompt is what inference sends."""
+    """(prompt, prompt + answer) in the model's chat format; the prompt is what inference sends.
+
+    Most templates render the answer right after the generation prompt. Some do not: Gemma 4's generation
+    prompt ends with an empty thought channel (`<|channel>thought\n<channel|>`, thinking off) that its rendering of
+    a past answer leaves out. There the answer is found in the template's rendering of the answer turn, and the
+    training text is the generation prompt followed by the answer and what the template closes it with, so the
+    model learns to answer the very prompt inference sends (docs/models.md#thinking)."""
+    from sure_vqa.models.chat_templates import render
+
     prompt = prompting.prompt_text(processor, record.question, record.answer_type, record.categories, with_image)
     question = prompting.question_text(record.question, record.answer_type, record.categories)
-    full = processor.apply_chat_template(prompting.messages(question, with_image, answer=record.answer.strip()),
-                                         tokenize=False)
-    if not full.startswith(prompt):
+    answer = record.answer.strip()
+    full = render(processor, prompting.messages(question, with_image, answer=answer), add_generation_prompt=False)
+    if full.startswith(prompt):
+        return prompt, full
+    head = render(processor, prompting.messages(question, with_image), add_generation_prompt=False)
+    start = full.find(answer, len(head)) if full.startswith(head) and answer else -1
+    if start < 0:
         raise ConfigError(
-            "the processor's chat template does not render the answer after the generation prompt "
-            f"(prompt {prompt!r}, with answer {full!r}); training needs a template where it does"
+            "the processor's chat template renders the answer neither after the generation prompt nor inside an "
+            f"answer turn after the question (prompt {prompt!r}, with answer {full!r}); training needs one of the two"
         )
-    return prompt, full
+    return prompt, prompt + full[start:]
 
 
 def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:

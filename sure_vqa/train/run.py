@@ -213,7 +213,7 @@ def _finish(p: TrainPlan, trainer: Any, model: Any, processor: Any, train_loss: 
     base = parts.unwrap(model)
     if methods.get(p.model_type).uses_adapter:
         base.config.save_pretrained(str(staging))  # config.json of the base model, as the original folders have
-    folder.write_projector_file(staging, parts.model_parts(model).projector.rsplit(".", 1)[-1])
+    folder.write_projector_file(staging, parts.projector_save_names(model))
     save_processor(processor, staging)
     folder.write_resolved_config(staging, p.resolved)
     summary = {

@@ -111,7 +111,7 @@ class VLMTrainer(Trainer):
         if self.optimizer is None:
             opt_model = self.model if model is None else model
             decay_names = set(self.get_decay_parameter_names(opt_model))
-            projector_ids = {id(p) for p in parts.projector_module(opt_model).parameters()}
+            projector_ids = {id(p) for module in parts.projector_modules(opt_model) for p in module.parameters()}
             groups = parameter_groups(opt_model.named_parameters(), decay_names, projector_ids,
                                       self.args.weight_decay, self.projector_lr)
             optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)

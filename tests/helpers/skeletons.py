@@ -289,13 +289,18 @@ def write_gemma_judge_skeleton(folder: Path, seed: int = 0) -> Path:
 
 # processor_config.json as the published checkpoints have it (their own sizes replaced by the tiny model's);
 # None: the checkpoint ships no processor_config.json (Qwen2.5-VL-7B-Instruct).
-_PUBLISHED_PROCESSOR_KEYS = {
+PUBLISHED_PROCESSOR_KEYS = {
     "gemma3": ("Gemma3Processor", ("image_seq_length",)),  # google/medgemma-4b-it
     "qwen2_5_vl": ("Qwen2_5_VLProcessor", None),  # Qwen/Qwen2.5-VL-7B-Instruct
     "idefics3": ("Idefics3Processor", ("image_seq_len",)),  # HuggingFaceTB/SmolVLM-Instruct
     "llava_onevision": ("LlavaOnevisionProcessor",  # llava-hf/llava-onevision-qwen2-0.5b-ov-hf
                         ("num_image_tokens", "vision_aspect_ratio", "vision_feature_select_strategy")),
+    # Qwen/Qwen3-VL-8B-Instruct (transformers 4.57: `size` with shortest/longest edge, a video preprocessor file)
+    "qwen3_vl": ("Qwen3VLProcessor", None),
+    "internvl": ("InternVLProcessor", ("image_seq_length",)),  # OpenGVLab/InternVL3-1B-hf
 }
+# The published folders that also ship a video processor's settings, which SURE-VQA never reads.
+_VIDEO_PREPROCESSOR = {"qwen3_vl": "Qwen3VLVideoProcessor", "internvl": "InternVLVideoProcessor"}
 
 
 def published_processor_layout(tiny_folder: Path, out: Path, family: str) -> Path:
@@ -305,7 +310,7 @@ def published_processor_layout(tiny_folder: Path, out: Path, family: str) -> Pat
     template in `chat_template.json`, and `processor_config.json` with only the processor's own keys, or none."""
     shutil.copytree(tiny_folder, out)
     saved = json.loads((out / "processor_config.json").read_text())
-    processor_class, own_keys = _PUBLISHED_PROCESSOR_KEYS[family]
+    processor_class, own_keys = PUBLISHED_PROCESSOR_KEYS[family]
     image = {**saved["image_processor"], "processor_class": processor_class}
     if family == "qwen2_5_vl":
         size = image.pop("size")
@@ -314,7 +319,95 @@ def published_processor_layout(tiny_folder: Path, out: Path, family: str) -> Pat
     _write_json(out / "chat_template.json", {"chat_template": (out / "chat_template.jinja").read_text()})
     (out / "chat_template.jinja").unlink()
     (out / "processor_config.json").unlink()
+    if family in _VIDEO_PREPROCESSOR:
+        _write_json(out / "video_preprocessor_config.json",
+                    {"video_processor_type": _VIDEO_PREPROCESSOR[family], "processor_class": processor_class})
     if own_keys is not None:
         _write_json(out / "processor_config.json",
                     {"processor_class": processor_class, **{key: saved[key] for key in own_keys}})
     return out
+
+
+# --- this year's judges: Qwen3-8B and gemma-3-12b-it -----------------------------------------------------------------
+
+# Qwen3's chat template (Qwen/Qwen3-8B tokenizer_config.json) as it renders the judge's turns: ChatML; an assistant
+# turn after the last question writes its reasoning block (empty when there is none) before the reply; the
+# generation prompt opens the reply and, with `enable_thinking` false, carries an empty reasoning block.
+QWEN3_CHAT_TEMPLATE = (
+    "{%- set ns = namespace(last_query=-1) -%}"
+    "{%- for message in messages -%}{%- if message['role'] == 'user' -%}{%- set ns.last_query = loop.index0 -%}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{%- set content = message['content'] -%}{%- set reasoning = '' -%}"
+    "{%- if '</think>' in content -%}"
+    "{%- set reasoning = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') -%}"
+    "{%- set content = content.split('</think>')[-1].lstrip('\\n') -%}{%- endif -%}"
+    "{%- if loop.index0 > ns.last_query -%}"
+    "{{- '<|im_start|>assistant\\n<think>\\n' + reasoning.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') -}}"
+    "{%- else -%}{{- '<|im_start|>assistant\\n' + content -}}{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- else -%}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}"
+    "{%- if enable_thinking is defined and enable_thinking is false -%}{{- '<think>\\n\\n</think>\\n\\n' -}}{%- endif -%}"
+    "{%- endif -%}"
+)
+QWEN3_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+
+# Gemma 3's chat template (google/gemma-3-12b-it) as it renders the judge's one user turn: `<bos>`, a system turn
+# folded into the first user turn, `<start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n`.
+GEMMA3_CHAT_TEMPLATE = (
+    "{{- bos_token -}}"
+    "{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}{%- else -%}{%- set first_user_prefix = '' -%}"
+    "{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{- '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else '') -}}"
+    "{{- message['content'] | trim -}}{{- '<end_of_turn>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<start_of_turn>model\\n' -}}{%- endif -%}"
+)
+
+
+def write_qwen3_judge_skeleton(folder: Path, seed: int = 0) -> Path:
+    """Qwen3-8B as its folder looks: Qwen3ForCausalLM (config keys as published, tiny sizes), a tokenizer with
+    Qwen's special tokens and Qwen3's chat template, generation stopping at <|im_end|> or <|endoftext|>."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from sure_vqa.models.tiny import family_tokenizer
+
+    tokenizer = family_tokenizer(QWEN3_SPECIAL, eos="<|im_end|>", pad="<|endoftext|>")
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    ids = tokenizer.convert_tokens_to_ids
+    torch.manual_seed(seed)
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=4096,
+                         tie_word_embeddings=False, bos_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|im_end|>"),
+                         pad_token_id=ids("<|endoftext|>"))
+    model = Qwen3ForCausalLM(config).eval()
+    model.generation_config.eos_token_id = [ids("<|im_end|>"), ids("<|endoftext|>")]
+    model.generation_config.pad_token_id = ids("<|endoftext|>")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_gemma3_judge_skeleton(folder: Path, seed: int = 0) -> Path:
+    """gemma-3-12b-it as its folder looks: Gemma3ForConditionalGeneration (text and vision tower; the judge uses
+    the text), Gemma's special tokens and Gemma 3's chat template, generation stopping at <eos> or <end_of_turn>."""
+    from sure_vqa.models.tiny import build_tiny
+
+    build_tiny("gemma3", folder, seed=seed)
+    from transformers import AutoTokenizer
+
+    config = json.loads((folder / "config.json").read_text())
+    config["text_config"]["sliding_window"] = 1024  # as published: the judge's prompts fit in one window
+    _write_json(folder / "config.json", config)
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = GEMMA3_CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    (folder / "chat_template.jinja").write_text(GEMMA3_CHAT_TEMPLATE, encoding="utf-8")
+    return folder

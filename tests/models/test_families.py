@@ -41,10 +41,11 @@ from sure_vqa.train import run as train_run
 from sure_vqa.train.run import train_model
 from tests.conftest import PROJECT_ROOT
 from tests.helpers.inference_helpers import GenerateSpy, digest
+from tests.helpers.skeletons import PUBLISHED_PROCESSOR_KEYS
 from tests.helpers.training_fixtures import TEST_LR, colour_batches, confident_copy, write_colour_slake
 
 # The families whose images give a number of tokens that depends on the image's size.
-DYNAMIC = {"llava_onevision", "qwen2_5_vl", "idefics3"}
+DYNAMIC = {"llava_onevision", "qwen2_5_vl", "idefics3", "qwen3_vl", "qwen3_5", "internvl", "gemma4"}
 NEW_FAMILIES = [f for f in FAMILIES if f != "llava"]  # LLaVA's methods: tests/train/test_methods.py
 
 
@@ -70,10 +71,11 @@ def test_the_family_is_found_from_the_config_and_adapters_stay_on_the_language_m
     adapted = {name.removeprefix("base_model.model.") for name, module in lora.named_modules()
                if hasattr(module, "lora_A") and isinstance(module.lora_A, torch.nn.ModuleDict)}
     assert adapted == lm_linears  # every linear layer of the language model, nothing else
-    projector = parts.projector_module(lora)
-    assert all(p.requires_grad for p in projector.parameters())
+    projectors = parts.projector_modules(lora)  # Qwen3-VL: the merger and its DeepStack mergers
+    assert len(projectors) == (2 if family == "qwen3_vl" else 1)
+    assert all(p.requires_grad for projector in projectors for p in projector.parameters())
     tower = parts.submodule(lora, found.vision_tower)
-    projector_ids = {id(p) for p in projector.parameters()}
+    projector_ids = {id(p) for projector in projectors for p in projector.parameters()}
     assert all(not p.requires_grad for p in tower.parameters() if id(p) not in projector_ids)
 
     ia3, _ = methods.prepare_model(load_base_model(folder), "ia3", {}, str(folder))
@@ -119,6 +121,12 @@ ANSWER_LABELS = {
     "gemma3": "red<end_of_turn>\n",  # `<start_of_turn>model\nA<end_of_turn>\n`
     "qwen2_5_vl": "red<|im_end|>\n",  # `<|im_start|>assistant\nA<|im_end|>\n`
     "idefics3": " red<end_of_utterance>\n",  # `Assistant: A<end_of_utterance>\n`
+    "qwen3_vl": "red<|im_end|>\n",  # `<|im_start|>assistant\nA<|im_end|>\n`
+    # `<|im_start|>assistant\n<think>\n\n</think>\n\nA<|im_end|>\n`: the empty reasoning block is the prompt's
+    "qwen3_5": "red<|im_end|>\n",
+    "internvl": "red<|im_end|>\n",  # `<|im_start|>assistant\nA<|im_end|>\n`
+    # the prompt ends `<|turn>model\n<|channel>thought\n<channel|>`, the template's answer turn `<|turn>model\nA<turn|>\n`
+    "gemma4": "red<turn|>\n",
 }
 
 
@@ -312,12 +320,15 @@ def test_each_method_learns_from_the_image_and_reloads(family, model_type, confi
 
     base = load_base_model(model_path)
     found = parts.model_parts(base)
-    leaf = found.projector.rsplit(".", 1)[-1]
-    base_projector = {f"{leaf}.{k}": v for k, v in parts.submodule(base, found.projector).state_dict().items()}
     saved_projector = load_file(model_dir / naming.PROJECTOR_WEIGHTS_FILE)
-    assert sorted(saved_projector) == sorted(base_projector)
-    assert any((saved_projector[k] - v).abs().max() > 1e-4 for k, v in base_projector.items())
-    projector_names = {f"{found.projector}.{k}" for k in parts.submodule(base, found.projector).state_dict()}
+    projector_names = set()
+    for name, saved_name in zip(parts.projector_module_names(base), parts.projector_save_names(base), strict=True):
+        # each projector (Qwen3-VL: the merger and its DeepStack mergers) is saved under its own name and moved
+        start = {f"{saved_name}.{k}": v for k, v in parts.submodule(base, name).state_dict().items()}
+        assert start and all(k in saved_projector for k in start), name
+        assert any((saved_projector[k] - v).abs().max() > 1e-4 for k, v in start.items()), name
+        projector_names |= {f"{name}.{k}" for k in parts.submodule(base, name).state_dict()}
+    assert len(saved_projector) == len(projector_names)
     tower = {f"{found.vision_tower}.{k}": v for k, v in parts.submodule(base, found.vision_tower).state_dict().items()}
     reloaded_tower = parts.submodule(reloaded, found.vision_tower).state_dict()
     for key, value in tower.items():
@@ -365,7 +376,7 @@ def test_the_documented_families_are_the_registered_ones():
         assert ("refused" in line) == bool(entry.unsupported_methods), name
 
 
-@pytest.mark.parametrize("family", NEW_FAMILIES)
+@pytest.mark.parametrize("family", sorted(PUBLISHED_PROCESSOR_KEYS))
 def test_processor_files_laid_out_as_published_load_to_the_same_inputs(family, tiny_family_dir, tmp_path):
     from tests.helpers.skeletons import published_processor_layout
 

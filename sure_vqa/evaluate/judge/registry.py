@@ -49,13 +49,25 @@ class JudgeSettings:
     agreement: str = setting("cached", choices=AGREEMENT)
     max_new_tokens: int = setting(64, minimum=1)  # the reply is a small JSON object
     batch_size: int = setting(8, minimum=1)  # prompts per call; also the cache-write granularity
+    # keyword arguments for the judge's chat template, e.g. {enable_thinking: false} for Qwen3 (null: none); the
+    # hf backend renders with them, the openai backend sends them as the request's chat_template_kwargs
+    chat_template_kwargs: Any | None = None  # checked into sorted (name, value) pairs: the settings stay hashable
     options: Any = dataclasses.field(default=None, metadata={"internal": True})
+
+    @property
+    def template_kwargs(self) -> dict[str, Any]:
+        return dict(self.chat_template_kwargs or ())
+
+    @property
+    def _switches(self) -> str:
+        """`, enable_thinking=False`: what the template was told, part of the identity (nothing when unset)."""
+        return "".join(f", {key}={value!r}" for key, value in self.chat_template_kwargs or ())
 
     @property
     def identity(self) -> str:
         """Which model answered, and how: recorded with every score and part of every cache key."""
         if self.mode == SCORE:
-            who = self.identity_override or f"{self.model} ({self.backend}"
+            who = self.identity_override or f"{self.model} ({self.backend}{self._switches}"
             closing = "]" if self.identity_override else ")"
             opening = " [" if self.identity_override else ", "
             return f"{who}{opening}score mode, reply prefix {REPLY_PREFIX}{closing}"
@@ -66,7 +78,7 @@ class JudgeSettings:
         """The identity of the same judge in generate mode (whose replies score mode is compared with)."""
         if self.identity_override:
             return self.identity_override
-        return f"{self.model} ({self.backend}, greedy, max_new_tokens={self.max_new_tokens})"
+        return f"{self.model} ({self.backend}, greedy, max_new_tokens={self.max_new_tokens}{self._switches})"
 
     def prompts(self) -> dict[str, Prompt]:
         return {kind: load_prompt(kind, self.prompt_version) for kind in RUBRICS}
@@ -105,6 +117,7 @@ def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
     entries = backends.REGISTRY.entries()
     backend_keys = {key for entry in entries for key in defaults(entry.settings)}
     settings = checked(JudgeSettings, {k: v for k, v in node.items() if k not in backend_keys}, "judge")
+    settings = dataclasses.replace(settings, chat_template_kwargs=_template_kwargs(settings.chat_template_kwargs))
     if not _NAME.match(settings.name):
         raise ConfigError(f"judge.name={settings.name!r} is not valid; use letters, digits, '.', '_' or '-' "
                           "(e.g. gemma)")
@@ -116,6 +129,21 @@ def check_judge_config(cfg: Mapping[str, Any]) -> JudgeSettings:
     settings.prompts()  # a missing prompt version fails here, before any work
     backend.check(settings)
     return settings
+
+
+def _template_kwargs(value: Any) -> tuple[tuple[str, Any], ...] | None:
+    """`judge.chat_template_kwargs` as sorted (name, value) pairs (hashable: a loaded judge is kept per settings),
+    each value a plain true/false, number or text."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"judge.chat_template_kwargs={value!r} is not valid; it must be a mapping of chat-template "
+                          "keyword arguments, e.g. {enable_thinking: false}, or null")
+    for key, item in value.items():
+        if not isinstance(item, bool | int | float | str):
+            raise ConfigError(f"judge.chat_template_kwargs.{key}={item!r} is not valid; it must be true or false, a "
+                              "number or a text")
+    return tuple(sorted((str(key), item) for key, item in value.items())) or None
 
 
 def preflight(judge_cfg: Mapping[str, Any] | None) -> str:

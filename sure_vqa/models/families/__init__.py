@@ -36,6 +36,13 @@ class ModelFamily:
     (sure_vqa.models.loading). `unsupported_methods` maps a fine-tuning method to why the family cannot take it;
     training and the study refuse it before loading any weights. `checkpoints` are published models of the
     family (docs/models.md lists them; a test keeps the two in step); `description` is what `sure-vqa ls` says.
+
+    `side_projectors` are further modules that carry vision features into the language model besides the
+    projector (Qwen3-VL's DeepStack mergers, which feed features of the tower's middle layers into the first
+    language-model layers); they train with the projector, at its learning rate. A module list stands for its
+    entries. `unused_config_parts` maps sub-configs that are set to None before loading, so that transformers
+    never builds those parts (Gemma 4's audio tower: SURE-VQA shows no sound), to the pattern of the weights
+    that are then left in the folder unread (and not reported as unexpected).
     """
 
     name: str
@@ -51,6 +58,8 @@ class ModelFamily:
     unsupported_methods: Mapping[str, str] = field(default_factory=dict)
     checkpoints: tuple[str, ...] = ()
     description: str = ""
+    side_projectors: tuple[str, ...] = ()
+    unused_config_parts: Mapping[str, str] = field(default_factory=dict)
 
     def check_method(self, model_type: str, known_methods: list[str]) -> None:
         """Refuses a fine-tuning method the family cannot take, naming family, method, reason and the methods

@@ -80,10 +80,11 @@ class FinetuneMethod:
 @dataclass(frozen=True)
 class PrepareContext:
     """What a method may need besides the model: the base model folder (prompt tuning's text init reads the
-    tokenizer from it) and the projector's module name (peft methods list it in `modules_to_save`)."""
+    tokenizer from it) and the projectors' names as peft's `modules_to_save` takes them (the projector, and a
+    family's side projectors: sure_vqa.models.parts)."""
 
     base_model_path: str
-    projector_name: str
+    projector_names: tuple[str, ...]
 
 
 def _check_name(method: FinetuneMethod, others: Mapping[str, FinetuneMethod]) -> None:
@@ -137,8 +138,9 @@ def prepare_model(model: nn.Module, model_type: str, finetune_cfg: Mapping[str, 
     method_config = method.config_from(finetune_cfg or {})
     model_parts = parts.model_parts(model)
     context = PrepareContext(base_model_path=str(base_model_path),
-                             projector_name=model_parts.projector.rsplit(".", 1)[-1])
+                             projector_names=tuple(parts.projector_save_names(model)))
     prepared = method.prepare(model, method_config, context)
     parts.freeze(parts.submodule(prepared, model_parts.vision_tower))
-    parts.set_trainable(parts.projector_module(prepared))
+    for projector in parts.projector_modules(prepared):
+        parts.set_trainable(projector)
     return prepared, method_config

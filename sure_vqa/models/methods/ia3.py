@@ -43,7 +43,7 @@ def prepare(model: nn.Module, settings: IA3Settings, context: PrepareContext) ->
         target_modules=parts.language_model_regex(model, settings.target_modules),
         feedforward_modules=(parts.language_model_regex(model, settings.feedforward_modules)
                              if settings.feedforward_modules else []),
-        modules_to_save=[context.projector_name],
+        modules_to_save=list(context.projector_names),
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)

@@ -35,7 +35,7 @@ def prepare(model: nn.Module, settings: LoraSettings, context: PrepareContext) -
         lora_alpha=settings.effective_alpha,
         lora_dropout=float(settings.dropout),
         target_modules=parts.language_model_regex(model, parts.language_model_linear_names(model)),
-        modules_to_save=[context.projector_name],
+        modules_to_save=list(context.projector_names),
         bias="none",
         task_type="CAUSAL_LM",
     )

@@ -39,7 +39,7 @@ def prepare(model: nn.Module, settings: PromptSettings, context: PrepareContext)
         prompt_tuning_init=PromptTuningInit.TEXT if text_init else PromptTuningInit.RANDOM,
         prompt_tuning_init_text=settings.init_text if text_init else None,
         tokenizer_name_or_path=context.base_model_path if text_init else None,
-        modules_to_save=[context.projector_name],
+        modules_to_save=list(context.projector_names),
     )
     return get_peft_model(model, config)
 

@@ -35,6 +35,7 @@ class HFBackend:
         max_new_tokens: int = 64,
         device: str = "auto",
         dtype: str = "auto",
+        template_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """`device`/`dtype` as checked by `registry.check_judge_config`: `auto` picks cuda when there is a GPU, and
         the dtype of models.loading.auto_dtype (bfloat16 where the GPU has it, float32 on the CPU)."""
@@ -56,6 +57,8 @@ class HFBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if self.tokenizer.chat_template is None:
             raise ConfigError(f"judge model {model_path} has no chat template; the judge needs an instruction model")
+        self.template_kwargs = dict(template_kwargs or {})
+        check_reply_follows_prompt(self.tokenizer, self.template_kwargs, model_path)
         # Loaded straight onto the device: a 9B judge never has to fit in host memory as well.
         self.model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=getattr(torch, dtype),
                                                           device_map=str(self.device))
@@ -65,10 +68,8 @@ class HFBackend:
         self.prefix_encodings = 0  # how often a shared prefix was encoded (once per rubric when all goes well)
 
     def _prompt_texts(self, conversations: Sequence[Conversation]) -> list[str]:
-        return [
-            self.tokenizer.apply_chat_template(list(c), add_generation_prompt=True, tokenize=False)
-            for c in conversations
-        ]
+        return [self.tokenizer.apply_chat_template(list(c), add_generation_prompt=True, tokenize=False,
+                                                   **self.template_kwargs) for c in conversations]
 
     def generate(self, conversations: Sequence[Conversation]) -> list[str]:
         """Replies in order; long batches are split into `batch_size` chunks."""
@@ -124,7 +125,8 @@ class HFBackend:
         marker = "\u0001\u0002"  # control characters no prompt contains
         probe = [{**turn} for turn in conversation]
         probe[-1]["content"] = shared_text + marker
-        text = self.tokenizer.apply_chat_template(probe, add_generation_prompt=True, tokenize=False)
+        text = self.tokenizer.apply_chat_template(probe, add_generation_prompt=True, tokenize=False,
+                                                  **self.template_kwargs)
         if marker not in text:
             return []
         return self.tokenizer(text[: text.index(marker)], add_special_tokens=False)["input_ids"]
@@ -242,6 +244,30 @@ def check_settings(settings: JudgeSettings) -> None:
                           "or the environment)")
 
 
+def check_reply_follows_prompt(tokenizer: Any, template_kwargs: dict[str, Any], where: str | Path) -> None:
+    """Refuses a judge whose chat template puts anything between the generation prompt and the reply (Qwen3's
+    reasoning block unless `enable_thinking` is false): score mode continues the prompt with `{"score":` and
+    generate mode parses the reply's start, so both need the reply to follow the prompt. The test renders one
+    user turn with and without a reply `{"score": 3}` and compares (docs/evaluation.md#judges-with-a-thinking-switch)."""
+    from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX
+
+    turn = [{"role": "user", "content": "ping"}]
+    reply = f"{REPLY_PREFIX} 3}}"
+    prompt = tokenizer.apply_chat_template(turn, add_generation_prompt=True, tokenize=False, **template_kwargs)
+    replied = tokenizer.apply_chat_template([*turn, {"role": "assistant", "content": reply}], tokenize=False,
+                                            **template_kwargs)
+    if replied.startswith(prompt + REPLY_PREFIX):
+        return
+    start = replied.find(REPLY_PREFIX)
+    between = replied[len(prompt):start] if replied.startswith(prompt) and start >= 0 else None
+    hint = ("; its template has a thinking switch: set judge.chat_template_kwargs={enable_thinking: false}"
+            if "enable_thinking" in str(tokenizer.chat_template) and "enable_thinking" not in template_kwargs else "")
+    what = f"puts {between!r} between the generation prompt and the reply" if between else (
+        "does not render a reply right after the generation prompt")
+    raise ConfigError(f"the chat template of judge model {where} {what}{hint}; the judge's reply must start with "
+                      f"{REPLY_PREFIX} where the prompt ends (chat_template_kwargs: {template_kwargs or 'none'})")
+
+
 @functools.lru_cache(maxsize=1)
 def cached_backend(settings: JudgeSettings) -> HFBackend:
     """Kept loaded for the next evaluation with the same settings: a study evaluates dozens of runs in one
@@ -250,7 +276,7 @@ def cached_backend(settings: JudgeSettings) -> HFBackend:
 
     return HFBackend(resolve_model_path(settings), batch_size=settings.batch_size,
                      max_new_tokens=settings.max_new_tokens, device=settings.options.device,
-                     dtype=settings.options.dtype)
+                     dtype=settings.options.dtype, template_kwargs=settings.template_kwargs)
 
 
 def preflight(settings: JudgeSettings) -> str:
@@ -274,6 +300,10 @@ def preflight(settings: JudgeSettings) -> str:
     except Exception as err:  # noqa: BLE001 - a template can raise anything from jinja
         raise CheckFailed(f"{path}: the chat template fails on a user turn ({err})",
                           "give the judge's published tokenizer files") from None
+    try:
+        check_reply_follows_prompt(tokenizer, settings.template_kwargs, path)
+    except ConfigError as err:
+        raise CheckFailed(str(err), "set judge.chat_template_kwargs as the message says") from None
     return (f"{settings.name}: {path}, {type(tokenizer).__name__} with a chat template, "
             f"{gigabytes(weights_bytes(path))}")
 

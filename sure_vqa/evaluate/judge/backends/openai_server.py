@@ -50,6 +50,7 @@ class OpenAIServerBackend:
         timeout_s: float = 60.0,
         max_retries: int = 3,
         max_new_tokens: int = 64,
+        template_kwargs: dict[str, Any] | None = None,
     ) -> None:
         import openai
 
@@ -59,12 +60,15 @@ class OpenAIServerBackend:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.max_new_tokens = max_new_tokens
+        # sent as the request's chat_template_kwargs (vLLM and llama.cpp's server read it) when set
+        self._template = {"chat_template_kwargs": dict(template_kwargs)} if template_kwargs else {}
         self.requests = 0
         self._lock = threading.Lock()
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
 
     def _one(self, conversation: Conversation) -> str:
-        response = self._create(messages=list(conversation), max_tokens=self.max_new_tokens)
+        response = self._create(messages=list(conversation), max_tokens=self.max_new_tokens,
+                                **({"extra_body": self._template} if self._template else {}))
         try:
             content = response.choices[0].message.content
         except (AttributeError, IndexError, KeyError, TypeError):
@@ -97,7 +101,7 @@ class OpenAIServerBackend:
         response = self._create(
             messages=[*conversation, {"role": "assistant", "content": reply_prefix}],  # type: ignore[list-item]
             max_tokens=SCORE_MAX_TOKENS, logprobs=True, top_logprobs=TOP_LOGPROBS,
-            extra_body={"continue_final_message": True, "add_generation_prompt": False},
+            extra_body={"continue_final_message": True, "add_generation_prompt": False, **self._template},
         )
         try:
             positions = response.choices[0].logprobs.content
@@ -189,7 +193,7 @@ def build(settings: JudgeSettings) -> OpenAIServerBackend:
     return OpenAIServerBackend(base_url=str(options.base_url), model=settings.model, api_key=api_key,
                                batch_size=settings.batch_size, concurrency=options.concurrency,
                                timeout_s=options.timeout_s, max_retries=options.max_retries,
-                               max_new_tokens=settings.max_new_tokens)
+                               max_new_tokens=settings.max_new_tokens, template_kwargs=settings.template_kwargs)
 
 
 def preflight(settings: JudgeSettings) -> str:
