@@ -1,5 +1,5 @@
 """The entry points as a user runs them on another base model than LLaVA-Med: `paths.base_model` pointing at the
-tiny MedGemma (Gemma 3) and the tiny Qwen2.5-VL folders, train.py (LoRA) -> inference.py -> run_eval.py
+tiny MedGemma (Gemma 3), Qwen2.5-VL, Qwen3-VL and Gemma 4 folders (named as the published checkpoints), train.py (LoRA) -> inference.py -> run_eval.py
 (traditional metrics). Each command exits 0, writes every file of its stage, and the folders carry the base
 model's name."""
 
@@ -26,16 +26,23 @@ def _run(script: str, *overrides: str, hydra_dir: Path) -> subprocess.CompletedP
     return run_script(script, *overrides, hydra_dir=hydra_dir, env=offline_env(drop=("LLAVA_MED_MODEL_PATH",)))
 
 
-@pytest.mark.parametrize("family", ["gemma3", "qwen2_5_vl"])
+# the published checkpoint each tiny model stands for, and the short name its folders carry
+CHECKPOINTS = {"gemma3": ("medgemma-4b-it", "medgemma-4b-it"),
+               "qwen2_5_vl": ("Qwen2.5-VL-7B-Instruct", "qwen2.5-vl-7b-instruct"),
+               "qwen3_vl": ("Qwen3-VL-8B-Instruct", "qwen3-vl-8b-instruct"),
+               "gemma4": ("gemma-4-E4B-it", "gemma-4-e4b-it")}
+
+
+@pytest.mark.parametrize("family", sorted(CHECKPOINTS))
 def test_train_infer_evaluate_another_base_model(family, tiny_family_dir, tmp_path: Path) -> None:
     data_root, experiments = tmp_path / "data", tmp_path / "experiments"
     write_colour_slake(data_root, n_train=4)
-    base_model = tmp_path / "models" / ("medgemma-4b-it" if family == "gemma3" else "Qwen2.5-VL-7B-Instruct")
+    folder, name = CHECKPOINTS[family]
+    base_model = tmp_path / "models" / folder
     base_model.parent.mkdir()
     base_model.symlink_to(tiny_family_dir(family), target_is_directory=True)
     paths = [f"paths.dataset_root={data_root}", f"paths.experiment_root={experiments}",
              f"paths.base_model={base_model}"]
-    name = "medgemma-4b-it" if family == "gemma3" else "qwen2.5-vl-7b-instruct"
 
     trained = _run("train.py", *paths, *SHIFT, "train.max_steps=2", "train.batch_size=2",
                    "train.per_device_batch_size=2", "train.dataloader_num_workers=0",

@@ -171,12 +171,15 @@ def load_base_model(path: str | Path, dtype: str | torch.dtype | None = None) ->
     path = require_transformers_folder(path, "base model")
     config = AutoConfig.from_pretrained(path)
     loader: Any = AutoModelForImageTextToText
-    family = families.for_model_type(config.model_type, str(path))
-    if any(getattr(config, part, None) is not None for part in family.unused_config_parts):
+    try:
+        unused = families.for_model_type(config.model_type, str(path)).unused_config_parts
+    except ConfigError:  # not a family's model: transformers says below whether it loads at all
+        unused = {}
+    if any(getattr(config, part, None) is not None for part in unused):
         # never built, so their weights stay in the folder unread (Gemma 4's audio tower, docs/models.md)
-        for part in family.unused_config_parts:
+        for part in unused:
             setattr(config, part, None)
-        loader = _ignoring_weights(family.model_class, tuple(family.unused_config_parts.values()))
+        loader = _ignoring_weights(families.for_model_type(config.model_type).model_class, tuple(unused.values()))
     kwargs: dict[str, Any] = {}
     if _dtype(dtype) is not None:
         kwargs["dtype"] = _dtype(dtype)

@@ -60,7 +60,7 @@ def build(out_dir: str | Path, seed: int = 0) -> Path:
                      "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "global_head_dim": 16,
                      "num_global_key_value_heads": 1, "attention_k_eq_v": True, "sliding_window": 64,
                      "max_position_embeddings": 1024, "vocab_size_per_layer_input": len(tokenizer),
-                     "hidden_size_per_layer_input": 8, "tie_word_embeddings": True,
+                     "hidden_size_per_layer_input": 8, "tie_word_embeddings": False,
                      "pad_token_id": ids("<pad>"), "bos_token_id": ids("<bos>"), "eos_token_id": ids("<eos>")},
         vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
                        "num_key_value_heads": 2, "head_dim": 16, "patch_size": PATCH_SIZE,
@@ -70,9 +70,18 @@ def build(out_dir: str | Path, seed: int = 0) -> Path:
         boi_token_id=ids("<|image>"), eoi_token_id=ids("<image|>"), image_token_id=ids("<|image|>"),
         video_token_id=ids("<|video|>"), boa_token_id=ids("<|audio>"), eoa_token_index=ids("<audio|>"),
         audio_token_id=ids("<|audio|>"),
+        # the published models tie the head to the embeddings; the tiny ones do not, so that the tests can make
+        # the head confident without touching the inputs (tests/helpers/training_fixtures.confident_copy)
+        tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
     model = Gemma4ForConditionalGeneration(config)
+    with torch.no_grad():
+        # transformers initialises the patch position table to ones (a pretrained model has learnt it); random
+        # small values instead, so that a random tower's features follow the pixels rather than that constant
+        for name, parameter in model.named_parameters():
+            if name.endswith("position_embedding_table"):
+                parameter.normal_(std=0.02)
     processor = video_free_processor_class("Gemma4Processor")(
         feature_extractor=Gemma4AudioFeatureExtractor(),
         image_processor=Gemma4ImageProcessorPil(patch_size=PATCH_SIZE, pooling_kernel_size=POOLING,
