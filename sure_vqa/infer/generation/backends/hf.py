@@ -138,14 +138,34 @@ def _mirror_generation_cache(peft_model: Any) -> None:
     peft_model.base_model_prepare_inputs_for_generation = prepare_with_cache_name
 
 
+# The last generator loaded, kept for the next run of the same model: a study's cell runs a dozen inference runs
+# (splits, controls, corruptions) on one fine-tuned model, and loading it again each time cost a fifth of the
+# demo's time. One slot: the model is released before another one loads, so at most one stays in memory.
+_LOADED: dict[tuple[Any, ...], HFGenerator] = {}
+
+
+def _folder_state(path: str | None) -> tuple[tuple[str, int, int], ...]:
+    """The files of a model folder (name, size, modification time): a folder written again is loaded again."""
+    if not path or not Path(path).is_dir():
+        return ()
+    return tuple(sorted((f.name, st.st_size, st.st_mtime_ns) for f in Path(path).iterdir() if f.is_file()
+                        for st in [f.stat()]))
+
+
 def load_generator(request: LoadRequest) -> HFGenerator:
-    """The base model with the experiment folder's adapter (or alone), on `request.device`."""
+    """The base model with the experiment folder's adapter (or alone), on `request.device`; the one loaded last
+    when the request and both folders' files are unchanged."""
     from sure_vqa.models.loading import load_for_inference
 
+    key = (request, _folder_state(request.base_model_path), _folder_state(request.model_dir))
+    if key in _LOADED:
+        return _LOADED[key]
+    _LOADED.clear()
     model_dir = Path(request.model_dir) if request.model_dir else None
     model, processor = load_for_inference(request.base_model_path, model_dir, dtype=request.dtype)
     model.to(request.device)
-    return HFGenerator(model, processor, request.settings, device=request.device)
+    _LOADED[key] = HFGenerator(model, processor, request.settings, device=request.device)
+    return _LOADED[key]
 
 
 register(GenerationBackend("hf", "transformers generate, batched with left padding; CPU and GPU", load_generator))
