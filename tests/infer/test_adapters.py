@@ -136,3 +136,29 @@ def test_the_vllm_backend_serves_a_merged_copy_that_answers_like_the_adapter(roo
     stamp = (merged / MERGE_SOURCE_FILE).stat().st_mtime_ns
     assert merged_model(tiny_llava_dir, model_dir, "float32") == merged  # reused while current
     assert (merged / MERGE_SOURCE_FILE).stat().st_mtime_ns == stamp
+
+
+def test_the_model_loaded_last_is_reused_until_its_request_or_a_file_changes(tiny_llava_dir, monkeypatch, tmp_path):
+    """A study's cell runs a dozen inference runs on one model: it loads once (sure_vqa.infer.generation.backends.hf)."""
+    import dataclasses
+    import os
+    import shutil
+
+    import sure_vqa.models.loading as loading
+    from sure_vqa.infer.generation import GenerationSettings, LoadRequest
+    from sure_vqa.infer.generation.backends import hf
+
+    loads = []
+    real = loading.load_for_inference
+    monkeypatch.setattr(loading, "load_for_inference", lambda *a, **k: loads.append(a) or real(*a, **k))
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_llava_dir, folder)
+    request = LoadRequest(str(folder), None, "float32", "cpu", GenerationSettings(max_new_tokens=2))
+    first = hf.load_generator(request)
+    assert hf.load_generator(request) is first and len(loads) == 1
+    longer = dataclasses.replace(request, settings=GenerationSettings(max_new_tokens=3))
+    other = hf.load_generator(longer)
+    assert other is not first and len(loads) == 2 and list(hf._LOADED.values()) == [other]  # one slot
+    stat = (folder / "config.json").stat()
+    os.utime(folder / "config.json", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the folder was written again
+    assert hf.load_generator(longer) is not other and len(loads) == 3
