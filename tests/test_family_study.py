@@ -1,5 +1,5 @@
 """The entry points as a user runs them on another base model than LLaVA-Med: `paths.base_model` pointing at the
-tiny MedGemma (Gemma 3), Qwen2.5-VL, Qwen3-VL and Gemma 4 folders (named as the published checkpoints), train.py (LoRA) -> inference.py -> run_eval.py
+tiny MedGemma (Gemma 3), Qwen3-VL and Gemma 4 folders (named as the published checkpoints), train.py (LoRA) -> inference.py -> run_eval.py
 (traditional metrics). Each command exits 0, writes every file of its stage, and the folders carry the base
 model's name."""
 
@@ -26,9 +26,10 @@ def _run(script: str, *overrides: str, hydra_dir: Path) -> subprocess.CompletedP
     return run_script(script, *overrides, hydra_dir=hydra_dir, env=offline_env(drop=("LLAVA_MED_MODEL_PATH",)))
 
 
-# the published checkpoint each tiny model stands for, and the short name its folders carry
+# the published checkpoint each tiny model stands for, and the short name its folders carry. Qwen2.5-VL's stages
+# are Qwen3-VL's here (the same processor without video, M-RoPE and merger); in process they are tested per family
+# (tests/models/test_families.py), and its dotted name by the naming tests.
 CHECKPOINTS = {"gemma3": ("medgemma-4b-it", "medgemma-4b-it"),
-               "qwen2_5_vl": ("Qwen2.5-VL-7B-Instruct", "qwen2.5-vl-7b-instruct"),
                "qwen3_vl": ("Qwen3-VL-8B-Instruct", "qwen3-vl-8b-instruct"),
                "gemma4": ("gemma-4-E4B-it", "gemma-4-e4b-it")}
 
