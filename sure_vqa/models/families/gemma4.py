@@ -1,7 +1,9 @@
 """Gemma 4 (E2B-it, E4B-it, 26B-A4B-it, 31B-it): a vision tower with its own 2D positions and pooling, a one-layer
 embedder as the projector (`model.embed_vision`), the Gemma 4 language model (per-layer input embeddings in the E
 models, a mixture of experts in 26B-A4B, global-attention layers whose keys serve as values in 31B, so those have
-no `v_proj`: adapters go on the linear layers that exist). The image processor resizes an image to a budget of
+no `v_proj`: adapters go on the linear layers that exist; 26B-A4B's experts hold their weights as tensors, not
+linear layers, so LoRA and IA3 adapt its attention and dense layers only; the tiny model has no experts, so
+that checkpoint's path is untested). The image processor resizes an image to a budget of
 soft tokens (280 in the published processors) keeping its aspect ratio, so the number of image tokens follows the
 image's shape; images go to it as they are, one list per prompt.
 
