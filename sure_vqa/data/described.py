@@ -30,6 +30,7 @@ from sure_vqa.config import ConfigError, DataError
 from sure_vqa.data.categories import derive_categories, normalise_yes_no
 from sure_vqa.data.description import FORMAT_OF_SUFFIX, PARTS, DatasetDescription
 from sure_vqa.data.odd_records import OddRecords, ReadRecords
+from sure_vqa.data.rawfiles import scalar_text
 from sure_vqa.data.records import CLOSED, OPEN, QARecord
 
 IMAGE_STORE = "images"  # where image bytes are written, inside the dataset folder
@@ -126,13 +127,9 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, list | tuple):  # the answer-list rule: the first answer (the hub's lists of answers)
         return _text(value[0]) if value else None
-    if isinstance(value, float):
-        if value != value:  # NaN: pandas' and pyarrow's empty cell
-            return None
-        if value.is_integer():
-            value = int(value)
-    text = str(value).strip()
-    return text or None
+    if isinstance(value, float) and value != value:  # NaN: pandas' and pyarrow's empty cell
+        return None
+    return scalar_text(value) or None
 
 
 def _image_suffix(data: bytes, name: str | None) -> str:

@@ -77,6 +77,14 @@ def repeated_ids(records: Sequence[QARecord], dataset: str) -> list[str]:
             f"e.g. {examples}"]
 
 
+def scalar_text(value: Any) -> str:
+    """A string or number as text, stripped; a whole number written as a float (2.0, as JSON, pandas and pyarrow
+    may hold it) becomes "2". Shared by every reader (this one and sure_vqa.data.described)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
 def answer_text(row: dict[str, Any], path: Path, key: str = "answer") -> str:
     """The answer as a string: numbers in the JSON (SLAKE "How many ...": 2) become "2"."""
     value = row[key]
@@ -84,9 +92,7 @@ def answer_text(row: dict[str, Any], path: Path, key: str = "answer") -> str:
         raise DataError(
             f"{path}: entry qid {row.get('qid')!r} has {key}={value!r}; it must be a string or number"
         )
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
+    return scalar_text(value)
 
 
 def answer_type(row: dict[str, Any], path: Path, key: str = "answer_type") -> str:
