@@ -1,7 +1,7 @@
 """The entry points as a user runs them on another base model than LLaVA-Med: `paths.base_model` pointing at the
-tiny MedGemma (Gemma 3), Qwen3-VL and Gemma 4 folders (named as the published checkpoints), train.py (LoRA) -> inference.py -> run_eval.py
-(traditional metrics). Each command exits 0, writes every file of its stage, and the folders carry the base
-model's name."""
+tiny MedGemma (Gemma 3), Qwen3-VL and Gemma 4 folders (named as the published checkpoints), train.py (LoRA) ->
+inference.py -> run_eval.py (traditional metrics). Each command exits 0, writes every file of its stage, and the
+folders carry the base model's name."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Gemma 3 and MedGemma (4B-it; MedGemma 1.5 4B-it keeps the Gemma 3 classes): SigLIP tower, a pooling projector to
-a fixed number of soft tokens per image, Gemma 3 language model. Images are resized by the processor (no padding to a square).
+a fixed number of soft tokens per image, Gemma 3 language model. Images are resized by the processor (no padding
+to a square).
 
 Gemma 3's processor takes the images of a batch as one list per prompt, and marks image tokens in
 `token_type_ids` (their attention is bidirectional), which training pads like the input ids.

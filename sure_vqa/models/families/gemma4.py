@@ -28,7 +28,8 @@ register(ModelFamily(
     model_types=("gemma4",), model_class="Gemma4ForConditionalGeneration",
     processor_class="Gemma4Processor",
     vision_tower="model.vision_tower", projector="model.embed_vision", language_model="model.language_model",
-    images_per_prompt_lists=True, video_free_processor=True, unused_config_parts={"audio_config": r"model\.(audio_tower|embed_audio)\."},
+    images_per_prompt_lists=True, video_free_processor=True,
+    unused_config_parts={"audio_config": r"model\.(audio_tower|embed_audio)\."},
     unsupported_methods={"prompt": "peft's prompt tuning passes embeddings without input ids, and Gemma 4 reverses "
                                    "the embeddings to find its per-layer inputs, which fails with virtual tokens "
                                    "in front"},

@@ -13,7 +13,8 @@ Prompt tuning is refused as for Qwen2.5-VL and Qwen3-VL: without input ids there
 from sure_vqa.models.families import ModelFamily, register
 
 register(ModelFamily(
-    name="qwen3_5", description="Qwen3.5: native-resolution ViT, patch merger, hybrid linear/full-attention language model",
+    name="qwen3_5",
+    description="Qwen3.5: native-resolution ViT, patch merger, hybrid linear/full-attention language model",
     model_types=("qwen3_5",), model_class="Qwen3_5ForConditionalGeneration",
     processor_class="Qwen3VLProcessor",
     vision_tower="model.visual", projector="model.visual.merger", language_model="model.language_model",

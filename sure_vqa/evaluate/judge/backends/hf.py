@@ -248,7 +248,8 @@ def check_reply_follows_prompt(tokenizer: Any, template_kwargs: dict[str, Any], 
     """Refuses a judge whose chat template puts anything between the generation prompt and the reply (Qwen3's
     reasoning block unless `enable_thinking` is false): score mode continues the prompt with `{"score":` and
     generate mode parses the reply's start, so both need the reply to follow the prompt. The test renders one
-    user turn with and without a reply `{"score": 3}` and compares (docs/evaluation.md#judges-with-a-thinking-switch)."""
+    user turn with and without a reply `{"score": 3}` and compares
+    (docs/evaluation.md#judges-with-a-thinking-switch)."""
     from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX
 
     turn = [{"role": "user", "content": "ping"}]
