@@ -172,14 +172,15 @@ def load_base_model(path: str | Path, dtype: str | torch.dtype | None = None) ->
     config = AutoConfig.from_pretrained(path)
     loader: Any = AutoModelForImageTextToText
     try:
-        unused = families.for_model_type(config.model_type, str(path)).unused_config_parts
+        family = families.for_model_type(config.model_type, str(path))
     except ConfigError:  # not a family's model: transformers says below whether it loads at all
-        unused = {}
-    if any(getattr(config, part, None) is not None for part in unused):
+        family = None
+    unused = family.unused_config_parts if family else {}
+    if family and any(getattr(config, part, None) is not None for part in unused):
         # never built, so their weights stay in the folder unread (Gemma 4's audio tower, docs/models.md)
         for part in unused:
             setattr(config, part, None)
-        loader = _ignoring_weights(families.for_model_type(config.model_type).model_class, tuple(unused.values()))
+        loader = _ignoring_weights(family.model_class, tuple(unused.values()))
     kwargs: dict[str, Any] = {}
     if _dtype(dtype) is not None:
         kwargs["dtype"] = _dtype(dtype)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sure_vqa.models.tiny import family_tokenizer, save_tiny
-from sure_vqa.models.tiny.qwen3_vl import MERGE_SIZE, PATCH_SIZE
+from sure_vqa.models.tiny.qwen3_vl import MERGE_SIZE, PATCH_SIZE, processor
 
 # Qwen3.5's chat format as its chat template renders our messages: ChatML turns, an image as
 # <|vision_start|><|image_pad|><|vision_end|>; the model thinks unless `enable_thinking` is false, and then the
@@ -40,9 +40,7 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start
 
 def build(out_dir: str | Path, seed: int = 0) -> Path:
     import torch
-    from transformers import Qwen2VLImageProcessorPil, Qwen3_5Config, Qwen3_5ForConditionalGeneration
-
-    from sure_vqa.models.loading import video_free_processor_class
+    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
 
     tokenizer = family_tokenizer(SPECIAL_TOKENS, eos="<|im_end|>", pad="<|endoftext|>")
     ids = tokenizer.convert_tokens_to_ids
@@ -65,9 +63,4 @@ def build(out_dir: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = Qwen3_5ForConditionalGeneration(config)
-    unit = PATCH_SIZE * MERGE_SIZE
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=(2 * unit) ** 2, max_pixels=(4 * unit) ** 2,
-                                               patch_size=PATCH_SIZE, merge_size=MERGE_SIZE, temporal_patch_size=2)
-    processor = video_free_processor_class("Qwen3VLProcessor")(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
-    return save_tiny(model, processor, out_dir, [ids("<|im_end|>"), ids("<|endoftext|>")])
+    return save_tiny(model, processor(tokenizer, CHAT_TEMPLATE), out_dir, [ids("<|im_end|>"), ids("<|endoftext|>")])

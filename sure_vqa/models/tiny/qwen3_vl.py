@@ -5,6 +5,7 @@ other numbers of tokens), Qwen's special tokens and Qwen3-VL-Instruct's chat for
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sure_vqa.models.tiny import family_tokenizer, save_tiny
 
@@ -32,11 +33,23 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start
 PATCH_SIZE, MERGE_SIZE = 7, 2
 
 
-def build(out_dir: str | Path, seed: int = 0) -> Path:
-    import torch
-    from transformers import Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLForConditionalGeneration
+def processor(tokenizer: Any, chat_template: str) -> Any:
+    """Qwen3-VL's processor (also Qwen3.5's) without video, over Qwen2VLImageProcessorPil at native resolution with
+    small pixel bounds, so that images of other sizes give other numbers of tokens."""
+    from transformers import Qwen2VLImageProcessorPil
 
     from sure_vqa.models.loading import video_free_processor_class
+
+    unit = PATCH_SIZE * MERGE_SIZE  # one merged token covers unit x unit pixels
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=(2 * unit) ** 2, max_pixels=(4 * unit) ** 2,
+                                               patch_size=PATCH_SIZE, merge_size=MERGE_SIZE, temporal_patch_size=2)
+    return video_free_processor_class("Qwen3VLProcessor")(image_processor=image_processor, tokenizer=tokenizer,
+                                                          chat_template=chat_template)
+
+
+def build(out_dir: str | Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
     tokenizer = family_tokenizer(SPECIAL_TOKENS, eos="<|im_end|>", pad="<|endoftext|>")
     ids = tokenizer.convert_tokens_to_ids
@@ -58,9 +71,4 @@ def build(out_dir: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(config)
-    unit = PATCH_SIZE * MERGE_SIZE  # one merged token covers unit x unit pixels
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=(2 * unit) ** 2, max_pixels=(4 * unit) ** 2,
-                                               patch_size=PATCH_SIZE, merge_size=MERGE_SIZE, temporal_patch_size=2)
-    processor = video_free_processor_class("Qwen3VLProcessor")(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
-    return save_tiny(model, processor, out_dir, [ids("<|im_end|>"), ids("<|endoftext|>")])
+    return save_tiny(model, processor(tokenizer, CHAT_TEMPLATE), out_dir, [ids("<|im_end|>"), ids("<|endoftext|>")])

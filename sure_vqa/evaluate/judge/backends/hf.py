@@ -251,6 +251,7 @@ def check_reply_follows_prompt(tokenizer: Any, template_kwargs: dict[str, Any], 
     user turn with and without a reply `{"score": 3}` and compares
     (docs/evaluation.md#judges-with-a-thinking-switch)."""
     from sure_vqa.evaluate.judge.rubrics import REPLY_PREFIX
+    from sure_vqa.models.chat_templates import THINKING_SWITCH
 
     turn = [{"role": "user", "content": "ping"}]
     reply = f"{REPLY_PREFIX} 3}}"
@@ -262,7 +263,7 @@ def check_reply_follows_prompt(tokenizer: Any, template_kwargs: dict[str, Any], 
     start = replied.find(REPLY_PREFIX)
     between = replied[len(prompt):start] if replied.startswith(prompt) and start >= 0 else None
     hint = ("; its template has a thinking switch: set judge.chat_template_kwargs={enable_thinking: false}"
-            if "enable_thinking" in str(tokenizer.chat_template) and "enable_thinking" not in template_kwargs else "")
+            if THINKING_SWITCH in str(tokenizer.chat_template) and THINKING_SWITCH not in template_kwargs else "")
     what = f"puts {between!r} between the generation prompt and the reply" if between else (
         "does not render a reply right after the generation prompt")
     raise ConfigError(f"the chat template of judge model {where} {what}{hint}; the judge's reply must start with "
